@@ -1,0 +1,67 @@
+"""emberxr: next-step wildfire spread prediction from multi-temporal rasters.
+
+The top-level namespace is lazy (PEP 562): ``import emberxr`` is cheap and never imports torch,
+a plugin, or the simulator until a name that needs it is used.
+
+Data flow (one direction): readers → FireEvent (xr.Dataset) → samples → tiles/patch tokens →
+model (registry) → fit/evaluate/predict → georeferenced DataArray → GeoTIFF/zarr.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> "module:attribute" (attribute None = the module itself)
+_LAZY: dict[str, str] = {
+    # data model and I/O
+    "validate": "emberxr.validate:validate",
+    "make_event": "emberxr.schema:make_event",
+    "open_event": "emberxr.readers:open_event",
+    "open_events": "emberxr.io.events:open_events",
+    "save_events": "emberxr.io.events:save_events",
+    "open_catalog": "emberxr.catalog:open_catalog",
+    "io": "emberxr.io:",
+    "normalize": "emberxr.normalize:",
+    "simulate": "emberxr.simulate:",
+    "schema": "emberxr.schema:",
+    "errors": "emberxr.errors:",
+    "testing": "emberxr.testing:",
+    # models
+    "list_models": "emberxr.models.registry:list_models",
+    "list_decoders": "emberxr.models.registry:list_decoders",
+    "create_model": "emberxr.models.registry:create_model",
+    "register_model": "emberxr.models.registry:register_model",
+    "register_decoder": "emberxr.models.registry:register_decoder",
+    # one API
+    "fit": "emberxr.api:fit",
+    "load": "emberxr.api:load",
+    "Fitted": "emberxr.api:Fitted",
+    # errors users catch
+    "EmberxrError": "emberxr.errors:EmberxrError",
+    "EventValidationError": "emberxr.errors:EventValidationError",
+    "ReaderError": "emberxr.errors:ReaderError",
+    "UnknownNameError": "emberxr.errors:UnknownNameError",
+    "ConfigError": "emberxr.errors:ConfigError",
+    "CheckpointError": "emberxr.errors:CheckpointError",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        target = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'emberxr' has no attribute {name!r}") from None
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    value = getattr(module, attr) if attr else module
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

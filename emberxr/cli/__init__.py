@@ -1,0 +1,60 @@
+"""The ``emberxr`` command line.
+
+Each sub-command lives in its own module in this package and exposes
+``register(subparsers) -> None``, which adds its parser and sets ``func`` (a callable taking the
+parsed ``argparse.Namespace`` and returning an exit code). Command modules import heavy
+dependencies (torch, xarray) inside their handlers, so ``emberxr --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import warnings
+from collections.abc import Sequence
+
+# order shown in --help
+COMMANDS = ("simulate", "data", "cache", "fit", "evaluate", "predict", "models", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every available sub-command."""
+    from emberxr import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="emberxr",
+        description="Next-step wildfire spread prediction from multi-temporal rasters.",
+    )
+    parser.add_argument("--version", action="version", version=f"emberxr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"emberxr.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"emberxr.cli.{name}":
+                continue  # command not part of this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    from emberxr.errors import EmberxrError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            return int(args.func(args) or 0)
+    except EmberxrError as exc:
+        print(f"emberxr {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"emberxr {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,89 @@
+"""Named exceptions raised at the library's edges.
+
+Every error that a user can cause derives from :class:`EmberxrError`, so callers can catch the
+family at once. Errors that gather several problems (validation) list all of them, each with a
+hint on how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class EmberxrError(Exception):
+    """Base class of every error emberxr raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in user input: what is wrong and how to fix it."""
+
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.what} -> fix: {self.fix}"
+
+
+class _ProblemList(EmberxrError):
+    """An error that reports every problem found, not just the first."""
+
+    headline = "invalid input"
+
+    def __init__(self, problems: Iterable[Problem | str], subject: str | None = None):
+        self.problems: list[Problem] = [
+            p if isinstance(p, Problem) else Problem(str(p), "see the message") for p in problems
+        ]
+        self.subject = subject
+        head = self.headline + (f" ({subject})" if subject else "")
+        lines = [f"{head}: {len(self.problems)} problem(s)"]
+        lines += [f"  {i}. {p}" for i, p in enumerate(self.problems, 1)]
+        super().__init__("\n".join(lines))
+
+
+class EventValidationError(_ProblemList, ValueError):
+    """A FireEvent does not follow the data model (see ``docs/data-model.md``)."""
+
+    headline = "FireEvent is not valid"
+
+
+class ReaderError(EmberxrError, ValueError):
+    """A source could not be read into a FireEvent (wrong layout, corrupt or mismatched file)."""
+
+
+class NoReaderError(ReaderError):
+    """No registered reader recognises a path."""
+
+
+class CatalogError(EmberxrError, ValueError):
+    """A dataset catalog is missing, malformed, or points at data that is not there."""
+
+
+class UnknownNameError(EmberxrError, KeyError):
+    """A registry lookup (model, decoder, reader) failed; the message lists close matches."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigError(_ProblemList, ValueError):
+    """A configuration has unknown keys or values of the wrong type."""
+
+    headline = "invalid configuration"
+
+
+class CacheMismatchError(EmberxrError, ValueError):
+    """A patch cache was built with settings that differ from the ones requested."""
+
+
+class CheckpointError(EmberxrError, ValueError):
+    """A checkpoint is unreadable or does not fit the data it is used with."""
+
+
+class WeightsError(EmberxrError, ValueError):
+    """Pretrained weights could not be loaded (no network, wrong file, shape mismatch)."""
+
+
+class SimulatorNotAvailableError(EmberxrError, ImportError):
+    """The fire simulator (pyretechnics) is not installed in any environment emberxr can use."""

@@ -1,0 +1,178 @@
+"""The FireEvent data model: names, kinds and a builder.
+
+A FireEvent is an :class:`xarray.Dataset` (see ``docs/data-model.md``)::
+
+    coords   time (datetime64[ns]), y (float64, north-up: decreasing), x (float64),
+             band (str), band_kind (band,) str, spatial_ref (CRS, as rioxarray writes it)
+    fire          (time, y, x)  uint8    1 = burned by that time step (cumulative), 0 = not
+    static        (band, y, x)  float32  terrain, fuel, canopy ... one named band each
+    wind_u        (time,) or (time, y, x) float32  m/s, eastward component of the air motion
+    wind_v        (time,) or (time, y, x) float32  m/s, northward component of the air motion
+    valid         (y, x)        bool     validity footprint (False = outside the data)
+    arrival_time  (y, x)        float32  hours since time[0]; NaN = never burned (optional)
+
+    attrs    event_id (str), source (str), time_step_hours (float), plus reader/simulator metadata
+
+Wind is stored as the vector the air moves *towards* (u east, v north), so "wind from the west"
+is u > 0. Readers that receive speed/direction convert with :func:`wind_uv_from_speed_dir`.
+A collection of events is an :class:`xarray.DataTree` with one child group per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+FIRE = "fire"
+STATIC = "static"
+WIND_U = "wind_u"
+WIND_V = "wind_v"
+VALID = "valid"
+ARRIVAL = "arrival_time"
+BAND = "band"
+BAND_KIND = "band_kind"
+
+CONTINUOUS = "continuous"
+BINARY = "binary"
+CATEGORICAL = "categorical"
+BAND_KINDS = (CONTINUOUS, BINARY, CATEGORICAL)
+
+REQUIRED_VARS = (FIRE, STATIC, WIND_U, WIND_V, VALID)
+
+
+def wind_uv_from_speed_dir(speed: Any, direction_from_deg: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Convert meteorological wind (speed, direction it blows *from*, degrees clockwise from
+    north) to the (u, v) vector the air moves towards.
+
+    >>> u, v = wind_uv_from_speed_dir(10.0, 270.0)  # from the west
+    >>> round(float(u), 6), round(float(v), 6)
+    (10.0, 0.0)
+    """
+    s = np.asarray(speed, dtype=np.float64)
+    d = np.deg2rad(np.asarray(direction_from_deg, dtype=np.float64))
+    return (-s * np.sin(d)).astype(np.float32), (-s * np.cos(d)).astype(np.float32)
+
+
+def wind_speed_dir_from_uv(u: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`wind_uv_from_speed_dir`: (speed, direction from, degrees)."""
+    u = np.asarray(u, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    speed = np.hypot(u, v)
+    direction = (np.rad2deg(np.arctan2(-u, -v)) + 360.0) % 360.0
+    return speed.astype(np.float32), direction.astype(np.float32)
+
+
+def make_event(
+    fire: np.ndarray,
+    static: np.ndarray | Mapping[str, np.ndarray],
+    wind_u: np.ndarray,
+    wind_v: np.ndarray,
+    *,
+    times: Sequence[Any] | np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    crs: Any,
+    band_names: Sequence[str] | None = None,
+    band_kinds: Sequence[str] | Mapping[str, str] | None = None,
+    valid: np.ndarray | None = None,
+    arrival_time: np.ndarray | None = None,
+    event_id: str = "event",
+    source: str = "memory",
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """Assemble a FireEvent Dataset from plain arrays.
+
+    Parameters
+    ----------
+    fire
+        (T, H, W) binary burned-by-time masks.
+    static
+        (C, H, W) array with ``band_names``, or a mapping band name → (H, W) array.
+    wind_u, wind_v
+        (T,) series or (T, H, W) gridded wind, m/s towards east / north.
+    times
+        T time stamps (anything ``numpy.datetime64`` accepts).
+    x, y
+        Cell-centre coordinates in the CRS units; ``y`` decreasing for north-up rasters.
+    crs
+        Anything rioxarray's ``write_crs`` accepts (EPSG code, WKT, ``rasterio.crs.CRS``).
+    band_kinds
+        One of ``continuous | binary | categorical`` per band (default: continuous).
+    valid
+        (H, W) validity footprint (default: all valid).
+    arrival_time
+        (H, W) hours since ``times[0]``, NaN where never burned.
+
+    Returns
+    -------
+    xarray.Dataset
+        The event, not yet validated (call :func:`emberxr.validate`).
+    """
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    if isinstance(static, Mapping):
+        band_names = list(static)
+        static = np.stack([np.asarray(static[b]) for b in band_names])
+    static = np.asarray(static, dtype=np.float32)
+    if band_names is None:
+        band_names = [f"band{i}" for i in range(static.shape[0])]
+    band_names = [str(b) for b in band_names]
+    if band_kinds is None:
+        kinds = [CONTINUOUS] * len(band_names)
+    elif isinstance(band_kinds, Mapping):
+        kinds = [band_kinds.get(b, CONTINUOUS) for b in band_names]
+    else:
+        kinds = list(band_kinds)
+    fire = np.asarray(fire)
+    H, W = fire.shape[-2:]
+    if valid is None:
+        valid = np.ones((H, W), dtype=bool)
+
+    def wind_var(a: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+        a = np.asarray(a, dtype=np.float32)
+        return (("time",) if a.ndim == 1 else ("time", "y", "x")), a
+
+    data_vars: dict[str, Any] = {
+        FIRE: (("time", "y", "x"), fire.astype(np.uint8) if np.isfinite(fire).all() else fire),
+        STATIC: ((BAND, "y", "x"), static),
+        WIND_U: wind_var(wind_u),
+        WIND_V: wind_var(wind_v),
+        VALID: (("y", "x"), np.asarray(valid, dtype=bool)),
+    }
+    if arrival_time is not None:
+        data_vars[ARRIVAL] = (("y", "x"), np.asarray(arrival_time, dtype=np.float32))
+    ds = xr.Dataset(
+        data_vars,
+        coords={
+            "time": np.asarray(times, dtype="datetime64[ns]"),
+            "y": np.asarray(y, dtype=np.float64),
+            "x": np.asarray(x, dtype=np.float64),
+            BAND: np.asarray(band_names, dtype=str),
+            BAND_KIND: (BAND, np.asarray(kinds, dtype=str)),
+        },
+        attrs={"event_id": event_id, "source": source, **(dict(attrs) if attrs else {})},
+    )
+    if ARRIVAL in ds:
+        ds[ARRIVAL].attrs.update(units="hours since time[0]")
+    ds[WIND_U].attrs.update(units="m s-1", long_name="eastward wind (towards)")
+    ds[WIND_V].attrs.update(units="m s-1", long_name="northward wind (towards)")
+    ds = ds.rio.write_crs(crs)
+    ds = ds.rio.write_transform(ds.rio.transform(recalc=True))
+    return ds
+
+
+def static_band_kinds(event: xr.Dataset) -> dict[str, str]:
+    """Map each static band name to its kind."""
+    return dict(zip(event[BAND].values.tolist(), event[BAND_KIND].values.tolist(), strict=True))
+
+
+def wind_series(event: xr.Dataset) -> np.ndarray:
+    """The event's wind as a (T, 2) float32 array (u, v); gridded wind is averaged over space."""
+    u, v = event[WIND_U], event[WIND_V]
+    if "y" in u.dims:
+        u = u.mean(("y", "x"))
+        v = v.mean(("y", "x"))
+    return np.stack([np.asarray(u.values, np.float32), np.asarray(v.values, np.float32)], axis=-1)
