@@ -106,3 +106,9 @@ def _few_threads():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture
+def make_synthetic_event():
+    """The :func:`synthetic_event` factory, for tests that need custom sizes or seeds."""
+    return synthetic_event
