@@ -15,7 +15,7 @@ from pathlib import Path
 
 def _tmp_sibling(path: Path, is_dir: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{path.name}.tmp-"
+    prefix = f".{path.name}.tmp-{os.getpid()}-"  # the pid lets cleaners tell live writers from dead ones
     if is_dir:
         return Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=path.suffix, dir=path.parent)

@@ -87,3 +87,7 @@ class WeightsError(EmberxrError, ValueError):
 
 class SimulatorNotAvailableError(EmberxrError, ImportError):
     """The fire simulator (pyretechnics) is not installed in any environment emberxr can use."""
+
+
+class WriteError(EmberxrError, ValueError):
+    """Data could not be written (missing georeferencing, unsupported shape, bad group name)."""

@@ -127,6 +127,7 @@ def make_event(
     else:
         kinds = list(band_kinds)
     fire = np.asarray(fire)
+    _check_shapes(fire, static, wind_u, wind_v, times, x, y, band_names, kinds, valid, arrival_time)
     H, W = fire.shape[-2:]
     if valid is None:
         valid = np.ones((H, W), dtype=bool)
@@ -156,12 +157,93 @@ def make_event(
         attrs={"event_id": event_id, "source": source, **(dict(attrs) if attrs else {})},
     )
     if ARRIVAL in ds:
-        ds[ARRIVAL].attrs.update(units="hours since time[0]")
+        ds[ARRIVAL].attrs.update(units="h", long_name="arrival time, hours since time[0]")
     ds[WIND_U].attrs.update(units="m s-1", long_name="eastward wind (towards)")
     ds[WIND_V].attrs.update(units="m s-1", long_name="northward wind (towards)")
     ds = ds.rio.write_crs(crs)
-    ds = ds.rio.write_transform(ds.rio.transform(recalc=True))
+    ds = ds.rio.write_transform(grid_transform(ds["x"].values, ds["y"].values))
     return ds
+
+
+def grid_transform(x: Any, y: Any) -> Any:
+    """The affine transform (``affine.Affine``) of a regular grid from its cell-centre coordinates.
+
+    Needs at least 2 cells along each axis; the spacing is taken from the first two.
+    """
+    from affine import Affine
+
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.size < 2 or y.size < 2:
+        raise ValueError("grid_transform needs at least 2 cells along x and y")
+    dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
+    return Affine.translation(float(x[0]) - dx / 2, float(y[0]) - dy / 2) @ Affine.scale(dx, dy)
+
+
+def _check_shapes(
+    fire: np.ndarray,
+    static: np.ndarray,
+    wind_u: Any,
+    wind_v: Any,
+    times: Any,
+    x: Any,
+    y: Any,
+    band_names: Sequence[str],
+    kinds: Sequence[str],
+    valid: Any,
+    arrival_time: Any,
+) -> None:
+    """Raise one EventValidationError listing every array whose shape does not fit ``fire``."""
+    from .errors import EventValidationError, Problem
+
+    if fire.ndim != 3:
+        raise EventValidationError(
+            [Problem(f"fire has shape {fire.shape}", "pass fire as a (time, y, x) array of 0/1 masks")],
+            "make_event",
+        )
+    T, H, W = fire.shape
+    problems: list[Problem] = []
+
+    def need(name: str, shape: tuple[int, ...], want: tuple[int, ...], fix: str) -> None:
+        if shape != want:
+            problems.append(Problem(f"{name} has shape {shape}, expected {want}", fix))
+
+    if static.ndim != 3 or static.shape[1:] != (H, W):
+        problems.append(
+            Problem(
+                f"static grid has shape {static.shape[1:] if static.ndim == 3 else static.shape}, "
+                f"fire grid has shape {(H, W)}",
+                "resample the static layers onto the fire grid",
+            )
+        )
+    for name, w in (("wind_u", wind_u), ("wind_v", wind_v)):
+        shape = np.shape(w)
+        if shape not in ((T,), (T, H, W)):
+            problems.append(
+                Problem(
+                    f"{name} has shape {shape} but fire has {T} time steps on a {H}×{W} grid",
+                    f"give one value per time step: ({T},) or ({T}, {H}, {W})",
+                )
+            )
+    need("times", np.shape(times), (T,), "one time stamp per fire frame")
+    need("x", np.shape(x), (W,), "one x cell-centre coordinate per column")
+    need("y", np.shape(y), (H,), "one y cell-centre coordinate per row")
+    if static.ndim == 3 and len(band_names) != static.shape[0]:
+        problems.append(
+            Problem(
+                f"{len(band_names)} band name(s) for {static.shape[0]} static band(s)", "name every band once"
+            )
+        )
+    if len(kinds) != len(band_names):
+        problems.append(
+            Problem(f"{len(kinds)} band kind(s) for {len(band_names)} band(s)", "give one kind per band")
+        )
+    if valid is not None:
+        need("valid", np.shape(valid), (H, W), "the footprint must be on the fire grid")
+    if arrival_time is not None:
+        need("arrival_time", np.shape(arrival_time), (H, W), "arrival_time must be on the fire grid")
+    if problems:
+        raise EventValidationError(problems, "make_event")
 
 
 def static_band_kinds(event: xr.Dataset) -> dict[str, str]:

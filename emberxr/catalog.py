@@ -1,0 +1,268 @@
+"""Dataset catalogs: a YAML file naming an event collection and its train/val/test splits.
+
+A catalog looks like::
+
+    name: sim-small
+    description: ...
+    reader: zarr
+    path: ../data/sim-small.zarr        # relative to the YAML file
+    splits: {train: [ids...], val: [...], test: [...]}
+    # or, for collections generated on demand, a deterministic split by event-id hash:
+    # split_fractions: {train: 0.7, val: 0.15, test: 0.15}
+    bands: [elevation, slope, ...]
+    seed: 20261129
+    simulator: {name: pyretechnics, version: 2026.8.10, license: EPL-2.0}
+    generator: {n_events: 240, size: 128, steps: 12, ...}
+    generate: emberxr simulate --catalog catalogs/sim-small.yaml   # how to (re)build the data
+
+:func:`open_catalog` finds a catalog by name (``catalogs/<name>.yaml`` in the repository and
+every directory in ``EMBERXR_CATALOG_PATH``) or by path, and returns a :class:`Catalog`: a
+mapping split name → lazily opened :class:`xarray.DataTree` holding only that split's events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from emberxr.errors import CatalogError
+
+REPO_CATALOGS = Path(__file__).resolve().parents[1] / "catalogs"
+CATALOG_PATH_ENV = "EMBERXR_CATALOG_PATH"
+READERS = ("zarr",)
+REQUIRED_KEYS = ("name", "reader", "path")
+
+
+def catalog_dirs() -> list[Path]:
+    """Directories searched for ``<name>.yaml``: the repository's ``catalogs/`` first, then
+    ``EMBERXR_CATALOG_PATH`` (``os.pathsep``-separated)."""
+    dirs = [REPO_CATALOGS]
+    for d in os.environ.get(CATALOG_PATH_ENV, "").split(os.pathsep):
+        if d.strip():
+            dirs.append(Path(d.strip()).expanduser())
+    return dirs
+
+
+def list_catalogs() -> list[str]:
+    """Names of the catalogs found in :func:`catalog_dirs`."""
+    names = set()
+    for d in catalog_dirs():
+        if d.is_dir():
+            names.update(p.stem for p in d.glob("*.yaml"))
+    return sorted(names)
+
+
+def find_catalog(name_or_path: str | os.PathLike) -> Path:
+    """Resolve a catalog name or path to its YAML file.
+
+    Raises
+    ------
+    CatalogError
+        Nothing found; the message lists the catalogs that exist.
+    """
+    text = str(name_or_path)
+    p = Path(text).expanduser()
+    if p.suffix in (".yaml", ".yml") or os.sep in text or p.exists():
+        if p.is_file():
+            return p.resolve()
+        raise CatalogError(
+            f"catalog file {text!r} does not exist. Fix: check the path, or pass a catalog name "
+            f"({', '.join(list_catalogs()) or 'none found'})."
+        )
+    for d in catalog_dirs():
+        for ext in (".yaml", ".yml"):
+            cand = d / f"{text}{ext}"
+            if cand.is_file():
+                return cand.resolve()
+    searched = ", ".join(str(d) for d in catalog_dirs())
+    raise CatalogError(
+        f"no catalog named {text!r} (searched {searched}). Available: {', '.join(list_catalogs()) or 'none'}. "
+        f"Fix: use one of those names, pass a path to a .yaml file, or add its directory to {CATALOG_PATH_ENV}."
+    )
+
+
+def _load_spec(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogError(f"catalog {path} is not readable YAML: {exc}. Fix: correct the file's syntax.") from exc
+    if not isinstance(spec, dict):
+        raise CatalogError(f"catalog {path} must be a YAML mapping (name, reader, path, splits ...), got {type(spec).__name__}")
+    problems = [f"missing key {k!r}" for k in REQUIRED_KEYS if k not in spec]
+    if "reader" in spec and spec["reader"] not in READERS:
+        problems.append(f"reader {spec['reader']!r} is not supported (use one of {', '.join(READERS)})")
+    splits, fractions = spec.get("splits"), spec.get("split_fractions")
+    if splits is None and fractions is None:
+        problems.append("needs 'splits' (split -> list of event ids) or 'split_fractions' (split -> share)")
+    if splits is not None:
+        if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
+            problems.append("'splits' must map each split name to a list of event ids")
+        else:
+            seen: dict[str, str] = {}
+            for split, ids in splits.items():
+                for eid in ids:
+                    if str(eid) in seen and seen[str(eid)] != split:
+                        problems.append(f"event {eid!r} is in both {seen[str(eid)]!r} and {split!r}")
+                    seen[str(eid)] = split
+    if fractions is not None and splits is None:
+        if not isinstance(fractions, dict) or not all(isinstance(v, (int, float)) for v in fractions.values()):
+            problems.append("'split_fractions' must map split names to numbers")
+        elif abs(sum(fractions.values()) - 1.0) > 1e-6:
+            problems.append(f"'split_fractions' must sum to 1 (they sum to {sum(fractions.values()):g})")
+    if problems:
+        lines = "\n".join(f"  {i}. {p}" for i, p in enumerate(problems, 1))
+        raise CatalogError(f"catalog {path} is malformed: {len(problems)} problem(s)\n{lines}\nFix: edit the YAML file.")
+    return spec
+
+
+def hash_split(event_id: str, fractions: Mapping[str, float], seed: int = 0) -> str:
+    """Deterministic split of one event id by hashing (stable as a collection grows)."""
+    digest = hashlib.sha256(f"{seed}:{event_id}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    acc = 0.0
+    names = list(fractions)
+    for name in names:
+        acc += float(fractions[name])
+        if u < acc:
+            return name
+    return names[-1]
+
+
+class Catalog(Mapping[str, xr.DataTree]):
+    """A dataset catalog: split name → lazily opened DataTree of that split's events.
+
+    Attributes
+    ----------
+    name
+        The catalog's name.
+    path
+        The YAML file.
+    data_path
+        The event collection it points at.
+    spec
+        The parsed YAML.
+    """
+
+    def __init__(self, path: Path, spec: dict[str, Any]):
+        self.path = path
+        self.spec = spec
+        self.name = str(spec["name"])
+        self.data_path = (path.parent / str(spec["path"])).resolve()
+        self._trees: dict[str, xr.DataTree] = {}
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}: {len(v)}" for k, v in self._split_ids.items())
+        return f"<Catalog {self.name!r} ({sizes}) at {self.data_path}>"
+
+    @cached_property
+    def _split_ids(self) -> dict[str, list[str]]:
+        from emberxr.io.events import list_event_ids
+
+        present = set(list_event_ids(self.data_path))
+        splits = self.spec.get("splits")
+        if splits is None:
+            fractions = self.spec["split_fractions"]
+            out: dict[str, list[str]] = {k: [] for k in fractions}
+            for eid in sorted(present):
+                out[hash_split(eid, fractions, int(self.spec.get("seed", 0)))].append(eid)
+            return out
+        out = {str(k): [str(e) for e in v] for k, v in splits.items()}
+        missing = sorted(e for ids in out.values() for e in ids if e not in present)
+        if missing:
+            raise CatalogError(
+                f"catalog {self.path} lists {len(missing)} event(s) not in {self.data_path} "
+                f"(e.g. {', '.join(missing[:5])}). Fix: {self._generate_hint()}"
+            )
+        return out
+
+    def _generate_hint(self) -> str:
+        cmd = self.spec.get("generate")
+        if cmd:
+            return f"run `{cmd}` (needs the simulator: `make sim-venv`)"
+        return "restore the data directory the catalog's 'path' points at"
+
+    def check_data(self) -> None:
+        """Raise :class:`CatalogError` unless the event collection exists and holds every listed id."""
+        from emberxr.errors import ReaderError
+
+        if not self.data_path.exists():
+            raise CatalogError(
+                f"catalog {self.name!r} points at {self.data_path}, which does not exist. "
+                f"Fix: {self._generate_hint()}"
+            )
+        try:
+            self._split_ids  # noqa: B018  (lists the store and checks the ids)
+        except ReaderError as exc:
+            raise CatalogError(
+                f"catalog {self.name!r}: {self.data_path} is not a readable event collection ({exc}). "
+                f"Fix: {self._generate_hint()}"
+            ) from exc
+
+    # -- Mapping -----------------------------------------------------------------------------
+    def __getitem__(self, split: str) -> xr.DataTree:
+        if split not in self._split_ids:
+            raise KeyError(f"catalog {self.name!r} has no split {split!r}; splits: {', '.join(self._split_ids)}")
+        if split not in self._trees:
+            from emberxr.io.events import open_event_store
+
+            self._trees[split] = xr.DataTree.from_dict(
+                {eid: open_event_store(self.data_path, group=eid) for eid in self._split_ids[split]}
+            )
+        return self._trees[split]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._split_ids)
+
+    def __len__(self) -> int:
+        return len(self._split_ids)
+
+    # -- conveniences ------------------------------------------------------------------------
+    def event_ids(self, split: str) -> list[str]:
+        """Event ids of a split, in catalog order."""
+        if split not in self._split_ids:
+            raise KeyError(f"catalog {self.name!r} has no split {split!r}; splits: {', '.join(self._split_ids)}")
+        return list(self._split_ids[split])
+
+    def events(self, split: str) -> list[xr.Dataset]:
+        """The split's events as (lazy) Datasets."""
+        tree = self[split]
+        return [tree[eid].to_dataset() for eid in self._split_ids[split]]
+
+    @property
+    def bands(self) -> list[str]:
+        """Static band names the catalog declares."""
+        return [str(b) for b in self.spec.get("bands", [])]
+
+
+def open_catalog(name_or_path: str | os.PathLike) -> Catalog:
+    """Open a dataset catalog by name (``"sim-small"``) or by path to its YAML file.
+
+    Returns
+    -------
+    Catalog
+        Mapping split → lazy :class:`xarray.DataTree`; also ``.events(split)``,
+        ``.event_ids(split)``, ``.spec``, ``.name``, ``.path``.
+
+    Raises
+    ------
+    CatalogError
+        The catalog is missing or malformed, or its data is absent (the message says how to
+        generate it).
+
+    Examples
+    --------
+    >>> cat = emberxr.open_catalog("sim-small")  # doctest: +SKIP
+    >>> train = cat["train"]                       # xr.DataTree, one child per event
+    """
+    path = find_catalog(name_or_path)
+    cat = Catalog(path, _load_spec(path))
+    cat.check_data()
+    return cat

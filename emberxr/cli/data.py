@@ -1,0 +1,43 @@
+"""``emberxr data check CATALOG``: sanity report of a dataset, per split.
+
+Reports events, samples, the history-length histogram, positive-pixel rates of targets and of
+new burn, the share of empty targets and static band statistics, as markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``data`` sub-command (``data check``)."""
+    p = subparsers.add_parser("data", help="inspect a dataset (data check)", description=__doc__)
+    sub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    c = sub.add_parser(
+        "check",
+        help="per-split report: samples, history lengths, target balance, band statistics",
+        description="Per-split sanity report of a catalog (name or YAML) or an event-collection zarr.",
+    )
+    c.add_argument("catalog", metavar="CATALOG", help="catalog name / YAML path, or a save_events zarr store")
+    c.add_argument("--max-history", type=int, default=8, help="history cap used to count samples (default 8)")
+    c.add_argument("--out", help="also write the markdown report to this file")
+    c.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    c.set_defaults(func=run_check)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Handle ``emberxr data check``."""
+    import json
+
+    from emberxr.atomic import atomic_path
+    from emberxr.data.check import data_check
+
+    report = data_check(args.catalog, max_history=args.max_history)
+    text = json.dumps(report.to_dict(), indent=2) if args.json else report.to_markdown()
+    print(text, end="" if text.endswith("\n") else "\n")
+    if args.out:
+        with atomic_path(args.out) as tmp:
+            tmp.write_text(report.to_markdown())
+        print(f"report written to {args.out}")
+    return 0

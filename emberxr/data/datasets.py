@@ -1,0 +1,473 @@
+"""Torch datasets of next-step samples: pixels and patch tokens, lazy (Dask) or preloaded.
+
+One class, :class:`FireSampleDataset`, serves every model. A sample is ``(event, t)`` from
+:class:`~emberxr.data.samples.SampleIndex`; its window is the whole event, a training crop biased
+to the fire front, or one of the evaluation tiles (see :mod:`emberxr.data.tiling`). Per sample
+the dataset reads only what it needs — the history frames plus the target frame, the static bands
+and the validity mask of the window — in one Dask compute for lazy events, or by slicing numpy
+arrays for preloaded ones. It then augments (raw wind / aspect, so directions stay exact),
+normalises, pads (non-strict) or crops (strict) to multiples of the patch size and, on request,
+cuts patch tokens with one vectorised reshape.
+
+Keys of a sample (torch, no batch axis) follow the batch contract in ``docs/architecture.md``;
+:func:`emberxr.data.collate.temporal_collate` stacks them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from emberxr.data.augment import Augment, AugPlan
+from emberxr.data.patchify import crop_to_multiple, pad_to_multiple, patch_mean, patchify, valid_token_mask
+from emberxr.data.samples import MAX_HISTORY_LIMIT, SampleIndex
+from emberxr.data.tiling import FrontMap, Tile, eval_tiles, front_map, random_crop
+from emberxr.errors import ConfigError, EventValidationError, Problem
+from emberxr.schema import BAND, FIRE, REQUIRED_VARS, STATIC, VALID, wind_series
+
+__all__ = [
+    "TOKEN_MODES",
+    "FireSampleDataset",
+    "PixelFireDataset",
+    "TokenFireDataset",
+    "as_event_list",
+    "make_tokens",
+]
+
+TOKEN_MODES = ("pixels", "mean")
+
+
+def as_event_list(events: Any) -> list[xr.Dataset]:
+    """Accept a list of FireEvents, one FireEvent, or an :class:`xarray.DataTree` of events."""
+    if isinstance(events, xr.Dataset):
+        return [events]
+    if isinstance(events, xr.DataTree):
+        try:
+            from emberxr.io.events import iter_events
+
+            return list(iter_events(events))
+        except ImportError:
+            return [node.to_dataset() for node in events.children.values()]
+    return list(events)
+
+
+def _is_dask(a: Any) -> bool:
+    return type(a).__module__.startswith("dask")
+
+
+@dataclass
+class _Event:
+    """The arrays of one event that samples are cut from (numpy, or dask when lazy)."""
+
+    event_id: str
+    n_t: int
+    shape: tuple[int, int]
+    fire: Any
+    static: Any
+    valid: Any
+    wind: np.ndarray  # raw (T, 2)
+    lazy: bool
+
+    @classmethod
+    def from_dataset(cls, ev: xr.Dataset, idx: int, preload: bool) -> _Event:
+        get = (lambda v: np.asarray(ev[v].values)) if preload else (lambda v: ev[v].data)
+        fire, static, valid = get(FIRE), get(STATIC), get(VALID)
+        lazy = any(_is_dask(a) for a in (fire, static, valid))
+        return cls(
+            str(ev.attrs.get("event_id", f"event-{idx}")),
+            int(ev.sizes["time"]),
+            (int(ev.sizes["y"]), int(ev.sizes["x"])),
+            fire,
+            static,
+            valid,
+            np.asarray(wind_series(ev), np.float32),
+            lazy,
+        )
+
+    def read(self, t0: int, t1: int, tile: Tile, with_static: bool) -> tuple[np.ndarray, ...]:
+        ys, xs = tile.slices
+        parts = [self.fire[t0:t1, ys, xs], self.valid[ys, xs]]
+        if with_static:
+            parts.append(self.static[:, ys, xs])
+        if self.lazy:
+            import dask
+
+            parts = list(dask.compute(*parts, scheduler="synchronous"))
+        return tuple(np.asarray(p) for p in parts)
+
+    def read_static(self, tile: Tile) -> np.ndarray:
+        ys, xs = tile.slices
+        s = self.static[:, ys, xs]
+        if _is_dask(s):
+            s = s.compute(scheduler="synchronous")
+        return np.asarray(s)
+
+
+def _check_events(events: Sequence[xr.Dataset], patch_size: int, strict: bool) -> list[str]:
+    problems: list[Problem] = []
+    names: list[str] | None = None
+    for i, ev in enumerate(events):
+        eid = ev.attrs.get("event_id", f"#{i}")
+        missing = [v for v in REQUIRED_VARS if v not in ev]
+        if missing:
+            problems.append(Problem(f"event {eid!r} lacks {missing}", "build events with emberxr.make_event"))
+            continue
+        if ev.sizes.get("time", 0) < 2:
+            problems.append(
+                Problem(
+                    f"event {eid!r} has {ev.sizes.get('time', 0)} time step(s)", "a sample needs >= 2 frames"
+                )
+            )
+        if strict and (ev.sizes["y"] < patch_size or ev.sizes["x"] < patch_size):
+            problems.append(
+                Problem(
+                    f"event {eid!r} ({ev.sizes['y']}×{ev.sizes['x']}) is smaller than one {patch_size}-pixel "
+                    "patch, so strict mode would drop all of it",
+                    "use strict=False (pads) or a smaller patch_size",
+                )
+            )
+        bands = [str(b) for b in ev[BAND].values.tolist()]
+        if names is None:
+            names = bands
+        elif bands != names:
+            problems.append(
+                Problem(
+                    f"event {eid!r} has static bands {bands}, the first event has {names}",
+                    "harmonise band lists",
+                )
+            )
+    if problems:
+        raise EventValidationError(problems, subject="dataset events")
+    return names or []
+
+
+class FireSampleDataset(torch.utils.data.Dataset):
+    """Next-step samples of FireEvents as pixel tensors and (optionally) patch tokens.
+
+    Parameters
+    ----------
+    events
+        FireEvents (lazy Dask-backed or in memory), or a DataTree of them.
+    stats
+        A ``NormStats`` (``transform_static``, ``transform_wind``, ``feature_names``); ``None``
+        keeps raw float32 static bands and raw wind (m/s).
+    max_history
+        Longest history (1..32); shorter ones occur at the start of events.
+    patch_size
+        Patch size ``p``; rasters are padded (non-strict) or cropped (strict) to multiples of it.
+    strict
+        Drop partial patches instead of padding them.
+    tile_size
+        Window size (multiple of ``p``). ``None``: whole events. Training (``train=True``): one
+        random crop per sample, biased to the fire front. Evaluation: every sample is expanded to
+        all :func:`~emberxr.data.tiling.eval_tiles` of its event (``overlap`` pixels shared).
+    train
+        Random crops (with ``tile_size``); otherwise deterministic tiles.
+    augment
+        An :class:`~emberxr.data.augment.Augment` (flips / rotations) or ``None``.
+    tokens
+        Also produce ``fire_tokens``, ``static_tokens``, ``valid_tokens``, ``target_tokens``.
+    token_mode
+        ``"pixels"``: tokens hold the ``p*p`` pixels (``static_tokens`` ``Cs*p*p``, channel-major);
+        ``"mean"``: one value per patch and channel (the notes' scalar tokens; ``[T, N, 1]`` and
+        ``[N, Cs]``), means over valid pixels.
+    seed
+        Seed of crops and augmentation; sample ``i`` of epoch ``e`` uses ``(seed, e, i)``, so
+        results do not depend on DataLoader workers. Call :meth:`set_epoch` each epoch.
+    min_history
+        Skip samples with fewer history frames.
+    overlap
+        Overlap of evaluation tiles.
+    front_bias
+        Share of training crops centred near the fire front (0 = uniform).
+    preload
+        Load every event into memory (numpy) now: fast for small datasets such as ``sim-small``.
+        Otherwise lazy events stay lazy and each sample reads only its window.
+    pixels
+        Add ``pixels`` ``[T, 1 + 2 + Cs, H, W]`` (fire, wind u, wind v broadcast, static) for
+        baselines that want one stacked tensor per step (the notes' RawFireDataset layout).
+    static_cache_size
+        Bound of the per-worker LRU cache of normalised static windows (0 disables it).
+    """
+
+    def __init__(
+        self,
+        events: Any,
+        stats: Any = None,
+        max_history: int = 8,
+        patch_size: int = 16,
+        strict: bool = False,
+        tile_size: int | None = None,
+        train: bool = False,
+        augment: Augment | None = None,
+        tokens: bool = False,
+        token_mode: str = "pixels",
+        seed: int = 0,
+        *,
+        min_history: int = 1,
+        overlap: int = 0,
+        front_bias: float = 0.8,
+        preload: bool = False,
+        pixels: bool = False,
+        static_cache_size: int = 256,
+    ) -> None:
+        problems = []
+        if not isinstance(patch_size, int | np.integer) or patch_size < 1:
+            problems.append(Problem(f"patch_size={patch_size!r} is not a positive integer", "use e.g. 16"))
+        if token_mode not in TOKEN_MODES:
+            problems.append(Problem(f"token_mode={token_mode!r} is unknown", f"use one of {TOKEN_MODES}"))
+        if not 1 <= int(max_history) <= MAX_HISTORY_LIMIT:
+            problems.append(
+                Problem(f"max_history={max_history} is out of range", f"use 1..{MAX_HISTORY_LIMIT}")
+            )
+        if tile_size is not None and (tile_size < 1 or (patch_size and tile_size % max(int(patch_size), 1))):
+            problems.append(
+                Problem(
+                    f"tile_size={tile_size} is not a positive multiple of patch_size={patch_size}",
+                    f"use e.g. tile_size={8 * max(int(patch_size), 1)}",
+                )
+            )
+        if not 0.0 <= front_bias <= 1.0:
+            problems.append(Problem(f"front_bias={front_bias} is not a probability", "use a value in [0, 1]"))
+        if problems:
+            raise ConfigError(problems, subject="FireSampleDataset")
+        self.events = as_event_list(events)
+        self.band_names = _check_events(self.events, int(patch_size), strict)
+        if stats is not None and hasattr(stats, "check_compatible"):
+            for ev in self.events:
+                stats.check_compatible(ev)
+        self.stats = stats
+        self.static_names = list(getattr(stats, "feature_names", None) or self.band_names)
+        self.max_history = int(max_history)
+        self.patch_size = int(patch_size)
+        self.strict = bool(strict)
+        self.tile_size = tile_size
+        self.train = bool(train)
+        self.augment = augment
+        self.tokens = bool(tokens)
+        self.token_mode = token_mode
+        self.seed = int(seed)
+        self.overlap = int(overlap)
+        self.front_bias = float(front_bias)
+        self.pixels = bool(pixels)
+        self.epoch = 0
+        self.index = SampleIndex.from_events(self.events, self.max_history, min_history)
+        self._ev = [_Event.from_dataset(ev, i, preload) for i, ev in enumerate(self.events)]
+        self._fronts: dict[int, FrontMap] = {}
+        self._static_cache: OrderedDict[tuple[int, int, int, int, int], np.ndarray] = OrderedDict()
+        self._static_cache_size = int(static_cache_size)
+        self._raw_aspect = augment is not None and "aspect" in self.band_names
+        # evaluation tiles: every sample is repeated once per tile of its event
+        if tile_size is not None and not self.train:
+            self.tiles = [eval_tiles(e.shape, tile_size, overlap) for e in self._ev]
+        else:
+            self.tiles = None
+        if self.tiles is not None:
+            per = np.array([len(self.tiles[e]) for e in self.index.event], dtype=np.int64)
+            self._sample_of = np.repeat(np.arange(len(self.index)), per)
+            starts = np.concatenate([[0], np.cumsum(per)[:-1]]) if len(per) else np.zeros(0, np.int64)
+            self._tile_of = np.arange(int(per.sum())) - np.repeat(starts, per)
+        else:
+            self._sample_of = np.arange(len(self.index))
+            self._tile_of = np.zeros(len(self.index), np.int64)
+
+    # ---------------------------------------------------------------------------------------
+    @property
+    def n_static(self) -> int:
+        """Number of static feature channels Cs after normalisation."""
+        return len(self.static_names)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random crops / augmentation drawn for the next epoch."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return int(self._sample_of.shape[0])
+
+    def sample_info(self, i: int) -> dict[str, Any]:
+        """Event index, ``t``, history length and (evaluation) tile of item ``i``, without loading."""
+        s = int(self._sample_of[i])
+        e, t, h = self.index[s]
+        tile = self.tiles[e][int(self._tile_of[i])] if self.tiles is not None else None
+        return {"event_idx": e, "event_id": self._ev[e].event_id, "t": t, "hist_len": h, "tile": tile}
+
+    # ---------------------------------------------------------------------------------------
+    def _front(self, e: int) -> FrontMap:
+        fm = self._fronts.get(e)
+        if fm is None:
+            block = max(1, (self.tile_size or 64) // 4)
+            fm = self._fronts[e] = front_map(self._ev[e].fire, block)
+        return fm
+
+    def _tile(self, i: int, e: int, t: int, rng: np.random.Generator) -> Tile:
+        ev = self._ev[e]
+        H, W = ev.shape
+        if self.tile_size is None:
+            return Tile(0, 0, H, W, (0, H, 0, W))
+        if self.tiles is not None:
+            return self.tiles[e][int(self._tile_of[i])]
+        front = self._front(e) if self.front_bias > 0 else None
+        return random_crop(ev.shape, self.tile_size, rng, front=front, t=t, front_bias=self.front_bias)
+
+    def _normalise_static(self, raw: np.ndarray) -> np.ndarray:
+        if self.stats is not None:
+            out = np.asarray(self.stats.transform_static(raw), dtype=np.float32)
+        else:
+            out = raw.astype(np.float32, copy=True)
+        return np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def _static_for(self, e: int, tile: Tile) -> np.ndarray:
+        key = (e, tile.y0, tile.x0, tile.h, tile.w)
+        hit = self._static_cache.get(key)
+        if hit is not None:
+            self._static_cache.move_to_end(key)
+            return hit
+        out = self._normalise_static(self._ev[e].read_static(tile))
+        if self._static_cache_size > 0:
+            self._static_cache[key] = out
+            while len(self._static_cache) > self._static_cache_size:
+                self._static_cache.popitem(last=False)
+        return out
+
+    def _rng(self, i: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, int(i)])
+
+    # ---------------------------------------------------------------------------------------
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"sample {i} out of range for a dataset of {len(self)}")
+        i = int(i) % len(self)
+        s = int(self._sample_of[i])
+        e, t, h = self.index[s]
+        ev = self._ev[e]
+        rng = self._rng(i)
+        tile = self._tile(i, e, t, rng)
+        plan = self.augment.draw(rng) if self.augment is not None else AugPlan()
+        raw_static = self._raw_aspect and not plan.identity
+        parts = ev.read(t - h + 1, t + 2, tile, with_static=raw_static)
+        frames, valid = parts[0], parts[1]
+        if raw_static:
+            static = self._normalise_static(plan.static_values(parts[2], self.band_names))
+        else:
+            static = self._static_for(e, tile)
+        return self._assemble(frames, valid, static, ev.wind[t - h + 1 : t + 1], plan, e, t, h, tile)
+
+    def _assemble(
+        self,
+        frames: np.ndarray,
+        valid: np.ndarray,
+        static: np.ndarray,
+        wind: np.ndarray,
+        plan: AugPlan,
+        e: int,
+        t: int,
+        h: int,
+        tile: Tile,
+    ) -> dict[str, Any]:
+        p = self.patch_size
+        burned = frames > 0
+        fire = burned[:-1].astype(np.float32)
+        target = burned[-1:].astype(np.float32)
+        valid = np.asarray(valid, dtype=bool)[None]
+        wind = plan.vector(np.asarray(wind, np.float32))
+        if self.stats is not None:
+            wind = np.asarray(self.stats.transform_wind(wind), np.float32)
+        fire, target, valid, static = (plan.spatial(a) for a in (fire, target, valid, static))
+        if self.strict:
+            fire, target, valid, static = (crop_to_multiple(a, p) for a in (fire, target, valid, static))
+        else:
+            fire, target, static = (pad_to_multiple(a, p)[0] for a in (fire, target, static))
+            valid = pad_to_multiple(valid, p, value=False)[0]
+        gy, gx = fire.shape[-2] // p, fire.shape[-1] // p
+        sample: dict[str, Any] = {
+            "fire": fire,
+            "wind": np.ascontiguousarray(wind, dtype=np.float32),
+            "static": static,
+            "valid": valid,
+            "target": target,
+            "hist_len": int(h),
+            "patch_size": p,
+            "grid": (gy, gx),
+            "meta": {
+                "event_id": self._ev[e].event_id,
+                "event_idx": int(e),
+                "t": int(t),
+                "y0": int(tile.y0),
+                "x0": int(tile.x0),
+                "h": int(tile.h),
+                "w": int(tile.w),
+                "aug": None if plan.identity else (plan.flip_lr, plan.flip_ud, plan.k),
+            },
+        }
+        if self.tokens:
+            sample.update(make_tokens(fire, static, valid[0], target[0], p, self.token_mode))
+        if self.pixels:
+            T = fire.shape[0]
+            H, W = fire.shape[-2:]
+            w = np.broadcast_to(sample["wind"][:, :, None, None], (T, 2, H, W))
+            st = np.broadcast_to(static[None], (T, *static.shape))
+            sample["pixels"] = np.concatenate([fire[:, None], w, st], axis=1)
+        return {
+            k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v)
+            for k, v in sample.items()
+        }
+
+
+def make_tokens(
+    fire: np.ndarray, static: np.ndarray, valid: np.ndarray, target: np.ndarray, p: int, mode: str = "pixels"
+) -> dict[str, np.ndarray]:
+    """Patch tokens of one sample's pixel arrays (``H``, ``W`` multiples of ``p``).
+
+    Parameters
+    ----------
+    fire
+        ``[T, H, W]`` history.
+    static
+        ``[Cs, H, W]`` normalised static features.
+    valid
+        ``[H, W]`` pixel validity.
+    target
+        ``[H, W]`` next fire mask.
+    p
+        Patch size.
+    mode
+        ``"pixels"`` or ``"mean"`` (see :class:`FireSampleDataset`).
+
+    Returns
+    -------
+    dict
+        ``fire_tokens [T, N, p*p | 1]``, ``static_tokens [N, Cs*p*p | Cs]``, ``valid_tokens [N]``,
+        ``target_tokens [N]`` (patch mean of the target over valid pixels).
+    """
+    vt = valid_token_mask(valid, p)
+    tt = patch_mean(target, p, valid)
+    if mode == "mean":
+        ft = patch_mean(fire, p, valid)[..., None]
+        st = np.ascontiguousarray(patch_mean(static, p, valid).T)
+    else:
+        ft = patchify(fire, p)
+        s = patchify(static, p)  # [Cs, N, p*p]
+        st = s.transpose(1, 0, 2).reshape(s.shape[1], -1)
+    return {
+        "fire_tokens": np.ascontiguousarray(ft, dtype=np.float32),
+        "static_tokens": np.ascontiguousarray(st, dtype=np.float32),
+        "valid_tokens": np.ascontiguousarray(vt),
+        "target_tokens": np.ascontiguousarray(tt, dtype=np.float32),
+    }
+
+
+def PixelFireDataset(events: Any, stats: Any = None, **kwargs: Any) -> FireSampleDataset:
+    """The notes' RawFireDataset: pixel samples with the stacked ``pixels [T, 3 + Cs, H, W]``."""
+    kwargs.setdefault("pixels", True)
+    return FireSampleDataset(events, stats, tokens=False, **kwargs)
+
+
+def TokenFireDataset(events: Any, stats: Any = None, **kwargs: Any) -> FireSampleDataset:
+    """The notes' TokenFireDataset *with full history*: pixel keys plus patch tokens."""
+    return FireSampleDataset(events, stats, tokens=True, **kwargs)

@@ -1,0 +1,82 @@
+"""``segformer``: segmentation-models-pytorch SegFormer (MiT-b0 encoder) plus a full-resolution refiner."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from emberxr.models._blocks import ConvBlock
+
+from .base import FireDecoder
+from .weights import load_pretrained
+
+
+class SegformerDecoder(FireDecoder):
+    """smp ``Segformer`` over ``[context ‖ fine]``; its 1/4-resolution head is refined at full resolution.
+
+    SegFormer predicts at 1/4 resolution and upsamples; a small conv on ``[segformer features ‖
+    fine features]`` restores pixel-sharp fire boundaries.
+
+    Parameters
+    ----------
+    context_channels, fine_channels, patch_size
+        See :mod:`emberxr.decoders.base`.
+    weights
+        None, or a local MiT encoder state-dict file / hub name (first conv adapted).
+    encoder
+        smp MiT encoder (``mit_b0`` … ``mit_b5``).
+    segmentation_channels
+        Width of the SegFormer MLP head.
+    refine_channels
+        Channels SegFormer outputs for the refiner.
+    context_out
+        Channels the context is projected to before upsampling.
+    """
+
+    name = "segformer"
+
+    def __init__(
+        self,
+        context_channels: int,
+        fine_channels: int,
+        patch_size: int = 16,
+        weights: str | None = None,
+        encoder: str = "mit_b0",
+        segmentation_channels: int = 64,
+        refine_channels: int = 8,
+        context_out: int = 16,
+    ):
+        super().__init__()
+        import segmentation_models_pytorch as smp
+
+        self.ctx = nn.Conv2d(context_channels, context_out, 1)
+        self.net = smp.Segformer(
+            encoder_name=encoder,
+            encoder_weights=None,
+            decoder_segmentation_channels=segmentation_channels,
+            in_channels=context_out + fine_channels,
+            classes=refine_channels,
+        )
+        self.refine = nn.Sequential(ConvBlock(refine_channels + fine_channels, 16, n=1), nn.Conv2d(16, 1, 1))
+        self.load_report = load_pretrained(self.net.encoder, weights) if weights is not None else None
+        self._set_config(
+            context_channels=context_channels,
+            fine_channels=fine_channels,
+            patch_size=patch_size,
+            weights=weights,
+            encoder=encoder,
+            segmentation_channels=segmentation_channels,
+            refine_channels=refine_channels,
+            context_out=context_out,
+        )
+
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        return list(self.net.encoder.parameters()) if self.load_report is not None else []
+
+    def forward(self, context: Tensor, fine: Tensor) -> Tensor:
+        c = F.interpolate(self.ctx(context), size=fine.shape[-2:], mode="bilinear", align_corners=False)
+        x = self.net(torch.cat([c, fine], dim=1))
+        if x.shape[-2:] != fine.shape[-2:]:
+            x = F.interpolate(x, size=fine.shape[-2:], mode="bilinear", align_corners=False)
+        return self.refine(torch.cat([x, fine], dim=1))

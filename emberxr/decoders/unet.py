@@ -1,0 +1,76 @@
+"""``unet``: segmentation-models-pytorch U-Net with a timm/ResNet encoder (optionally pretrained offline)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .base import FireDecoder
+from .weights import load_pretrained
+
+
+class UnetDecoder(FireDecoder):
+    """smp ``Unet`` over ``[projected, upsampled context ‖ fine features]`` at full resolution.
+
+    Parameters
+    ----------
+    context_channels, fine_channels, patch_size
+        See :mod:`emberxr.decoders.base`.
+    weights
+        None, or a local encoder state-dict file / hub name (see :mod:`emberxr.decoders.weights`);
+        the first conv is adapted to ``context_out + fine_channels`` input channels.
+    encoder
+        smp encoder name (``resnet18``, ``resnet34``, ``tu-<timm name>`` ...).
+    encoder_depth
+        Number of encoder stages used (3–5).
+    decoder_channels
+        smp decoder widths (one per stage).
+    context_out
+        Channels the context is projected to before upsampling.
+    """
+
+    name = "unet"
+
+    def __init__(
+        self,
+        context_channels: int,
+        fine_channels: int,
+        patch_size: int = 16,
+        weights: str | None = None,
+        encoder: str = "resnet18",
+        encoder_depth: int = 4,
+        decoder_channels: tuple[int, ...] | list[int] = (128, 64, 32, 16),
+        context_out: int = 16,
+    ):
+        super().__init__()
+        import segmentation_models_pytorch as smp
+
+        decoder_channels = [int(c) for c in decoder_channels][:encoder_depth]
+        self.ctx = nn.Conv2d(context_channels, context_out, 1)
+        self.net = smp.Unet(
+            encoder_name=encoder,
+            encoder_depth=encoder_depth,
+            encoder_weights=None,
+            decoder_channels=decoder_channels,
+            in_channels=context_out + fine_channels,
+            classes=1,
+        )
+        self.load_report = load_pretrained(self.net.encoder, weights) if weights is not None else None
+        self._set_config(
+            context_channels=context_channels,
+            fine_channels=fine_channels,
+            patch_size=patch_size,
+            weights=weights,
+            encoder=encoder,
+            encoder_depth=encoder_depth,
+            decoder_channels=decoder_channels,
+            context_out=context_out,
+        )
+
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        return list(self.net.encoder.parameters()) if self.load_report is not None else []
+
+    def forward(self, context: Tensor, fine: Tensor) -> Tensor:
+        c = F.interpolate(self.ctx(context), size=fine.shape[-2:], mode="bilinear", align_corners=False)
+        return self.net(torch.cat([c, fine], dim=1))

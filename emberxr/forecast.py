@@ -1,0 +1,320 @@
+"""Forecasts on the input grid: next-step and multi-step (autoregressive) fire probability.
+
+:func:`forecast` takes a trained model, its normalisation statistics and a FireEvent, and returns
+an :class:`xarray.Dataset` on the event's grid (``x``, ``y`` and ``spatial_ref`` kept, so
+``.rio.to_raster`` works) with
+
+``probability`` (step, y, x) float32
+    probability that each cell is burned ``step`` time steps after the issue time ``time[t]``;
+    NaN outside the event's validity footprint (nodata).
+``fire_mask`` (step, y, x) uint8
+    ``probability >= threshold`` (the threshold chosen on validation).
+``arrival_time`` (y, x) float32
+    estimated hours from the issue time until the cell burns: 0 for cells already burning at
+    ``time[t]``, ``k * dt`` for the first step ``k`` whose binary forecast is 1, NaN when the fire
+    does not reach the cell within the horizon.
+
+Multi-step forecasts roll the model forward: step ``k + 1`` sees the observed history up to
+``time[t]`` followed by the **thresholded** forecasts of steps ``1..k`` (fire masks are
+cumulative, so each fed-back mask is OR-ed with the previous one). Thresholded feedback keeps the
+model's input in the distribution it was trained on (binary masks). The probability of step
+``k + 1`` is made non-decreasing over steps (``max`` with step ``k``) for the same reason. Wind
+for future steps is taken from the event when it has those time steps, else the last known wind
+is held.
+
+Scenes larger than ``tile_size`` are predicted in overlapping windows (``overlap`` pixels) and
+stitched, each pixel taken from the window whose centre region owns it, so whole scenes of any
+size fit in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from emberxr.errors import ConfigError, Problem
+from emberxr.schema import BAND, BAND_KIND, FIRE, VALID, wind_series
+
+
+def _times(event: xr.Dataset) -> np.ndarray:
+    return np.asarray(event["time"].values, dtype="datetime64[ns]")
+
+
+def time_step_hours(event: xr.Dataset) -> float:
+    """Hours between frames: ``attrs['time_step_hours']``, else the median time difference."""
+    dt = event.attrs.get("time_step_hours")
+    if dt:
+        return float(dt)
+    t = _times(event)
+    if len(t) > 1:
+        return float(np.median(np.diff(t)) / np.timedelta64(1, "h"))
+    return 1.0
+
+
+def _input_event(
+    event: xr.Dataset, fire_hist: np.ndarray, wind_hist: np.ndarray, times: np.ndarray
+) -> xr.Dataset:
+    """A minimal in-memory event with ``fire_hist`` frames plus one dummy target frame."""
+    from emberxr.schema import make_event
+
+    dummy = fire_hist[-1:]
+    fire = np.concatenate([fire_hist, dummy]).astype(np.uint8)
+    wind = np.concatenate([wind_hist, wind_hist[-1:]])
+    dt = times[-1] - times[-2] if len(times) > 1 else np.timedelta64(1, "h")
+    t_all = np.concatenate([times, times[-1:] + dt])
+    ev = make_event(
+        fire,
+        np.asarray(event["static"].values, np.float32),
+        wind[:, 0],
+        wind[:, 1],
+        times=t_all,
+        x=np.asarray(event["x"].values),
+        y=np.asarray(event["y"].values),
+        crs=event.rio.crs,
+        band_names=[str(b) for b in event[BAND].values.tolist()],
+        band_kinds=[str(k) for k in event[BAND_KIND].values.tolist()],
+        valid=np.asarray(event[VALID].values, bool),
+        event_id=str(event.attrs.get("event_id", "event")),
+        source="forecast",
+    )
+    return ev
+
+
+@torch.no_grad()
+def predict_step(
+    model: torch.nn.Module,
+    stats: Any,
+    event: xr.Dataset,
+    fire_hist: np.ndarray,
+    wind_hist: np.ndarray,
+    times: np.ndarray,
+    *,
+    max_history: int,
+    patch_size: int,
+    tokens: bool = False,
+    token_mode: str = "pixels",
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """Probability [H, W] of the next frame given a history of fire masks (``[h, H, W]``).
+
+    The history is run through the same :class:`~emberxr.data.datasets.FireSampleDataset`
+    preprocessing as in training; windows of ``tile_size`` with ``overlap`` when the scene is
+    larger than one tile.
+    """
+    from emberxr.data.collate import temporal_collate
+    from emberxr.data.datasets import FireSampleDataset
+    from emberxr.data.tiling import stitch
+
+    H, W = fire_hist.shape[-2:]
+    tile = tile_size if tile_size is not None and (H > tile_size or W > tile_size) else None
+    if tile is not None and overlap is None:
+        overlap = (tile // 4) // patch_size * patch_size
+    ev = _input_event(event, fire_hist, wind_hist, times)
+    ds = FireSampleDataset(
+        [ev],
+        stats,
+        max_history=max_history,
+        patch_size=patch_size,
+        strict=False,
+        tile_size=tile,
+        train=False,
+        tokens=tokens,
+        token_mode=token_mode,
+        overlap=int(overlap or 0),
+        preload=True,
+    )
+    last_t = int(ev.sizes["time"]) - 2
+    items = [i for i in range(len(ds)) if ds.sample_info(i)["t"] == last_t]
+    tiles, values = [], []
+    model.eval()
+    for s in range(0, len(items), batch_size):
+        chunk = items[s : s + batch_size]
+        batch = temporal_collate([ds[i] for i in chunk])
+        batch = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+        prob = torch.sigmoid(model(batch).float())[:, 0].cpu().numpy()
+        for j, i in enumerate(chunk):
+            info = ds.sample_info(i)
+            tl = info["tile"]
+            if tl is None:
+                values.append(prob[j, :H, :W])
+            else:
+                tiles.append(tl)
+                values.append(prob[j, : tl.h, : tl.w])
+    if not tiles:
+        return values[0].astype(np.float32)
+    return stitch(tiles, values, (H, W)).astype(np.float32)
+
+
+def forecast(
+    model: torch.nn.Module,
+    stats: Any,
+    event: xr.Dataset,
+    t: int | None = None,
+    horizon: int = 1,
+    threshold: float = 0.5,
+    *,
+    max_history: int = 8,
+    patch_size: int = 16,
+    tokens: bool = False,
+    token_mode: str = "pixels",
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    device: str | torch.device = "cpu",
+) -> xr.Dataset:
+    """Forecast ``horizon`` steps after frame ``t`` of ``event`` (see the module docstring).
+
+    Parameters
+    ----------
+    model
+        Trained model (in eval mode after the call).
+    stats
+        The ``NormStats`` the model was trained with.
+    event
+        FireEvent; only frames ``<= t`` are used as history.
+    t
+        Index of the last observed frame (negative counts from the end; default: the last frame).
+    horizon
+        Number of steps to forecast (``>= 1``).
+    threshold
+        Probability threshold of the binary forecast.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``probability``, ``fire_mask`` (step, y, x) and ``arrival_time`` (y, x), with ``step``
+        (1..horizon), ``lead_time_hours`` and ``time`` (valid time) per step, CRS kept.
+    """
+    import rioxarray  # noqa: F401
+
+    n_t = int(event.sizes["time"])
+    problems = []
+    if int(horizon) < 1:
+        problems.append(Problem(f"horizon={horizon}", "use horizon >= 1"))
+    if t is None:
+        t = n_t - 1
+    if not -n_t <= int(t) < n_t:
+        problems.append(
+            Problem(
+                f"t={t} is outside the event's {n_t} frame(s)", f"use 0..{n_t - 1} (or negative from the end)"
+            )
+        )
+    if problems:
+        raise ConfigError(problems, subject="forecast")
+    t = int(t) % n_t
+    horizon = int(horizon)
+    dt = time_step_hours(event)
+    times = _times(event)
+    wind_all = np.asarray(wind_series(event), np.float32)
+    valid = np.asarray(event[VALID].values, bool)
+    h = min(t + 1, max_history)
+    hist = (np.asarray(event[FIRE].isel(time=slice(t - h + 1, t + 1)).values) > 0).astype(np.uint8)
+    wind_hist = wind_all[t - h + 1 : t + 1]
+    t_hist = times[t - h + 1 : t + 1]
+    step_td = np.timedelta64(round(dt * 3600), "s")
+    probs, masks = [], []
+    prev_p = None
+    for k in range(1, horizon + 1):
+        p = predict_step(
+            model,
+            stats,
+            event,
+            hist,
+            wind_hist,
+            t_hist,
+            max_history=max_history,
+            patch_size=patch_size,
+            tokens=tokens,
+            token_mode=token_mode,
+            tile_size=tile_size,
+            overlap=overlap,
+            device=device,
+        )
+        if prev_p is not None:
+            p = np.maximum(p, prev_p)
+        prev_p = p
+        mask = ((p >= threshold) | (hist[-1] > 0)) & valid
+        probs.append(np.where(valid, p, np.nan).astype(np.float32))
+        masks.append(mask.astype(np.uint8))
+        # roll forward: append the thresholded forecast, drop frames beyond max_history
+        w_next = wind_all[t + k] if t + k < n_t else wind_hist[-1]
+        hist = np.concatenate([hist, mask[None].astype(np.uint8)])[-max_history:]
+        wind_hist = np.concatenate([wind_hist, w_next[None]])[-max_history:]
+        t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
+    prob = np.stack(probs)
+    fmask = np.stack(masks)
+    burning = (np.asarray(event[FIRE].isel(time=t).values) > 0) & valid
+    first = np.argmax(fmask > 0, axis=0)
+    reached = fmask.any(axis=0)
+    arrival = np.where(reached, (first + 1) * dt, np.nan).astype(np.float32)
+    arrival = np.where(burning, 0.0, arrival).astype(np.float32)
+    arrival = np.where(valid, arrival, np.nan).astype(np.float32)
+    steps = np.arange(1, horizon + 1)
+    lead = steps * dt
+    coords = {
+        "step": steps,
+        "lead_time_hours": ("step", lead.astype(np.float64)),
+        "time": ("step", times[t] + steps * step_td),
+        "y": event["y"].values,
+        "x": event["x"].values,
+    }
+    ds = xr.Dataset(
+        {
+            "probability": (("step", "y", "x"), prob),
+            "fire_mask": (("step", "y", "x"), fmask),
+            "arrival_time": (("y", "x"), arrival),
+        },
+        coords=coords,
+        attrs={
+            "event_id": str(event.attrs.get("event_id", "event")),
+            "issue_time": str(np.datetime_as_string(times[t], unit="s")),
+            "issue_index": t,
+            "threshold": float(threshold),
+            "time_step_hours": dt,
+            "feedback": "thresholded",
+        },
+    )
+    ds["probability"].attrs.update(long_name="fire probability", units="1", _FillValue=np.nan)
+    ds["fire_mask"].attrs.update(long_name=f"forecast fire mask (probability >= {threshold:.3f})")
+    ds["arrival_time"].attrs.update(long_name="estimated arrival time", units="hours since issue time")
+    ds = ds.rio.write_crs(event.rio.crs)
+    ds = ds.rio.write_transform(event.rio.transform())
+    return ds
+
+
+def step_labels(ds: xr.Dataset | xr.DataArray) -> list[str]:
+    """Band descriptions ``t+1h``, ``t+2h`` ... from ``lead_time_hours``."""
+    return [f"t+{_fmt(h)}h" for h in np.asarray(ds["lead_time_hours"].values).tolist()]
+
+
+def _fmt(h: float) -> str:
+    return str(int(h)) if float(h).is_integer() else f"{h:g}"
+
+
+def to_dataarray(ds: xr.Dataset, squeeze: bool = True) -> xr.DataArray:
+    """The probability as a DataArray (``(y, x)`` for one step when ``squeeze``) with the binary
+    forecast as the ``fire_mask`` coordinate and ``arrival_time`` as a (y, x) coordinate."""
+    da = ds["probability"].assign_coords(fire_mask=ds["fire_mask"], arrival_time=ds["arrival_time"])
+    da.attrs.update(ds.attrs)
+    da.attrs["band_descriptions"] = step_labels(ds)
+    if squeeze and da.sizes["step"] == 1:
+        da = da.isel(step=0)
+    da.name = "fire_probability"
+    return da.rio.write_crs(ds.rio.crs)
+
+
+def write_forecast(
+    ds: xr.Dataset, path: str, cog: bool = False, variable: str = "probability", extra: Sequence[str] = ()
+) -> None:
+    """Write one variable of a forecast as a GeoTIFF with band descriptions ``t+1h`` ... (atomic)."""
+    from emberxr.io.geotiff import to_geotiff
+
+    da = ds[variable]
+    descs = step_labels(ds) if "step" in da.dims else [variable]
+    to_geotiff(da.rio.write_crs(ds.rio.crs), path, cog=cog, band_descriptions=descs)

@@ -1,0 +1,173 @@
+"""Write georeferenced rasters (predictions, probabilities) as GeoTIFF or Cloud-Optimised GeoTIFF.
+
+The file is tiled, DEFLATE-compressed and keeps CRS, transform, nodata and band descriptions.
+A COG is made in a second step from a finished GeoTIFF (GDAL's COG driver builds overviews and
+reorders the file), never streamed from Dask. Every write is atomic (:func:`emberxr.atomic.atomic_path`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..atomic import atomic_path
+from ..errors import WriteError
+from ..schema import grid_transform
+
+__all__ = ["to_geotiff"]
+
+_DESC_COORDS = ("band", "step", "time", "lead", "feature")
+
+
+def _as_3d(da: xr.DataArray) -> xr.DataArray:
+    """(bands, y, x) with the spatial dims last."""
+    problems = []
+    ydim = "y" if "y" in da.dims else None
+    xdim = "x" if "x" in da.dims else None
+    if ydim is None or xdim is None:
+        problems.append(f"dims {da.dims} lack 'y' and/or 'x'; rename the spatial dims to y and x")
+    if da.ndim not in (2, 3):
+        problems.append(
+            f"{da.ndim} dims {da.dims}; a GeoTIFF holds (y, x) or (band, y, x): select or stack the rest"
+        )
+    if problems:
+        raise WriteError("cannot write a GeoTIFF: " + "; ".join(problems))
+    if da.ndim == 2:
+        return da.transpose("y", "x").expand_dims("band", axis=0)
+    other = next(d for d in da.dims if d not in ("y", "x"))
+    return da.transpose(other, "y", "x")
+
+
+def _descriptions(da3: xr.DataArray, given: Sequence[str] | None) -> list[str] | None:
+    n = da3.sizes[da3.dims[0]]
+    if given is not None:
+        given = [str(g) for g in given]
+        if len(given) != n:
+            raise WriteError(f"band_descriptions has {len(given)} names but the raster has {n} band(s)")
+        return given
+    dim = da3.dims[0]
+    if dim in _DESC_COORDS and dim in da3.coords:
+        vals = np.asarray(da3[dim].values)
+        if np.issubdtype(vals.dtype, np.datetime64):
+            return [str(np.datetime_as_string(v, unit="s")) for v in vals]
+        return [f"{dim}={v}" if vals.dtype.kind in "iuf" else str(v) for v in vals.tolist()]
+    if da3.name is not None and n == 1:
+        return [str(da3.name)]
+    return None
+
+
+def _block(h: int, w: int) -> int:
+    return 512 if min(h, w) >= 2048 else 256
+
+
+def to_geotiff(
+    da: xr.DataArray,
+    path: str | os.PathLike,
+    cog: bool = False,
+    nodata: float | None = None,
+    band_descriptions: Sequence[str] | None = None,
+) -> Path:
+    """Write a georeferenced DataArray as a GeoTIFF (or COG), atomically.
+
+    Parameters
+    ----------
+    da
+        ``(y, x)`` or ``(band|step|time, y, x)`` with a CRS (``da.rio.crs``) and regular x/y.
+        Booleans are written as uint8. Dask arrays are computed one band at a time.
+    path
+        Destination file.
+    cog
+        Make a Cloud-Optimised GeoTIFF (with overviews) from the finished GeoTIFF.
+    nodata
+        Nodata value to record; NaN cells of float data are written as this value. Default:
+        ``da.rio.nodata`` if set, else NaN for float data, none for integers.
+    band_descriptions
+        One name per band; default from the ``band``/``step``/``time`` coordinate (or the name).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    WriteError
+        No CRS, wrong dims, or a description count that does not match the bands.
+    """
+    import rasterio
+    import rioxarray  # noqa: F401
+
+    da3 = _as_3d(da)
+    if da.rio.crs is None:
+        raise WriteError(
+            "cannot write a GeoTIFF without a CRS: tag the array with da.rio.write_crs(...) "
+            "(predictions from emberxr keep the input event's spatial_ref)"
+        )
+    descs = _descriptions(da3, band_descriptions)
+    n, h, w = (int(s) for s in da3.shape)
+    dtype = np.dtype(da3.dtype)
+    if dtype.kind == "b":
+        dtype = np.dtype(np.uint8)
+    if dtype.kind not in "uif":
+        raise WriteError(f"cannot write dtype {da3.dtype} to GeoTIFF; cast to a number type first")
+    if dtype == np.float16:
+        dtype = np.dtype(np.float32)
+    if nodata is None:
+        nodata = da.rio.nodata if da.rio.nodata is not None else (np.nan if dtype.kind == "f" else None)
+    block = _block(h, w)
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": w,
+        "height": h,
+        "count": n,
+        "dtype": dtype.name,
+        "crs": da.rio.crs,
+        "transform": grid_transform(da["x"].values, da["y"].values),
+        "nodata": nodata,
+        "tiled": True,
+        "blockxsize": block,
+        "blockysize": block,
+        "compress": "DEFLATE",
+        "predictor": 3 if dtype.kind == "f" else 2,
+        "BIGTIFF": "IF_SAFER",
+    }
+    final = Path(path)
+    with atomic_path(final) as tmp:
+        plain = tmp.with_name(tmp.stem + ".gtiff.tif") if cog else tmp
+        try:
+            with rasterio.open(plain, "w", **profile) as dst:
+                for i in range(n):
+                    band = np.asarray(da3.isel({da3.dims[0]: i}).values).astype(dtype, copy=False)
+                    if dtype.kind == "f" and nodata is not None and not np.isnan(nodata):
+                        band = np.where(np.isnan(band), nodata, band).astype(dtype, copy=False)
+                    dst.write(band, i + 1)
+                    if descs is not None:
+                        dst.set_band_description(i + 1, descs[i])
+                if da.attrs:
+                    dst.update_tags(
+                        **{str(k): str(v) for k, v in da.attrs.items() if not str(k).startswith("_")}
+                    )
+            if cog:
+                from rasterio.shutil import copy as rio_copy
+
+                rio_copy(
+                    plain,
+                    tmp,
+                    driver="COG",
+                    compress="DEFLATE",
+                    predictor="YES",
+                    blocksize=block,
+                    overviews="AUTO",
+                    BIGTIFF="IF_SAFER",
+                )
+        finally:
+            if cog:
+                with contextlib.suppress(FileNotFoundError):
+                    plain.unlink()
+    return final

@@ -1,0 +1,95 @@
+"""Small building blocks shared by the built-in models (private)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def groups_for(channels: int, preferred: int = 8) -> int:
+    """Largest group count ≤ ``preferred`` dividing ``channels`` (for GroupNorm)."""
+    g = min(preferred, channels)
+    while channels % g:
+        g -= 1
+    return max(g, 1)
+
+
+class ConvBlock(nn.Sequential):
+    """``n`` × (3×3 conv → GroupNorm → GELU); the first conv may be strided."""
+
+    def __init__(self, cin: int, cout: int, n: int = 2, stride: int = 1):
+        layers: list[nn.Module] = []
+        for i in range(n):
+            layers += [
+                nn.Conv2d(
+                    cin if i == 0 else cout, cout, 3, stride=stride if i == 0 else 1, padding=1, bias=False
+                ),
+                nn.GroupNorm(groups_for(cout), cout),
+                nn.GELU(),
+            ]
+        super().__init__(*layers)
+
+
+def sincos_2d(d: int, gy: int, gx: int, device: torch.device | None = None) -> Tensor:
+    """Fixed 2-D sine/cosine position code ``[Gy*Gx, d]`` (works for any grid size)."""
+    quarter = max(d // 4, 1)
+    freq = torch.exp(-math.log(10000.0) * torch.arange(quarter, device=device, dtype=torch.float32) / quarter)
+    yy = torch.arange(gy, device=device, dtype=torch.float32)[:, None] * freq
+    xx = torch.arange(gx, device=device, dtype=torch.float32)[:, None] * freq
+    py = torch.cat([yy.sin(), yy.cos()], dim=1)  # [gy, 2q]
+    px = torch.cat([xx.sin(), xx.cos()], dim=1)  # [gx, 2q]
+    pe = torch.cat([py[:, None, :].expand(gy, gx, -1), px[None, :, :].expand(gy, gx, -1)], dim=-1)
+    pe = pe.reshape(gy * gx, -1)
+    if pe.shape[1] < d:
+        pe = F.pad(pe, (0, d - pe.shape[1]))
+    return pe[:, :d]
+
+
+class AttentionBlock(nn.Module):
+    """Pre-norm transformer block (multi-head self-attention + MLP) with key padding masks.
+
+    The attention weights of the last call are kept in ``self.weights`` ([B, heads, L, L]) when
+    ``keep_weights`` is set. Keys marked invalid get ``-inf`` before the softmax; a row with no
+    valid key attends uniformly to nothing (its output is the residual path only).
+    """
+
+    def __init__(self, d: int, heads: int, dropout: float = 0.0, mlp_ratio: float = 2.0):
+        super().__init__()
+        if d % heads:
+            raise ValueError(f"d_model={d} must be divisible by nhead={heads}")
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.norm2 = nn.LayerNorm(d)
+        hidden = int(d * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, d))
+        self.drop = nn.Dropout(dropout)
+        self.attn_drop = dropout
+        self.keep_weights = False
+        self.weights: Tensor | None = None
+
+    def forward(self, x: Tensor, key_valid: Tensor | None = None) -> Tensor:
+        """``x [B, L, d]``, ``key_valid [B, L]`` bool (True = attend) → ``[B, L, d]``."""
+        B, L, d = x.shape
+        h = self.norm1(x)
+        q, k, v = self.qkv(h).reshape(B, L, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(d // self.heads)  # [B, h, L, L]
+        if key_valid is not None:
+            kv = key_valid[:, None, None, :]
+            scores = scores.masked_fill(~kv, float("-inf"))
+            none = ~key_valid.any(dim=1)
+            if bool(none.any()):
+                scores = scores.masked_fill(none[:, None, None, None], 0.0)
+        attn = torch.softmax(scores, dim=-1)
+        if key_valid is not None:
+            attn = attn * key_valid[:, None, None, :].to(attn.dtype)
+        if self.keep_weights:
+            self.weights = attn.detach()
+        attn = F.dropout(attn, self.attn_drop, self.training)
+        out = (attn @ v).transpose(1, 2).reshape(B, L, d)
+        x = x + self.drop(self.proj(out))
+        return x + self.drop(self.mlp(self.norm2(x)))

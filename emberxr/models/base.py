@@ -1,0 +1,221 @@
+"""The model contract shared by every model in the zoo.
+
+A model is a :class:`FireModel` (an ``nn.Module``) that
+
+- declares what it needs from the batch in the class attribute ``requires``
+  (:class:`ModelRequirements`);
+- is built from plain JSON-able keyword arguments (``in_static``, ``patch_size``, ``max_history``
+  plus its own hyper-parameters) and gives them back through :attr:`FireModel.config`, so a
+  checkpoint can store ``(name, config)`` and rebuild with ``emberxr.create_model(name, **config)``;
+- maps the collated batch dict (``docs/architecture.md``) to pixel logits ``[B, 1, H, W]``,
+  honouring ``valid_t`` (left padding) and the pixel mask ``valid``.
+
+The helpers below (:func:`last_real_index`, :func:`last_frame`, :func:`patchify` ...) are what the
+built-in models use to read a batch; plugin authors may use them too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+#: logit given to pixels outside the valid footprint (sigmoid ≈ 3e-4)
+OUTSIDE_LOGIT = -8.0
+
+
+@dataclass(frozen=True)
+class ModelRequirements:
+    """What a model needs from the batch.
+
+    Attributes
+    ----------
+    tokens
+        The model can use ``fire_tokens`` / ``static_tokens`` / ``valid_tokens`` (it still works
+        without them: it cuts patches itself).
+    max_history
+        Longest history the model looks at (None = whatever the data gives).
+    uses_static
+        The model reads ``static``.
+    uses_wind
+        The model reads ``wind``.
+    """
+
+    tokens: bool = False
+    max_history: int | None = None
+    uses_static: bool = True
+    uses_wind: bool = True
+
+
+class FireModel(nn.Module):
+    """Base class of every emberxr model (see ``docs/architecture.md``, "The model contract").
+
+    Subclasses call ``super().__init__()`` then :meth:`_set_config` with every constructor keyword
+    argument, and implement :meth:`forward`.
+    """
+
+    #: registry name (informative; the registry key is what ``create_model`` uses)
+    name: ClassVar[str] = "fire-model"
+    requires: ModelRequirements = ModelRequirements()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._config: dict[str, Any] = {}
+        self.last_attention: Tensor | None = None
+
+    # -- configuration -------------------------------------------------------------------------
+    def _set_config(self, **config: Any) -> None:
+        self._config = dict(config)
+        mh = config.get("max_history")
+        if mh is not None and type(self).requires.max_history != mh:
+            # instance-level requirements carry the configured history length
+            self.requires = dataclasses.replace(type(self).requires, max_history=int(mh))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The constructor keyword arguments (JSON-able) that rebuild this model."""
+        return dict(self._config)
+
+    # -- training helpers ----------------------------------------------------------------------
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters split for differential learning rates: ``"temporal"`` and ``"spatial"``.
+
+        The default puts every parameter in ``"temporal"``. Each parameter appears exactly once.
+        """
+        return {"temporal": list(self.parameters()), "spatial": []}
+
+    def freeze_decoder(self) -> None:
+        """Stop gradients into the (pretrained) decoder. No-op for models without one."""
+
+    def unfreeze_decoder(self) -> None:
+        """Undo :meth:`freeze_decoder`. No-op for models without a decoder."""
+
+    def forward(self, batch: dict[str, Any]) -> Tensor:  # pragma: no cover - abstract
+        """Map a collated batch to pixel logits ``[B, 1, H, W]``."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self._config.items() if not isinstance(v, dict))
+
+
+# ---------------------------------------------------------------------------------------------
+# batch readers
+# ---------------------------------------------------------------------------------------------
+def last_real_index(valid_t: Tensor) -> Tensor:
+    """Index of the last real frame per sample, ``[B]`` int64 (T-1 under left padding).
+
+    A sample with no real frame (not produced by the data pipeline) maps to ``T - 1``.
+    """
+    T = valid_t.shape[1]
+    flipped = torch.flip(valid_t.to(torch.int64), dims=[1])
+    return (T - 1 - flipped.argmax(dim=1)).to(torch.int64)
+
+
+def steps_back(valid_t: Tensor) -> Tensor:
+    """For each step, how many real frames come after it (0 = the last real frame), ``[B, T]``.
+
+    Counted backwards from the prediction time, so extra left padding never shifts it.
+    """
+    v = valid_t.to(torch.int64)
+    after = torch.flip(torch.cumsum(torch.flip(v, dims=[1]), dim=1), dims=[1]) - v
+    return after
+
+
+def gather_time(x: Tensor, index: Tensor) -> Tensor:
+    """Pick ``x[b, index[b]]`` for a batch-first time series ``x [B, T, ...]``."""
+    b = torch.arange(x.shape[0], device=x.device)
+    return x[b, index.to(x.device)]
+
+
+def last_frame(batch: dict[str, Any]) -> Tensor:
+    """The last real fire frame ``[B, 1, H, W]``."""
+    fire = batch["fire"]
+    return gather_time(fire, last_real_index(batch["valid_t"])).unsqueeze(1).to(torch.float32)
+
+
+def previous_frame(batch: dict[str, Any]) -> Tensor:
+    """The real frame before the last ``[B, 1, H, W]`` (the last frame itself when only one exists)."""
+    valid_t = batch["valid_t"]
+    last = last_real_index(valid_t)
+    masked = valid_t.clone()
+    masked[torch.arange(valid_t.shape[0], device=valid_t.device), last] = False
+    has_prev = masked.any(dim=1)
+    prev = torch.where(has_prev, last_real_index(masked), last)
+    return gather_time(batch["fire"], prev).unsqueeze(1).to(torch.float32)
+
+
+def last_wind(batch: dict[str, Any]) -> Tensor:
+    """Wind (u, v) at the last real step ``[B, 2]``."""
+    return gather_time(batch["wind"], last_real_index(batch["valid_t"])).to(torch.float32)
+
+
+def static_bands(batch: dict[str, Any], in_static: int) -> Tensor:
+    """``static`` as float ``[B, Cs, H, W]``, non-finite values replaced by 0, channel count checked."""
+    from emberxr.errors import EmberxrError
+
+    static = batch.get("static")
+    fire = batch["fire"]
+    if static is None:
+        static = fire.new_zeros((fire.shape[0], in_static, *fire.shape[-2:]))
+    if static.shape[1] != in_static:
+        raise EmberxrError(
+            f"batch has {static.shape[1]} static band(s) but the model was built with in_static={in_static}; "
+            f"rebuild the model with in_static={static.shape[1]} (or use the same band list as in training)"
+        )
+    return torch.nan_to_num(static.to(torch.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def pixel_valid(batch: dict[str, Any]) -> Tensor:
+    """Pixel validity ``[B, 1, H, W]`` bool (all True if the batch has none)."""
+    valid = batch.get("valid")
+    if valid is None:
+        fire = batch["fire"]
+        return torch.ones((fire.shape[0], 1, *fire.shape[-2:]), dtype=torch.bool, device=fire.device)
+    return valid.to(torch.bool)
+
+
+def apply_valid(logits: Tensor, batch: dict[str, Any]) -> Tensor:
+    """Set logits outside the valid footprint to :data:`OUTSIDE_LOGIT`."""
+    return torch.where(pixel_valid(batch), logits, torch.full_like(logits, OUTSIDE_LOGIT))
+
+
+def broadcast_wind(wind: Tensor, height: int, width: int) -> Tensor:
+    """``[B, 2]`` wind → constant planes ``[B, 2, H, W]``."""
+    return wind[:, :, None, None].expand(-1, -1, height, width)
+
+
+# ---------------------------------------------------------------------------------------------
+# patch tokens (kept private to the models; the data pipeline has its own patchify)
+# ---------------------------------------------------------------------------------------------
+def patchify(x: Tensor, p: int) -> Tensor:
+    """Cut ``[B, C, H, W]`` into patch tokens ``[B, N, C*p*p]`` (row-major grid; C, then rows, cols).
+
+    ``N = (H/p) * (W/p)``, token ``n = gy * Gx + gx`` holds ``x[:, c, gy*p + i, gx*p + j]`` at
+    position ``c*p*p + i*p + j``.
+    """
+    B, C, H, W = x.shape
+    gy, gx = H // p, W // p
+    t = x.reshape(B, C, gy, p, gx, p).permute(0, 2, 4, 1, 3, 5)
+    return t.reshape(B, gy * gx, C * p * p)
+
+
+def unpatchify_grid(tokens: Tensor, grid: tuple[int, int]) -> Tensor:
+    """Patch features ``[B, N, D]`` → grid ``[B, D, Gy, Gx]``."""
+    B, _N, D = tokens.shape
+    return tokens.transpose(1, 2).reshape(B, D, grid[0], grid[1])
+
+
+def check_divisible(batch: dict[str, Any], p: int) -> tuple[int, int]:
+    """Return the patch grid of the batch; raise if ``H, W`` are not multiples of ``p``."""
+    from emberxr.errors import EmberxrError
+
+    H, W = batch["fire"].shape[-2:]
+    if H % p or W % p:
+        raise EmberxrError(
+            f"tile size {H}x{W} is not a multiple of patch_size={p}; pad or crop tiles to multiples of "
+            f"{p} (the data pipeline's non-strict mode pads) or build the model with a patch_size that divides them"
+        )
+    return H // p, W // p

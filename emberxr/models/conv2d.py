@@ -1,0 +1,65 @@
+"""``conv2d``: the notes' ConvHead2D — a small 2-D conv stack on the last frame, static bands and wind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ._blocks import ConvBlock
+from .base import (
+    FireModel,
+    ModelRequirements,
+    apply_valid,
+    broadcast_wind,
+    last_frame,
+    last_wind,
+    static_bands,
+)
+
+
+class ConvHead2D(FireModel):
+    """2-D convolution head over ``[last fire, static, wind u, wind v]`` at full resolution.
+
+    Parameters
+    ----------
+    in_static
+        Number of static bands (Cs).
+    patch_size, max_history
+        Common contract (history is not used: only the last real frame).
+    hidden
+        Channels of the hidden conv layers.
+    layers
+        Number of 3×3 conv layers before the 1×1 output conv.
+    """
+
+    name = "conv2d"
+    requires = ModelRequirements(tokens=False, max_history=1, uses_static=True, uses_wind=True)
+
+    def __init__(
+        self,
+        in_static: int = 0,
+        patch_size: int = 16,
+        max_history: int = 1,
+        hidden: int = 32,
+        layers: int = 3,
+    ):
+        super().__init__()
+        self.in_static = int(in_static)
+        cin = 1 + self.in_static + 2
+        self.body = nn.Sequential(
+            ConvBlock(cin, hidden, n=1), *[ConvBlock(hidden, hidden, n=1) for _ in range(max(layers - 1, 0))]
+        )
+        self.head = nn.Conv2d(hidden, 1, 1)
+        self._set_config(
+            in_static=in_static, patch_size=patch_size, max_history=max_history, hidden=hidden, layers=layers
+        )
+
+    def forward(self, batch: dict[str, Any]) -> Tensor:
+        last = last_frame(batch)
+        H, W = last.shape[-2:]
+        x = torch.cat(
+            [last, static_bands(batch, self.in_static), broadcast_wind(last_wind(batch), H, W)], dim=1
+        )
+        return apply_valid(self.head(self.body(x)), batch)

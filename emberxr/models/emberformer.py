@@ -1,0 +1,261 @@
+"""``emberformer``: a temporal transformer per patch, optional spatial attention, and a pixel decoder.
+
+Pipeline (``docs/models.md`` has the full description)::
+
+    fire history [B,T,H,W] ─ patch tokens [B,T,N,p·p] ─┐
+    wind [B,T,2] ─ MLP ───────────────────────────────── + ─ token [B,N,T,d]
+    steps back from the prediction time ─ embedding ────┤      │ temporal transformer per patch
+    static [B,Cs,H,W] ─ patch tokens ─ Linear ──────────┘      │ (padding masked), take the last real step
+                                                         context [B,N,d] ─ spatial attention layers
+                                                         grid [B,d,Gy,Gx] ─┐
+    last frame, active front, static, wind, valid ─ fine [B,Cf,H,W] ───────┴─ decoder ─ + persistence prior
+                                                                                   → logits [B,1,H,W]
+
+The position code counts backwards from the prediction time (0 = last real frame), so left
+padding never shifts it, and padded steps are masked before the softmax: the same history with
+more padding gives the same output. Fire is cumulative, so the output is a residual over the last
+frame: ``logits = decoder(...) + persistence * last_fire + bias`` (``persistence`` learned,
+initialised to 4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from emberxr.errors import ConfigError, Problem
+
+from ._blocks import AttentionBlock, sincos_2d
+from .base import (
+    FireModel,
+    ModelRequirements,
+    apply_valid,
+    broadcast_wind,
+    check_divisible,
+    last_frame,
+    last_real_index,
+    last_wind,
+    patchify,
+    pixel_valid,
+    previous_frame,
+    static_bands,
+    steps_back,
+    unpatchify_grid,
+)
+
+TOKEN_MODES = ("pixels", "mean")
+
+
+class EmberFormer(FireModel):
+    """Temporal transformer per patch + spatial decoder (the notes' "Recommended Architecture").
+
+    Parameters
+    ----------
+    in_static
+        Number of static bands (Cs).
+    patch_size
+        Patch side p; tiles must be multiples of p.
+    max_history
+        History the data pipeline should provide (frames older than ``max_seq_len`` are ignored).
+    d_model, nhead, num_layers, dropout
+        Temporal transformer width, heads, layers and dropout.
+    max_seq_len
+        Number of most recent real frames the transformer attends to (size of the position table).
+    spatial_layers
+        Attention layers across patches after the temporal transformer (the notes' advanced path).
+    decoder
+        Decoder name from ``emberxr.list_decoders()`` (``light``, ``unet``, ``segformer``, plugins).
+    decoder_weights
+        None, a local encoder weight file, or a hub name (see :mod:`emberxr.decoders.weights`).
+    decoder_config
+        Extra keyword arguments for the decoder.
+    token_mode
+        ``"pixels"``: Linear over the p·p pixels of each fire patch; ``"mean"``: the notes'
+        Linear(1→d) on the patch mean.
+    use_wind, use_static
+        Ablation switches.
+    """
+
+    name = "emberformer"
+    requires = ModelRequirements(tokens=True, max_history=8, uses_static=True, uses_wind=True)
+
+    def __init__(
+        self,
+        in_static: int = 0,
+        patch_size: int = 16,
+        max_history: int = 8,
+        d_model: int = 64,
+        nhead: int = 4,
+        num_layers: int = 3,
+        dropout: float = 0.1,
+        max_seq_len: int = 8,
+        spatial_layers: int = 1,
+        decoder: str = "light",
+        decoder_weights: str | None = None,
+        decoder_config: dict[str, Any] | None = None,
+        token_mode: str = "pixels",
+        use_wind: bool = True,
+        use_static: bool = True,
+    ):
+        super().__init__()
+        problems = []
+        if token_mode not in TOKEN_MODES:
+            problems.append(Problem(f"token_mode={token_mode!r}", f"use one of {', '.join(TOKEN_MODES)}"))
+        if d_model % nhead:
+            problems.append(
+                Problem(f"d_model={d_model} not divisible by nhead={nhead}", "pick nhead dividing d_model")
+            )
+        for key, val, low in (
+            ("patch_size", patch_size, 1),
+            ("max_seq_len", max_seq_len, 1),
+            ("num_layers", num_layers, 0),
+        ):
+            if int(val) < low:
+                problems.append(Problem(f"{key}={val}", f"use an integer >= {low}"))
+        if problems:
+            raise ConfigError(problems, subject="emberformer")
+        from emberxr.models.registry import create_decoder
+
+        p = int(patch_size)
+        self.p, self.d, self.in_static = p, int(d_model), int(in_static)
+        self.max_seq_len = int(max_seq_len)
+        self.token_mode, self.use_wind, self.use_static = token_mode, bool(use_wind), bool(use_static)
+        d = self.d
+        # temporal token embedder
+        self.fire_embed = nn.Linear(p * p if token_mode == "pixels" else 1, d)
+        self.wind_embed = nn.Sequential(nn.Linear(2, d), nn.GELU(), nn.Linear(d, d))
+        self.pos_embed = nn.Embedding(self.max_seq_len, d)
+        self.static_embed = nn.Linear(max(self.in_static, 1) * p * p, d)
+        self.temporal = nn.ModuleList(AttentionBlock(d, nhead, dropout) for _ in range(int(num_layers)))
+        self.temporal_norm = nn.LayerNorm(d)
+        self.spatial = nn.ModuleList(AttentionBlock(d, nhead, dropout) for _ in range(int(spatial_layers)))
+        self.spatial_norm = nn.LayerNorm(d)
+        # decoder on [context grid, fine features]
+        self.fine_channels = 4 + (self.in_static if self.use_static else 0) + (2 if self.use_wind else 0)
+        self.decoder = create_decoder(
+            decoder,
+            context_channels=d,
+            fine_channels=self.fine_channels,
+            patch_size=p,
+            weights=decoder_weights,
+            **(decoder_config or {}),
+        )
+        self.persistence = nn.Parameter(torch.tensor(4.0))
+        self.bias = nn.Parameter(torch.tensor(-2.0))
+        self._set_config(
+            in_static=in_static,
+            patch_size=patch_size,
+            max_history=max_history,
+            d_model=d_model,
+            nhead=nhead,
+            num_layers=num_layers,
+            dropout=dropout,
+            max_seq_len=max_seq_len,
+            spatial_layers=spatial_layers,
+            decoder=decoder if isinstance(decoder, str) else getattr(decoder, "name", str(decoder)),
+            decoder_weights=decoder_weights,
+            decoder_config=dict(decoder_config or {}),
+            token_mode=token_mode,
+            use_wind=use_wind,
+            use_static=use_static,
+        )
+
+    # -- training helpers ------------------------------------------------------------------------
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """``"temporal"``: embedder, temporal and spatial attention, persistence prior;
+        ``"spatial"``: the decoder."""
+        spatial = list(self.decoder.parameters())
+        ids = {id(q) for q in spatial}
+        return {"temporal": [q for q in self.parameters() if id(q) not in ids], "spatial": spatial}
+
+    def freeze_decoder(self) -> None:
+        """Freeze the decoder's pretrained parameters (no-op when no ``decoder_weights`` were loaded)."""
+        for q in self.decoder.pretrained_parameters():
+            q.requires_grad_(False)
+
+    def unfreeze_decoder(self) -> None:
+        """Make every decoder parameter trainable again."""
+        for q in self.decoder.parameters():
+            q.requires_grad_(True)
+
+    # -- forward -------------------------------------------------------------------------------
+    def _tokens(self, batch: dict[str, Any], grid: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """Fire tokens ``[B, T, N, p*p]`` and static tokens ``[B, N, Cs*p*p]`` (from the batch when present)."""
+        fire = batch["fire"].to(torch.float32)
+        B, T, H, W = fire.shape
+        p, N = self.p, grid[0] * grid[1]
+        ft = batch.get("fire_tokens")
+        if ft is None or tuple(ft.shape) != (B, T, N, p * p):
+            ft = patchify(fire.reshape(B * T, 1, H, W), p).reshape(B, T, N, p * p)
+        st = batch.get("static_tokens")
+        if st is None or tuple(st.shape) != (B, N, self.in_static * p * p):
+            st = patchify(static_bands(batch, self.in_static), p)
+        return ft.to(torch.float32), torch.nan_to_num(st.to(torch.float32))
+
+    def forward(self, batch: dict[str, Any]) -> Tensor:
+        """Pixel logits ``[B, 1, H, W]``; the temporal attention of this call is kept in
+        :attr:`last_attention` (``[B, N, nhead, T]``: the last real step's query over the batch's
+        T frames, zeros at padded/ignored frames; averaged over nothing, from the last temporal layer)."""
+        grid = check_divisible(batch, self.p)
+        fire = batch["fire"]
+        B, T, H, W = fire.shape
+        N = grid[0] * grid[1]
+        valid_t = batch["valid_t"].to(torch.bool)
+        back = steps_back(valid_t)
+        keep = valid_t & (back < self.max_seq_len)
+        # drop leading columns that nobody attends to (cheap when batches carry long padding)
+        first = int(torch.nonzero(keep.any(dim=0)).min()) if bool(keep.any()) else T - 1
+        cols = slice(first, T)
+        keep_c, back_c = keep[:, cols], back[:, cols].clamp(max=self.max_seq_len - 1)
+        L = T - first
+
+        ft, st = self._tokens(batch, grid)
+        ft = ft[:, cols]  # [B, L, N, pp]
+        if self.token_mode == "mean":
+            ft = ft.mean(dim=-1, keepdim=True)
+        tok = self.fire_embed(ft)  # [B, L, N, d]
+        tok = tok + self.pos_embed(back_c)[:, :, None, :]
+        if self.use_wind:
+            tok = tok + self.wind_embed(batch["wind"][:, cols].to(torch.float32))[:, :, None, :]
+        if self.use_static:
+            static_e = self.static_embed(st if self.in_static else st.new_zeros((B, N, self.p * self.p)))
+            tok = tok + static_e[:, None]
+        seq = tok.permute(0, 2, 1, 3).reshape(B * N, L, self.d)
+        key_valid = keep_c[:, None, :].expand(B, N, L).reshape(B * N, L)
+        for i, block in enumerate(self.temporal):
+            block.keep_weights = i == len(self.temporal) - 1
+            seq = block(seq, key_valid)
+        last = last_real_index(keep_c)  # [B]
+        idx = last[:, None].expand(B, N).reshape(B * N)
+        ctx = self.temporal_norm(seq[torch.arange(B * N, device=seq.device), idx]).reshape(B, N, self.d)
+        if self.temporal:
+            w = self.temporal[-1].weights  # [B*N, h, L, L]
+            heads = w.shape[1]
+            rows = w[torch.arange(B * N, device=w.device), :, idx]  # [B*N, h, L]
+            att = rows.reshape(B, N, heads, L)
+            self.last_attention = F.pad(att, (first, 0)) if first else att
+            self.temporal[-1].weights = None
+        # spatial attention across patches
+        if self.spatial:
+            valid_pix = pixel_valid(batch).to(torch.float32)
+            valid_tok = patchify(valid_pix, self.p).amax(dim=-1) > 0  # [B, N]
+            x = ctx + sincos_2d(self.d, grid[0], grid[1], device=ctx.device)[None]
+            for block in self.spatial:
+                x = block(x, valid_tok)
+            ctx = self.spatial_norm(x)
+        context = unpatchify_grid(ctx, grid)  # [B, d, Gy, Gx]
+        # full-resolution features
+        lastf = last_frame(batch)
+        # last frame, active front, validity, fraction of the history window that is real
+        fine = [lastf, lastf - previous_frame(batch), pixel_valid(batch).to(torch.float32)]
+        fine.append((keep.sum(dim=1).float() / self.max_seq_len)[:, None, None, None].expand_as(lastf))
+        if self.use_static:
+            fine.append(static_bands(batch, self.in_static))
+        if self.use_wind:
+            fine.append(broadcast_wind(last_wind(batch), H, W))
+        out = self.decoder(context, torch.cat(fine, dim=1))
+        logits = out + self.persistence * lastf + self.bias
+        return apply_valid(logits, batch)

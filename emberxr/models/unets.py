@@ -1,0 +1,73 @@
+"""``unets``: a small U-Net on the last real frame, static bands and wind (the notes' UNetS)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._blocks import ConvBlock
+from .base import (
+    FireModel,
+    ModelRequirements,
+    apply_valid,
+    broadcast_wind,
+    last_frame,
+    last_wind,
+    static_bands,
+)
+
+
+class UNetS(FireModel):
+    """Small U-Net (GroupNorm, GELU) over ``[last fire, static, wind u, wind v]``.
+
+    Parameters
+    ----------
+    in_static
+        Number of static bands.
+    patch_size, max_history
+        Common contract (only the last frame is used). ``H, W`` must be divisible by
+        ``2 ** (len(widths) - 1)``.
+    widths
+        Channels per level, finest first.
+    """
+
+    name = "unets"
+    requires = ModelRequirements(tokens=False, max_history=1, uses_static=True, uses_wind=True)
+
+    def __init__(
+        self,
+        in_static: int = 0,
+        patch_size: int = 16,
+        max_history: int = 1,
+        widths: tuple[int, ...] | list[int] = (16, 32, 64),
+    ):
+        super().__init__()
+        widths = [int(w) for w in widths]
+        self.in_static = int(in_static)
+        cin = 1 + self.in_static + 2
+        self.down = nn.ModuleList()
+        for i, w in enumerate(widths):
+            self.down.append(ConvBlock(cin if i == 0 else widths[i - 1], w, stride=1 if i == 0 else 2))
+        self.up = nn.ModuleList(
+            ConvBlock(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(len(widths) - 1))
+        )
+        self.head = nn.Conv2d(widths[0], 1, 1)
+        self._set_config(in_static=in_static, patch_size=patch_size, max_history=max_history, widths=widths)
+
+    def forward(self, batch: dict[str, Any]) -> Tensor:
+        last = last_frame(batch)
+        H, W = last.shape[-2:]
+        x = torch.cat(
+            [last, static_bands(batch, self.in_static), broadcast_wind(last_wind(batch), H, W)], dim=1
+        )
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+        for block, skip in zip(self.up, reversed(skips[:-1])):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return apply_valid(self.head(x), batch)

@@ -1,0 +1,15 @@
+"""Training: configuration, loss, metrics, checkpoints, the loop, W&B and DDP helpers.
+
+Modules (each has one job):
+
+- :mod:`emberxr.train.config` — the config schema, YAML loading, dotted overrides, validation.
+- :mod:`emberxr.train.loss` — masked weighted BCE + Dice.
+- :mod:`emberxr.train.metrics` — streaming pixel metrics (P/R/F1/IoU/AP) for the next mask and
+  the newly burned pixels, stratified by history length and per event.
+- :mod:`emberxr.train.checkpoint` — one-file, ``weights_only``-safe checkpoints.
+- :mod:`emberxr.train.loop` — :class:`~emberxr.train.loop.Trainer`, the one loop for every model.
+- :mod:`emberxr.train.wandb_utils` — W&B that never hangs nor fails a run.
+- :mod:`emberxr.train.distributed` — DDP set-up from ``torchrun`` environment variables.
+
+Nothing is imported here, so ``import emberxr.train.config`` stays light.
+"""

@@ -1,0 +1,492 @@
+"""The one training loop for every model.
+
+:class:`Trainer` runs AdamW with differential learning rates (``model.param_groups()``:
+``temporal`` at ``training.lr_temporal``, ``spatial`` at ``training.lr_spatial``; no weight decay
+on biases and norms), keeps the pretrained decoder frozen for ``freeze_epochs``, follows a cosine
+(with optional warm-up) or plateau schedule, clips gradients, uses mixed precision where the
+device supports it, validates every epoch, keeps the best checkpoint, stops early, and writes a
+resumable ``last.pt`` after every complete epoch. Under DDP (``torchrun``) every rank trains on
+its shard of the data; rank 0 alone validates, logs and writes checkpoints.
+
+A model without trainable parameters (``copylast``) runs zero optimisation steps: it is
+validated once and saved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from emberxr.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from emberxr.train.config import freeze_epochs
+from emberxr.train.distributed import DistInfo, barrier, broadcast_object
+from emberxr.train.loss import FireLoss
+from emberxr.train.metrics import MetricAccumulator
+
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))  # noqa: NPY002
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    """Move the tensors of a batch dict to ``device`` (other values are kept)."""
+    return {
+        k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()
+    }
+
+
+def has_trainable(model: nn.Module) -> bool:
+    """True when the model has at least one parameter that requires a gradient."""
+    return any(p.requires_grad for p in model.parameters())
+
+
+def sample_history(batch: Mapping[str, Any]) -> list[int]:
+    """History available to each sample (``t + 1`` from ``meta``, else ``hist_len``), for strata."""
+    meta = batch.get("meta")
+    if meta and all(isinstance(m, Mapping) and "t" in m for m in meta):
+        return [int(m["t"]) + 1 for m in meta]
+    return [int(h) for h in batch["hist_len"].tolist()]
+
+
+def event_ids(batch: Mapping[str, Any]) -> list[str] | None:
+    """Event id of each sample (from ``meta``), or None."""
+    meta = batch.get("meta")
+    if meta and all(isinstance(m, Mapping) and "event_id" in m for m in meta):
+        return [str(m["event_id"]) for m in meta]
+    return None
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: nn.Module,
+    loader: Any,
+    threshold: float = 0.5,
+    device: torch.device | str = "cpu",
+    per_event: bool = True,
+    progress: bool = False,
+    on_first: Any = None,
+    loss_fn: nn.Module | None = None,
+) -> tuple[MetricAccumulator, float]:
+    """Run a model over a loader and accumulate metrics.
+
+    Returns
+    -------
+    (MetricAccumulator, mean loss)
+        The loss is NaN when ``loss_fn`` is None.
+    """
+    from emberxr.models.base import last_frame
+
+    device = torch.device(device)
+    acc = MetricAccumulator(threshold, per_event=per_event)
+    was_training = model.training
+    model.eval()
+    total, n = 0.0, 0
+    it = loader
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(loader, desc="validate", leave=False, dynamic_ncols=True)
+    for i, batch in enumerate(it):
+        batch = to_device(batch, device)
+        logits = model(batch).float()
+        acc.update(
+            logits,
+            batch["target"],
+            batch["valid"],
+            last_frame(batch),
+            sample_history(batch),
+            event_ids(batch),
+        )
+        if loss_fn is not None:
+            total += float(loss_fn(logits, batch["target"], batch["valid"]))
+            n += 1
+        if i == 0 and on_first is not None:
+            on_first(batch, logits)
+    model.train(was_training)
+    return acc, (total / n if n else float("nan"))
+
+
+class Trainer:
+    """Train one model with one configuration.
+
+    Parameters
+    ----------
+    model
+        A :class:`emberxr.models.base.FireModel`.
+    cfg
+        Validated configuration (:func:`emberxr.train.config.load_config`).
+    run_dir
+        Where ``last.pt`` and ``best.pt`` go.
+    checkpoint_extra
+        Fields stored in every checkpoint (``model_name``, ``model_config``, ``norm_stats``,
+        ``band_names``, ``data_config`` ...).
+    dist
+        DDP placement (default: one process).
+    logger
+        A :class:`emberxr.train.wandb_utils.WandbLogger` (or None).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: Mapping[str, Any],
+        run_dir: str | Path,
+        checkpoint_extra: Mapping[str, Any],
+        dist: DistInfo | None = None,
+        logger: Any = None,
+    ):
+        self.cfg = cfg
+        self.tcfg = cfg["training"]
+        self.model = model
+        self.run_dir = Path(run_dir)
+        self.extra = dict(checkpoint_extra)
+        self.dist = dist or DistInfo()
+        self.logger = logger
+        self.device = resolve_device(self.tcfg["device"])
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+        self.model.to(self.device)
+        self.trainable = has_trainable(model)
+        self.freeze_epochs = freeze_epochs(cfg)
+        self.history: list[dict[str, float]] = []
+        self.best_metric: float | None = None
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.global_step = 0
+        self.start_epoch = 1
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+        self.scaler: Any = None
+        self._ddp: nn.Module | None = None
+        self._ddp_frozen: bool | None = None
+        amp = self.tcfg["amp"]
+        self.amp_dtype: torch.dtype | None = None
+        if amp is True or (amp == "auto" and self.device.type == "cuda"):
+            self.amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+
+    # -- set-up ----------------------------------------------------------------------------------
+    def _build_optimizer(self, steps_total: int) -> None:
+        groups_src = (
+            self.model.param_groups()
+            if hasattr(self.model, "param_groups")
+            else {"temporal": list(self.model.parameters())}
+        )
+        lrs = {"temporal": self.tcfg["lr_temporal"], "spatial": self.tcfg["lr_spatial"]}
+        groups, seen = [], set()
+        for gname, params in groups_src.items():
+            lr = lrs.get(gname, self.tcfg["lr_temporal"])
+            decay = [p for p in params if p.ndim > 1 and id(p) not in seen]
+            no_decay = [p for p in params if p.ndim <= 1 and id(p) not in seen]
+            seen.update(id(p) for p in params)
+            for plist, wd, tag in ((decay, self.tcfg["weight_decay"], "decay"), (no_decay, 0.0, "no_decay")):
+                if plist:
+                    groups.append({"params": plist, "lr": lr, "weight_decay": wd, "name": f"{gname}/{tag}"})
+        rest = [p for p in self.model.parameters() if id(p) not in seen]
+        if rest:
+            groups.append(
+                {"params": rest, "lr": self.tcfg["lr_temporal"], "weight_decay": 0.0, "name": "other"}
+            )
+        self.optimizer = torch.optim.AdamW(groups)
+        sched = self.tcfg["schedule"]
+        if sched == "cosine":
+            warm = int(self.tcfg["warmup_steps"])
+            total = max(1, steps_total)
+
+            def factor(step: int) -> float:
+                if warm and step < warm:
+                    return (step + 1) / warm
+                prog = min(1.0, (step - warm) / max(1, total - warm))
+                return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * prog))
+
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        elif sched == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode=self.tcfg["monitor_mode"], factor=0.5, patience=2
+            )
+        else:
+            self.scheduler = None
+        if self.amp_dtype == torch.float16:
+            self.scaler = torch.amp.GradScaler("cuda")
+
+    def _net(self, frozen: bool) -> nn.Module:
+        """The module to call for training (a DDP wrapper under torchrun, rebuilt after (un)freezing)."""
+        if not self.dist.enabled:
+            return self.model
+        if self._ddp is None or self._ddp_frozen != frozen:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._ddp = DDP(self.model, device_ids=ids, find_unused_parameters=True)
+            self._ddp_frozen = frozen
+        return self._ddp
+
+    def _autocast(self) -> Any:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def checkpoint_payload(
+        self, epoch: int, metrics: Mapping[str, float], threshold: float, resume: bool
+    ) -> dict[str, Any]:
+        """The checkpoint dict for the current model state."""
+        payload: dict[str, Any] = {
+            **self.extra,
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "threshold": float(threshold),
+            "config": self.cfg,
+            "epoch": int(epoch),
+            "metrics": {k: float(v) for k, v in metrics.items()},
+        }
+        if resume:
+            payload["resume"] = {
+                "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "rng": rng_state(),
+                "best_metric": self.best_metric,
+                "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs,
+                "global_step": self.global_step,
+                "history": self.history,
+            }
+        return payload
+
+    def _restore(self, path: Path) -> None:
+        ck = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(ck["state_dict"])
+        r = ck.get("resume") or {}
+        if self.optimizer is not None and r.get("optimizer"):
+            self.optimizer.load_state_dict(r["optimizer"])
+        if self.scheduler is not None and r.get("scheduler"):
+            self.scheduler.load_state_dict(r["scheduler"])
+        if self.scaler is not None and r.get("scaler"):
+            self.scaler.load_state_dict(r["scaler"])
+        if r.get("rng"):
+            set_rng_state(r["rng"])
+        self.best_metric = r.get("best_metric")
+        self.best_epoch = int(r.get("best_epoch", 0))
+        self.bad_epochs = int(r.get("bad_epochs", 0))
+        self.global_step = int(r.get("global_step", 0))
+        self.history = list(r.get("history", []))
+        self.start_epoch = int(ck["epoch"]) + 1
+
+    # -- the loop --------------------------------------------------------------------------------
+    def _batches(self, loader: Any, sampler: Any, epoch: int, steps: int | None) -> Iterator[dict[str, Any]]:
+        sub = 0
+        if sampler is not None and hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch * 1000)
+        if steps is None:
+            yield from loader
+            return
+        done = 0
+        while done < steps:
+            empty = True
+            for batch in loader:
+                empty = False
+                yield batch
+                done += 1
+                if done >= steps:
+                    return
+            if empty:
+                return
+            sub += 1
+            if sampler is not None and hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch * 1000 + sub)
+
+    def _improved(self, value: float) -> bool:
+        if value is None or not math.isfinite(value):
+            return self.best_metric is None
+        if self.best_metric is None or not math.isfinite(self.best_metric):
+            return True
+        return value > self.best_metric if self.tcfg["monitor_mode"] == "max" else value < self.best_metric
+
+    def validate(self, val_loader: Any, epoch: int, loss_fn: nn.Module) -> dict[str, float]:
+        """Validate on rank 0; returns the flat ``val/*`` metrics (empty on other ranks)."""
+        if not self.dist.is_main or val_loader is None:
+            return {}
+
+        def preview(batch: Any, logits: Any) -> None:
+            if self.logger is not None:
+                self.logger.log_preview(batch, logits, epoch)
+
+        acc, vloss = evaluate_model(
+            self.model,
+            val_loader,
+            0.5,
+            self.device,
+            per_event=False,
+            progress=self.tcfg["progress"],
+            on_first=preview,
+            loss_fn=loss_fn,
+        )
+        out = acc.summary("val/")
+        out["val/loss"] = vloss
+        return out
+
+    def fit(
+        self,
+        train_loader: Any,
+        val_loader: Any,
+        loss_fn: FireLoss,
+        train_sampler: Any = None,
+        resume: bool = False,
+    ) -> dict[str, Any]:
+        """Train; returns ``{"best_path", "last_path", "history", "best_metric", "best_epoch", "steps", "seconds"}``."""
+        t0 = time.time()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        last_path, best_path = self.run_dir / LAST, self.run_dir / BEST
+        monitor = self.tcfg["monitor"]
+        seed_everything(self.tcfg["seed"] + self.dist.rank)
+        epochs = self.tcfg["epochs"]
+        steps_per_epoch = self.tcfg["steps_per_epoch"]
+        n_steps = steps_per_epoch if steps_per_epoch is not None else max(1, len(train_loader))
+        if not self.trainable:
+            metrics = self.validate(val_loader, 0, loss_fn)
+            if self.dist.is_main:
+                self.history.append({"epoch": 0, **metrics})
+                self.best_metric = metrics.get(monitor)
+                save_checkpoint(best_path, self.checkpoint_payload(0, metrics, 0.5, resume=False))
+                save_checkpoint(last_path, self.checkpoint_payload(0, metrics, 0.5, resume=True))
+                if self.logger is not None:
+                    self.logger.log({**metrics, "epoch": 0})
+            barrier(self.dist)
+            return self._result(best_path, last_path, t0)
+        self._build_optimizer(epochs * n_steps)
+        if resume and last_path.exists():
+            self._restore(last_path)
+            if self.dist.is_main:
+                print(f"[emberxr] resuming from {last_path} at epoch {self.start_epoch}")
+        if self.logger is not None:
+            self.logger.watch(self.model)
+        stop = False
+        for epoch in range(self.start_epoch, epochs + 1):
+            frozen = epoch <= self.freeze_epochs
+            (self.model.freeze_decoder if frozen else self.model.unfreeze_decoder)()
+            net = self._net(frozen)
+            net.train()
+            bar = None
+            it = self._batches(train_loader, train_sampler, epoch, steps_per_epoch)
+            if self.tcfg["progress"] and self.dist.is_main:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=n_steps, desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True)
+            run_loss, seen = 0.0, 0
+            for batch in it:
+                batch = to_device(batch, self.device)
+                with self._autocast():
+                    logits = net(batch)
+                loss = loss_fn(logits.float(), batch["target"], batch["valid"])
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.scaler is not None:
+                    self.scaler.scale(loss).backward()
+                    self.scaler.unscale_(self.optimizer)
+                else:
+                    loss.backward()
+                if self.tcfg["grad_clip"]:
+                    nn.utils.clip_grad_norm_(
+                        [p for p in self.model.parameters() if p.grad is not None], self.tcfg["grad_clip"]
+                    )
+                if self.scaler is not None:
+                    self.scaler.step(self.optimizer)
+                    self.scaler.update()
+                else:
+                    self.optimizer.step()
+                if self.scheduler is not None and self.tcfg["schedule"] == "cosine":
+                    self.scheduler.step()
+                self.global_step += 1
+                lv = float(loss.detach())
+                run_loss += lv
+                seen += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{run_loss / seen:.4f}")
+                if self.logger is not None and self.dist.is_main and self.global_step % 10 == 0:
+                    self.logger.log(
+                        {
+                            "train/loss": lv,
+                            "train/lr": self.optimizer.param_groups[0]["lr"],
+                            "train/step": self.global_step,
+                        }
+                    )
+            if bar is not None:
+                bar.close()
+            metrics = self.validate(val_loader, epoch, loss_fn)
+            if self.dist.is_main:
+                metrics["train/loss_epoch"] = run_loss / max(seen, 1)
+                value = metrics.get(monitor, float("nan"))
+                if monitor not in metrics and val_loader is not None:
+                    from emberxr.errors import ConfigError, Problem
+
+                    keys = sorted(k for k in metrics if k.startswith("val/"))
+                    raise ConfigError(
+                        [
+                            Problem(
+                                f"training.monitor {monitor!r} is not a validation metric",
+                                f"use one of {', '.join(keys)}",
+                            )
+                        ]
+                    )
+                if self.scheduler is not None and self.tcfg["schedule"] == "plateau" and math.isfinite(value):
+                    self.scheduler.step(value)
+                improved = self._improved(value)
+                if improved:
+                    self.best_metric, self.best_epoch, self.bad_epochs = value, epoch, 0
+                    save_checkpoint(best_path, self.checkpoint_payload(epoch, metrics, 0.5, resume=False))
+                    if self.logger is not None:
+                        self.logger.log_artifact(
+                            str(best_path),
+                            f"{self.extra.get('model_name', 'model')}-best",
+                            {"epoch": epoch, monitor: value},
+                        )
+                else:
+                    self.bad_epochs += 1
+                self.history.append({"epoch": epoch, **metrics})
+                patience = self.tcfg["early_stopping"]
+                stop = patience is not None and self.bad_epochs >= patience
+                save_checkpoint(last_path, self.checkpoint_payload(epoch, metrics, 0.5, resume=True))
+                if self.logger is not None:
+                    self.logger.log({**metrics, "epoch": epoch})
+                if self.tcfg["progress"]:
+                    print(
+                        f"[emberxr] epoch {epoch}: loss {metrics['train/loss_epoch']:.4f}  {monitor} {value:.4f}"
+                        + ("  (best)" if improved else "")
+                    )
+            stop = bool(broadcast_object(stop, self.dist))
+            if stop:
+                break
+        barrier(self.dist)
+        return self._result(best_path, last_path, t0)
+
+    def _result(self, best_path: Path, last_path: Path, t0: float) -> dict[str, Any]:
+        return {
+            "best_path": best_path,
+            "last_path": last_path,
+            "history": self.history,
+            "best_metric": self.best_metric,
+            "best_epoch": self.best_epoch,
+            "steps": self.global_step,
+            "seconds": time.time() - t0,
+        }

@@ -1,0 +1,88 @@
+"""CLI: fit / evaluate / predict / demo, each with --help, and a real fit → evaluate → predict run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from emberxr.cli import main
+
+
+@pytest.mark.parametrize("cmd", ["fit", "evaluate", "predict", "demo"])
+def test_help(cmd, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([cmd, "--help"])
+    assert exc.value.code == 0
+    assert f"usage: emberxr {cmd}" in capsys.readouterr().out
+
+
+def test_fit_evaluate_predict(tmp_path, capsys):
+    import rasterio
+
+    from emberxr.io.events import save_event, save_events
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "train"))
+    from _run_fit import events
+
+    evs = events(4)
+    store = save_events(evs, tmp_path / "events.zarr")
+    one = save_event(evs[0], tmp_path / "one.zarr")
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(
+        "model: {name: conv2d}\ndata: {patch_size: 8, max_history: 3}\ntraining: {progress: false}\n"
+    )
+    run = tmp_path / "run"
+    rc = main(
+        [
+            "fit",
+            str(cfg),
+            "training.epochs=2",
+            "training.steps_per_epoch=2",
+            "training.batch_size=2",
+            "model.options={hidden: 8, layers: 1}",
+            "--data",
+            str(store),
+            "--run-dir",
+            str(run),
+            "--no-wandb",
+        ]
+    )
+    assert rc == 0 and (run / "model.pt").exists()
+    assert "conv2d: epoch" in capsys.readouterr().out
+
+    rc = main(
+        ["evaluate", str(run / "model.pt"), str(store), "--split", "val", "-o", str(tmp_path / "t.csv")]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0 and "| model" in out and "new" in out
+    assert (tmp_path / "t.csv").read_text().startswith("model,target,scope,group")
+
+    tif = tmp_path / "forecast.tif"
+    rc = main(
+        [
+            "predict",
+            str(run / "model.pt"),
+            str(one),
+            "-o",
+            str(tif),
+            "--horizon",
+            "2",
+            "--arrival",
+            str(tmp_path / "a.tif"),
+        ]
+    )
+    assert rc == 0
+    with rasterio.open(tif) as src:
+        assert src.count == 2 and src.crs.to_epsg() == 32611 and list(src.descriptions) == ["t+1h", "t+2h"]
+    with rasterio.open(tmp_path / "a.tif") as src:
+        assert src.count == 1
+
+
+def test_bad_override_is_a_clean_error(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {name: conv2d}\n")
+    assert main(["fit", str(cfg), "training.epoks=2"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown key 'training.epoks'" in err and "training.epochs" in err

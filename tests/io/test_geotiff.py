@@ -1,0 +1,120 @@
+"""to_geotiff: tiled DEFLATE GeoTIFF and COG keeping CRS, transform, nodata and band names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+
+from emberxr.errors import WriteError
+from emberxr.io import to_geotiff
+
+
+def _prob(event, steps=3):
+    """A (step, y, x) float prediction on the event grid, with NaN outside the footprint."""
+    rng = np.random.default_rng(0)
+    p = rng.random((steps, event.sizes["y"], event.sizes["x"])).astype(np.float32)
+    p[:, :2, :3] = np.nan
+    da = xr.DataArray(
+        p,
+        dims=("step", "y", "x"),
+        coords={
+            "step": np.arange(1, steps + 1),
+            "y": event.y,
+            "x": event.x,
+            "spatial_ref": event.spatial_ref,
+        },
+        name="probability",
+    )
+    return da
+
+
+def test_round_trip_keeps_crs_transform_values_and_descriptions(event, tmp_path):
+    da = _prob(event)
+    path = to_geotiff(da, tmp_path / "p.tif")
+    with rasterio.open(path) as src:
+        assert src.crs == event.rio.crs
+        assert src.transform == event.rio.transform()
+        assert src.count == 3 and src.dtypes[0] == "float32"
+        assert src.descriptions == ("step=1", "step=2", "step=3")
+        assert src.profile["tiled"] and src.profile["blockxsize"] == 256
+        assert src.profile["compress"].lower() == "deflate"
+        assert np.isnan(src.nodata)
+        np.testing.assert_array_equal(src.read(), da.values)
+
+
+def test_nodata_replaces_nan_and_band_descriptions_argument(event, tmp_path):
+    da = _prob(event, steps=2)
+    path = to_geotiff(da, tmp_path / "p.tif", nodata=-1.0, band_descriptions=["t+1", "t+2"])
+    with rasterio.open(path) as src:
+        assert src.nodata == -1.0
+        assert src.descriptions == ("t+1", "t+2")
+        a = src.read()
+    assert (a[:, :2, :3] == -1).all()
+    np.testing.assert_array_equal(a[:, 2:, 3:], da.values[:, 2:, 3:])
+
+
+def test_static_bands_named_from_band_coordinate_and_bool_2d(event, tmp_path):
+    with rasterio.open(to_geotiff(event.static, tmp_path / "s.tif")) as src:
+        assert src.descriptions == ("elevation", "slope", "fuel_model", "water")
+        np.testing.assert_array_equal(src.read(), event.static.values)
+    with rasterio.open(to_geotiff(event.valid, tmp_path / "v.tif")) as src:
+        assert src.count == 1 and src.dtypes[0] == "uint8" and src.descriptions == ("valid",)
+        np.testing.assert_array_equal(src.read(1), event.valid.values.astype(np.uint8))
+
+
+def test_dask_backed_array_is_written(event, tmp_path):
+    da = event.fire.chunk({"time": 2, "y": 16, "x": 16})
+    with rasterio.open(to_geotiff(da, tmp_path / "f.tif")) as src:
+        np.testing.assert_array_equal(src.read(), event.fire.values)
+        assert src.descriptions[0].startswith("2026-07-01T12:00:00")
+
+
+def test_cog(event, make_synthetic_event, tmp_path):
+    big = make_synthetic_event(height=300, width=320, steps=2)
+    path = to_geotiff(big.static.isel(band=[0, 1]), tmp_path / "c.tif", cog=True)
+    with rasterio.open(path) as src:
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert src.crs == big.rio.crs and src.transform == big.rio.transform()
+        assert src.overviews(1)  # 300x320 with 256 blocks gets an overview level
+        assert src.descriptions == ("elevation", "slope")
+        np.testing.assert_array_equal(src.read(), big.static.values[:2])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.tif"]  # the intermediate GTiff is gone
+
+
+def test_errors_are_named(event, tmp_path):
+    da = _prob(event)
+    with pytest.raises(WriteError, match="without a CRS"):
+        to_geotiff(da.drop_vars("spatial_ref"), tmp_path / "a.tif")
+    with pytest.raises(WriteError, match="lack 'y'"):
+        to_geotiff(da.rename(y="row"), tmp_path / "a.tif")
+    with pytest.raises(WriteError, match="2 names but the raster has 3"):
+        to_geotiff(da, tmp_path / "a.tif", band_descriptions=["a", "b"])
+    with pytest.raises(WriteError, match="4 dims"):
+        to_geotiff(da.expand_dims(member=2), tmp_path / "a.tif")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_midway_leaves_old_file(event, tmp_path):
+    path = tmp_path / "p.tif"
+    to_geotiff(_prob(event), path)
+    old = path.read_bytes()
+
+    import dask
+    import dask.array as dsa
+
+    good = _prob(event)
+    h, w = good.shape[1:]
+
+    def band(i):
+        if i == 2:  # the third band fails while the first two are already written
+            raise RuntimeError("disk on fire")
+        return good.values[i : i + 1]
+
+    parts = [dsa.from_delayed(dask.delayed(band)(i), shape=(1, h, w), dtype=np.float32) for i in range(3)]
+    failing = good.copy(data=dsa.concatenate(parts))
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        to_geotiff(failing, path)
+    assert path.read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tif"]

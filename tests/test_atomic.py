@@ -1,0 +1,155 @@
+"""Atomic writes: an interrupted write never leaves a partial file under the final name.
+
+The SIGKILL tests run a writer in a subprocess whose data source blocks midway through the write
+(a Dask task that announces itself and then waits), kill it with SIGKILL at that point, and check
+that the destination is absent or still the old complete file.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import xarray as xr
+
+from emberxr.atomic import atomic_path
+
+TESTS = Path(__file__).resolve().parent
+
+
+def test_exception_leaves_no_file_and_no_temporary(tmp_path):
+    target = tmp_path / "out.bin"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exception_keeps_the_old_file(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as tmp:
+        tmp.write_bytes(b"new, half written")
+        raise KeyboardInterrupt
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_directory_replaced_whole(tmp_path):
+    target = tmp_path / "store"
+    with atomic_path(target, is_dir=True) as tmp:
+        tmp.mkdir()
+        (tmp / "a").write_text("1")
+    with atomic_path(target, is_dir=True) as tmp:
+        tmp.mkdir()
+        (tmp / "b").write_text("2")
+    assert sorted(p.name for p in target.iterdir()) == ["b"]
+    assert [p.name for p in tmp_path.iterdir()] == ["store"]
+
+
+def _run_until_blocked(script: str, *args: str) -> None:
+    """Run ``script``; when it prints BLOCKED (midway through its write), SIGKILL it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(TESTS)},
+    )
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 120)
+        line = proc.stdout.readline() if ready else ""
+        if "BLOCKED" not in line:
+            proc.kill()
+            _, err = proc.communicate()
+            pytest.fail(f"writer never reached the blocking point: {line!r} {err[-2000:]}")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+_GEOTIFF_WRITER = """
+    import sys, threading
+    import numpy as np, dask, dask.array as dsa, xarray as xr, rioxarray
+    from emberxr.io import to_geotiff
+
+    H = W = 1024
+    def band(i):
+        if i == 2:  # two bands (8 MB) are written; now stall until killed
+            print("BLOCKED", flush=True)
+            threading.Event().wait()
+        return np.random.default_rng(i).random((1, H, W), dtype=np.float32)
+
+    parts = [dsa.from_delayed(dask.delayed(band)(i), shape=(1, H, W), dtype=np.float32) for i in range(4)]
+    da = xr.DataArray(
+        dsa.concatenate(parts), dims=("band", "y", "x"),
+        coords={"x": 500015.0 + 30 * np.arange(W), "y": 4199985.0 - 30 * np.arange(H)},
+    ).rio.write_crs("EPSG:32611")
+    to_geotiff(da, sys.argv[1], cog=sys.argv[2] == "cog")
+"""
+
+
+@pytest.mark.parametrize("cog", ["plain", "cog"])
+def test_sigkill_during_geotiff_write_leaves_no_file(tmp_path, cog):
+    target = tmp_path / "pred.tif"
+    _run_until_blocked(_GEOTIFF_WRITER, str(target), cog)
+    assert not target.exists()
+    leftovers = [p.name for p in tmp_path.iterdir()]
+    assert leftovers and all(n.startswith(".pred.tif.tmp-") for n in leftovers)  # only hidden temporaries
+
+
+def test_sigkill_during_geotiff_overwrite_keeps_old_file(tmp_path, event):
+    from emberxr.io import to_geotiff
+
+    target = tmp_path / "pred.tif"
+    to_geotiff(event.static, target)
+    old = target.read_bytes()
+    _run_until_blocked(_GEOTIFF_WRITER, str(target), "plain")
+    assert target.read_bytes() == old
+
+
+_ZARR_WRITER = """
+    import sys, threading
+    import numpy as np, dask, dask.array as dsa
+    from conftest import synthetic_event
+    from emberxr.io.events import save_events
+
+    def slow(a):
+        print("BLOCKED", flush=True)
+        threading.Event().wait()
+        return a
+
+    evs = [synthetic_event(seed=i, event_id=f"new-{i}") for i in range(2)]
+    st = evs[1].static
+    evs[1]["static"] = st.copy(data=dsa.from_delayed(dask.delayed(slow)(st.values), st.shape, st.dtype))
+    save_events(evs, sys.argv[1], mode=sys.argv[2], check=False)
+"""
+
+
+@pytest.mark.parametrize("mode", ["w", "a"])
+def test_sigkill_during_zarr_write_keeps_complete_events(tmp_path, events, mode):
+    from emberxr.io.events import list_event_ids, open_events, save_events
+
+    store = tmp_path / "ev.zarr"
+    save_events(events[:2], store)
+    _run_until_blocked(_ZARR_WRITER, str(store), mode)
+    expected = sorted(["synthetic-0", "synthetic-1"] + (["new-0"] if mode == "a" else []))
+    assert list_event_ids(store) == expected  # the interrupted group (and, for "w", the new store) is absent
+    tree = open_events(store)
+    for ev in events[:2]:
+        xr.testing.assert_identical(tree[ev.attrs["event_id"]].to_dataset().load(), ev)
+    if mode == "a":
+        assert int(tree["new-0"].to_dataset().fire.sum()) > 0
+        # the next append cleans the stale temporary left by the killed writer
+        save_events([events[2]], store, mode="a")
+        assert not [p for p in store.iterdir() if p.name.startswith(".")]

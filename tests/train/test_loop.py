@@ -1,0 +1,114 @@
+"""The training loop: resume after a killed run, schedule, freezing, early stopping."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import emberxr
+from emberxr.train.checkpoint import load_checkpoint
+
+HERE = Path(__file__).parent
+
+
+def test_resume_after_sigkill_continues_from_last_complete_epoch(tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "_run_fit.py"), str(run), "500"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    last = run / "last.pt"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if last.exists():
+                try:
+                    if load_checkpoint(last)["epoch"] >= 2:
+                        break
+                except emberxr.CheckpointError:
+                    pass
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done = load_checkpoint(last)["epoch"]  # the file is complete (atomic writes)
+    assert done >= 2
+    sys.path.insert(0, str(HERE))
+    from _run_fit import events
+
+    fitted = emberxr.fit(
+        events(),
+        model="conv2d",
+        run_dir=run,
+        epochs=done + 1,
+        steps_per_epoch=2,
+        batch_size=2,
+        patch_size=8,
+        max_history=3,
+        wandb__enabled=False,
+        progress=False,
+        early_stopping=None,
+        options={"hidden": 8, "layers": 2},
+        resume=True,
+    )
+    epochs = [h["epoch"] for h in fitted.history]
+    assert epochs == list(range(1, done + 2))  # earlier epochs kept, exactly one more trained
+    assert fitted.steps == 2 * (done + 1)
+    assert load_checkpoint(last)["epoch"] == done + 1
+
+
+def test_early_stopping_and_plateau_schedule(events, tmp_path):
+    f = emberxr.fit(
+        events[:3],
+        model="conv2d",
+        run_dir=tmp_path,
+        epochs=6,
+        steps_per_epoch=1,
+        batch_size=2,
+        patch_size=8,
+        max_history=3,
+        wandb__enabled=False,
+        progress=False,
+        early_stopping=1,
+        schedule="plateau",
+        lr_temporal=0.0,
+        monitor="val/loss",
+        monitor_mode="min",
+        options={"hidden": 4, "layers": 1},
+    )
+    # with lr 0 nothing improves after epoch 1: stop after one bad epoch
+    assert [h["epoch"] for h in f.history] == [1, 2]
+
+
+def test_differential_lrs_and_decoder_freezing(events, tmp_path):
+    from emberxr.train.config import load_config
+    from emberxr.train.loop import Trainer
+
+    net = emberxr.create_model(
+        "emberformer", in_static=5, patch_size=8, max_history=3, d_model=16, nhead=2, num_layers=1
+    )
+    cfg = load_config(None, ["training.lr_temporal=0.01", "training.lr_spatial=0.001", "wandb.enabled=false"])
+    tr = Trainer(net, cfg, tmp_path, {"model_name": "emberformer"})
+    tr._build_optimizer(10)
+    lrs = {g["name"]: g["lr"] for g in tr.optimizer.param_groups}
+    groups = net.param_groups()
+    if groups["spatial"]:
+        assert lrs["spatial/decay"] == pytest.approx(0.001)
+    assert lrs["temporal/decay"] == pytest.approx(0.01)
+    assert all(g["weight_decay"] == 0.0 for g in tr.optimizer.param_groups if g["name"].endswith("no_decay"))
+    n_params = sum(len(g["params"]) for g in tr.optimizer.param_groups)
+    assert n_params == len(list(net.parameters()))
+    torch.manual_seed(0)
