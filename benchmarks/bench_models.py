@@ -69,7 +69,7 @@ def render(rows: list[dict], threads: list[int], cmd: str) -> str:
     ]
     for r in rows:
         cells = " | ".join(f"{r['s'][t]:.3f}" for t in threads)
-        lines.append(f"| {r['name']} | {r.get('decoder', '')} | {r['params']:,} | {cells} |")
+        lines.append(f"| {r['label']} | {r.get('decoder', '')} | {r['params']:,} | {cells} |")
     by = {r["label"]: r for r in rows}
     if "emberformer" in by and "utae" in by:
         for t in threads:
@@ -192,6 +192,8 @@ def main() -> None:
     batch = make_batch(B=8, T=8, H=128, W=128, in_static=8, patch_size=16, hist_lens=[8] * 8, invalid_cols=0)
     base = {"in_static": 8, "patch_size": 16, "max_history": 8}
     jobs = [(n, n, {}) for n in (args.models or list_models())]
+    if "utae" in [j[1] for j in jobs]:
+        jobs.append(("utae-paper", "utae", {"preset": "paper"}))
     if args.decoders:
         jobs += [(f"emberformer+{d}", "emberformer", {"decoder": d}) for d in list_decoders() if d != "light"]
     rows = []

@@ -93,9 +93,13 @@ def _load_spec(path: Path) -> dict[str, Any]:
     try:
         spec = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise CatalogError(f"catalog {path} is not readable YAML: {exc}. Fix: correct the file's syntax.") from exc
+        raise CatalogError(
+            f"catalog {path} is not readable YAML: {exc}. Fix: correct the file's syntax."
+        ) from exc
     if not isinstance(spec, dict):
-        raise CatalogError(f"catalog {path} must be a YAML mapping (name, reader, path, splits ...), got {type(spec).__name__}")
+        raise CatalogError(
+            f"catalog {path} must be a YAML mapping (name, reader, path, splits ...), got {type(spec).__name__}"
+        )
     problems = [f"missing key {k!r}" for k in REQUIRED_KEYS if k not in spec]
     if "reader" in spec and spec["reader"] not in READERS:
         problems.append(f"reader {spec['reader']!r} is not supported (use one of {', '.join(READERS)})")
@@ -113,13 +117,17 @@ def _load_spec(path: Path) -> dict[str, Any]:
                         problems.append(f"event {eid!r} is in both {seen[str(eid)]!r} and {split!r}")
                     seen[str(eid)] = split
     if fractions is not None and splits is None:
-        if not isinstance(fractions, dict) or not all(isinstance(v, (int, float)) for v in fractions.values()):
+        if not isinstance(fractions, dict) or not all(
+            isinstance(v, (int, float)) for v in fractions.values()
+        ):
             problems.append("'split_fractions' must map split names to numbers")
         elif abs(sum(fractions.values()) - 1.0) > 1e-6:
             problems.append(f"'split_fractions' must sum to 1 (they sum to {sum(fractions.values()):g})")
     if problems:
         lines = "\n".join(f"  {i}. {p}" for i, p in enumerate(problems, 1))
-        raise CatalogError(f"catalog {path} is malformed: {len(problems)} problem(s)\n{lines}\nFix: edit the YAML file.")
+        raise CatalogError(
+            f"catalog {path} is malformed: {len(problems)} problem(s)\n{lines}\nFix: edit the YAML file."
+        )
     return spec
 
 
@@ -209,7 +217,9 @@ class Catalog(Mapping[str, xr.DataTree]):
     # -- Mapping -----------------------------------------------------------------------------
     def __getitem__(self, split: str) -> xr.DataTree:
         if split not in self._split_ids:
-            raise KeyError(f"catalog {self.name!r} has no split {split!r}; splits: {', '.join(self._split_ids)}")
+            raise KeyError(
+                f"catalog {self.name!r} has no split {split!r}; splits: {', '.join(self._split_ids)}"
+            )
         if split not in self._trees:
             from emberxr.io.events import open_event_store
 
@@ -228,7 +238,9 @@ class Catalog(Mapping[str, xr.DataTree]):
     def event_ids(self, split: str) -> list[str]:
         """Event ids of a split, in catalog order."""
         if split not in self._split_ids:
-            raise KeyError(f"catalog {self.name!r} has no split {split!r}; splits: {', '.join(self._split_ids)}")
+            raise KeyError(
+                f"catalog {self.name!r} has no split {split!r}; splits: {', '.join(self._split_ids)}"
+            )
         return list(self._split_ids[split])
 
     def events(self, split: str) -> list[xr.Dataset]:

@@ -178,8 +178,12 @@ class NormStats:
         EventValidationError
             Naming missing, extra, reordered or re-kinded bands.
         """
-        names = [str(b) for b in event[BAND].values.tolist()]
-        kinds = [str(k) for k in np.asarray(event["band_kind"].values).tolist()]
+        names = [str(b) for b in event[BAND].values.tolist()] if BAND in event.coords else []
+        kinds = (
+            [str(k) for k in np.asarray(event["band_kind"].values).tolist()]
+            if "band_kind" in event.coords
+            else list(self.band_kinds)
+        )
         problems: list[Problem] = []
         missing = [b for b in self.band_names if b not in names]
         extra = [b for b in names if b not in self.band_names]

@@ -8,7 +8,8 @@ Run the same checks the emberxr test suite runs on every registered model and de
 
 The checks: the model builds from JSON-able ``config`` and ``model.config`` rebuilds it; forward
 gives finite float logits ``[B, 1, H, W]``; backward reaches the parameters; adding padded frames in
-front of the history does not change the output; each sample's output does not depend on the other
+front of the history does not change the output, nor does what padded frames contain (a model must
+honour ``valid_t``, not rely on zeros); each sample's output does not depend on the other
 samples of the batch; the same seed builds the same model; a saved state dict loads into a fresh
 model with identical outputs; parameter groups cover every parameter exactly once; and (for models
 that accept tokens) the output is the same with or without precomputed tokens.
@@ -23,7 +24,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ConformanceReport", "check_decoder", "check_model", "make_batch", "pad_history"]
+__all__ = [
+    "ConformanceReport",
+    "add_tokens",
+    "check_decoder",
+    "check_model",
+    "make_batch",
+    "pad_history",
+    "select",
+]
 
 
 def make_batch(
@@ -299,6 +308,28 @@ def check_model(
             b = model(pad_history(batch, 2))
         _close(a, b, "adding 2 padded frames in front changed the output", atol)
 
+    def c_padded_content() -> str | None:
+        model = state["model"]
+        pad = ~batch["valid_t"]
+        if not bool(pad.any()):
+            return "batch has no padded frames"
+        noisy = dict(batch)
+        fire = batch["fire"].clone()
+        fire[pad] = 1.0
+        wind = batch["wind"].clone()
+        wind[pad] = 5.0
+        noisy["fire"], noisy["wind"] = fire, wind
+        if "fire_tokens" in batch:
+            noisy = add_tokens(noisy)
+        with torch.no_grad():
+            _close(
+                model(batch),
+                model(noisy),
+                "content of padded frames (valid_t False) changed the output",
+                atol,
+            )
+        return None
+
     def c_batch_independence() -> None:
         model = state["model"]
         with torch.no_grad():
@@ -347,6 +378,7 @@ def check_model(
         ("forward", c_forward),
         ("backward", c_backward),
         ("padding_invariance", c_padding),
+        ("padded_content_ignored", c_padded_content),
         ("batch_independence", c_batch_independence),
         ("determinism", c_determinism),
         ("save_load", c_save_load),

@@ -35,6 +35,9 @@ from .schema import (
 __all__ = ["event_problems", "validate"]
 
 _SPATIAL_VARS = (STATIC, VALID, ARRIVAL)
+#: lazy events smaller than this are loaded once for the value checks (Dask overhead dominates
+#: tiny reductions); larger ones are reduced chunk by chunk in one Dask pass
+_LOAD_BELOW_BYTES = 256 * 2**20
 
 
 def validate(event: xr.Dataset) -> xr.Dataset:
@@ -363,6 +366,8 @@ def _value_problems(ev: xr.Dataset) -> list[Problem]:
         return []
     if ev[VALID].dims != ("y", "x"):
         return []
+    if ev.nbytes <= _LOAD_BELOW_BYTES and any(v.chunks is not None for v in ev.variables.values()):
+        ev = ev.compute()  # small lazy events: one read, then fast numpy reductions (not in place)
     checks: dict[str, xr.DataArray] = {}
     fire = ev[FIRE]
     valid = ev[VALID].astype(bool)

@@ -23,11 +23,19 @@ def test_valid_event_passes_and_is_returned(event):
     assert event_problems(event) == []
 
 
-def test_lazy_dask_event_is_validated(event):
+@pytest.mark.parametrize("load_below", [0, 2**30], ids=["dask-pass", "load-small"])
+def test_lazy_dask_event_is_validated(event, monkeypatch, load_below):
+    import emberxr.validate as module
+
+    monkeypatch.setattr(module, "_LOAD_BELOW_BYTES", load_below)
     lazy = event.chunk({"time": 2, "y": 16, "x": 16})
     assert validate(lazy) is lazy
+    assert lazy.fire.chunks is not None  # not loaded in place
     bad = lazy.assign(fire=lazy.fire * 2)
-    assert any("other than 0 and 1" in p for p in _problems(bad))
+    bad["static"] = bad.static.where(bad.x < bad.x[5])  # NaN inside the footprint
+    probs = _problems(bad)
+    assert any("other than 0 and 1" in p for p in probs)
+    assert any("'elevation' has 1120 NaN value(s) inside the footprint" in p for p in probs)
 
 
 def test_missing_crs(event):

@@ -18,14 +18,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import BoundaryNorm, LightSource, ListedColormap  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import BoundaryNorm, LightSource, ListedColormap
 
-from emberxr.atomic import atomic_path  # noqa: E402
-from emberxr.catalog import open_catalog  # noqa: E402
-from emberxr.simulate.landscape import GRASS, ROAD, ROCK, SHRUB, TIMBER, WATER  # noqa: E402
-from emberxr.simulate.stats import dataset_stats  # noqa: E402
+from emberxr.atomic import atomic_path
+from emberxr.catalog import open_catalog
+from emberxr.simulate.landscape import GRASS, ROAD, ROCK, SHRUB, TIMBER, WATER
+from emberxr.simulate.stats import dataset_stats
 
 IMG = Path(__file__).resolve().parents[1] / "img"
 
@@ -78,8 +78,13 @@ def plot_event(ev, out: Path) -> None:
     for i, (_label, models, _c) in enumerate(FUEL_GROUPS):
         group[np.isin(fuel, models)] = i
     cmap = ListedColormap([c for _l, _m, c in FUEL_GROUPS])
-    ax.imshow(group, extent=extent, cmap=cmap, norm=BoundaryNorm(np.arange(-0.5, len(FUEL_GROUPS)), cmap.N),
-              interpolation="nearest")
+    ax.imshow(
+        group,
+        extent=extent,
+        cmap=cmap,
+        norm=BoundaryNorm(np.arange(-0.5, len(FUEL_GROUPS)), cmap.N),
+        interpolation="nearest",
+    )
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for _l, _m, c in FUEL_GROUPS]
     ax.legend(handles, [lbl for lbl, _m, _c in FUEL_GROUPS], loc="lower left", fontsize=8, framealpha=0.85)
     ax.set_title("Scott & Burgan fuel groups")
@@ -88,21 +93,36 @@ def plot_event(ev, out: Path) -> None:
     toa = np.asarray(ev["arrival_time"].values, np.float32)
     ax.imshow(rgb, extent=extent, alpha=0.45)
     steps = ev.sizes["time"]
-    im = ax.imshow(np.ma.masked_invalid(toa), extent=extent, cmap="inferno_r", vmin=0, vmax=steps - 1,
-                   interpolation="nearest")
+    im = ax.imshow(
+        np.ma.masked_invalid(toa),
+        extent=extent,
+        cmap="inferno_r",
+        vmin=0,
+        vmax=steps - 1,
+        interpolation="nearest",
+    )
     xx, yy = np.meshgrid(x, y)
     ax.contour(xx, yy, np.nan_to_num(toa, nan=99.0), levels=np.arange(1, steps), colors="k", linewidths=0.6)
     fig.colorbar(im, ax=ax, shrink=0.8, label="arrival time (h); contours: hourly isochrones")
     # wind arrows (direction the air moves), one per hour along the top edge
     u, v = ev["wind_u"].values, ev["wind_v"].values
     xs = np.linspace(x[0] + 0.2, x[-1] - 0.2, steps)
-    ax.quiver(xs, np.full(steps, y[0] - 0.25), u, v, np.arange(steps), cmap="inferno_r", scale=60,
-              width=0.006, edgecolor="k", linewidth=0.3)
+    ax.quiver(
+        xs,
+        np.full(steps, y[0] - 0.25),
+        u,
+        v,
+        np.arange(steps),
+        cmap="inferno_r",
+        scale=60,
+        width=0.006,
+        edgecolor="k",
+        linewidth=0.3,
+    )
     for r, c in params["ignitions"]:
         ax.plot(x[c], y[r], marker="*", color="cyan", markersize=12, markeredgecolor="k")
     ax.set_title(
-        f"{ev.attrs['event_id']}: {ev.attrs['moisture_scenario']} fuels, "
-        f"{len(params['wind']['shifts'])} wind shift(s)"
+        f"{ev.attrs['event_id']}: {ev.attrs['moisture_scenario']}, wind shifts: {len(params['wind']['shifts'])}"
     )
     for a in axes:
         a.set_xlabel("x (km, UTM 11N)")
@@ -121,8 +141,11 @@ def plot_stats(st: dict, out: Path) -> None:
     axes[1].set(xlabel="transition t-1 → t", ylabel="new burned cells", title="mean new-burn pixels per step")
     h = st["history_histogram"]
     axes[2].bar(list(h), list(h.values()), color=["C0" if k <= 6 else "C1" for k in h])
-    axes[2].set(xlabel="history frames (min(t+1, 8))", ylabel="samples",
-                title=f"history lengths: {100 * st['share_history_le_6']:.1f}% ≤ 6")
+    axes[2].set(
+        xlabel="history frames (min(t+1, 8))",
+        ylabel="samples",
+        title=f"history lengths: {100 * st['share_history_le_6']:.1f}% ≤ 6",
+    )
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
@@ -134,8 +157,10 @@ def markdown(st: dict) -> str:
     lines = [
         f"- events: {st['n_events']}, samples (event, t): {st['n_samples']}",
         f"- edge-touch share (samples whose target frame touches the domain edge): "
-        f"{100 * st['edge_touch_share']:.1f}%",
-        f"- final burned cells, 10/50/90 %: " + " / ".join(f"{v:.0f}" for v in st["final_burned_cells"].values()),
+        f"{100 * st['edge_touch_share']:.1f}% (events whose fire reaches the edge by the last frame: "
+        f"{100 * st['edge_touch_event_share']:.1f}%)",
+        "- final burned cells, 10/50/90 %: "
+        + " / ".join(f"{v:.0f}" for v in st["final_burned_cells"].values()),
         f"- moisture scenarios: {st['moisture_scenarios']}; events with a wind shift: "
         f"{100 * st['wind_shift_share']:.0f}%",
         "",

@@ -22,16 +22,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Generate FireEvents with the pyretechnics fire simulator (Rothermel surface/crown fire, "
             "level-set spread) on procedural or real-DEM landscapes. Either from a catalog "
-            "(--catalog) or ad hoc (--out with --n-events/--size/--steps/--seed). Resumable."
+            "(--catalog; its seed and generator settings are used) or ad hoc (--out with "
+            "--n-events/--size/--steps/--seed/--dem). Resumable: events already in the store are skipped."
         ),
     )
     p.add_argument("--catalog", help="catalog YAML (or name) whose 'generator' section to run")
     p.add_argument("--out", help="output zarr collection (default with --catalog: the catalog's path)")
     p.add_argument("--n-events", type=int, help="number of kept events (ad hoc form)")
-    p.add_argument("--size", type=int, default=128, help="domain edge in 30 m cells (default 128)")
-    p.add_argument("--steps", type=int, default=12, help="hourly fire frames per event (default 12)")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    p.add_argument("--dem", choices=("fractal", "jacksboro"), default="fractal", help="terrain source")
+    p.add_argument("--size", type=int, default=128, help="ad hoc: domain edge in 30 m cells (default 128)")
+    p.add_argument("--steps", type=int, default=12, help="ad hoc: hourly fire frames per event (default 12)")
+    p.add_argument("--seed", type=int, default=0, help="ad hoc: dataset seed (default 0)")
+    p.add_argument(
+        "--dem",
+        choices=("fractal", "jacksboro"),
+        default="fractal",
+        help="ad hoc: terrain source (default fractal)",
+    )
     p.add_argument("--prefix", default="sim", help="event id prefix (ad hoc form; default 'sim')")
     p.add_argument("--workers", type=int, default=1, help="simulator processes at once (default 1)")
     p.add_argument("--batch-size", type=int, default=8, help="events per simulator call (default 8)")
@@ -40,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--write-splits",
         action="store_true",
-        help="with --catalog: write 70/15/15 train/val/test id lists into the catalog when done",
+        help="with --catalog: write train/val/test id lists (split_fractions, default 70/15/15) into the catalog",
     )
     p.set_defaults(func=run)
 
@@ -72,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             prefix=str(gen.get("prefix", spec["name"])),
         )
     else:
-        if not args.out or not args.n_events:
+        if not args.out or args.n_events is None:
             raise CatalogError(
                 "nothing to do: pass --catalog PATH, or --out PATH with --n-events N "
                 "(see `emberxr simulate --help`)"
@@ -103,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                 f"not writing splits: the store holds {len(report.kept)} of {settings['n_events']} events. "
                 "Fix: finish the generation first (drop --limit)."
             )
-        spec = {**spec, "splits": assign_splits(report.kept, settings["seed"])}
+        spec = {**spec, "splits": assign_splits(report.kept, settings["seed"], spec.get("split_fractions"))}
         spec.pop("split_fractions", None)
         write_catalog(cat_path, spec)
         print(f"wrote splits to {cat_path}: " + ", ".join(f"{k} {len(v)}" for k, v in spec["splits"].items()))

@@ -6,8 +6,8 @@ the fire:
 
 * wind ``(u, v)`` (towards east, towards north): a left-right flip negates ``u``, an up-down flip
   negates ``v``, one counter-clockwise ``np.rot90`` on ``(y, x)`` maps ``(u, v) -> (-v, u)``;
-* an ``aspect`` band (degrees clockwise from north, the direction the slope faces) is turned
-  into the vector ``(sin a, cos a)``, transformed the same way and turned back; negative or NaN
+* an ``aspect`` band (degrees clockwise from north, the direction the slope faces) is
+  transformed as the vector ``(sin a, cos a)`` would be (exact angle arithmetic); negative or NaN
   aspect (flat ground) is left unchanged.
 
 The transform is ``rot90(flip_ud(flip_lr(x)), k)``. Apply it to *raw* wind and aspect (before
@@ -88,22 +88,30 @@ class AugPlan:
         return np.stack([u, v], axis=-1).astype(np.asarray(uv).dtype, copy=False)
 
     def aspect(self, degrees: np.ndarray) -> np.ndarray:
-        """Transform aspect angles (degrees clockwise from north); flat (<0 / NaN) unchanged."""
+        """Transform aspect angles (degrees clockwise from north); flat (<0 / NaN) unchanged.
+
+        Same map as :meth:`vector` on ``(sin a, cos a)``, done with exact angle arithmetic: a
+        left-right flip maps ``a -> 360 - a``, an up-down flip ``a -> 180 - a``, a quarter turn
+        counter-clockwise ``a -> a - 90``.
+        """
         a = np.asarray(degrees)
         if self.identity:
             return a
-        rad = np.deg2rad(a.astype(np.float64))
-        vec = self.vector(np.stack([np.sin(rad), np.cos(rad)], axis=-1))
-        out = (np.rad2deg(np.arctan2(vec[..., 0], vec[..., 1])) + 360.0) % 360.0
+        out = a.astype(np.float64)
+        if self.flip_lr:
+            out = 360.0 - out
+        if self.flip_ud:
+            out = 180.0 - out
+        out = np.mod(out - 90.0 * (self.k % 4), 360.0)
         keep = ~np.isfinite(a) | (a < 0)
-        return np.where(keep, a, out).astype(a.dtype, copy=False)
+        return np.where(keep, a, out).astype(np.result_type(a.dtype, np.float32), copy=False)
 
     def static_values(self, static: np.ndarray, band_names: Sequence[str]) -> np.ndarray:
         """Transform the values of direction-carrying static bands (``aspect``) of ``[C, H, W]``."""
         names = [str(b) for b in band_names]
         if self.identity or ASPECT not in names:
             return static
-        out = np.array(static, copy=True)
+        out = np.array(static, dtype=np.result_type(np.asarray(static).dtype, np.float32), copy=True)
         i = names.index(ASPECT)
         out[i] = self.aspect(out[i])
         return out

@@ -36,9 +36,9 @@ import xarray as xr
 
 from emberxr.atomic import atomic_path
 from emberxr.data.datasets import as_event_list
-from emberxr.data.patchify import grid_shape, unpatchify
+from emberxr.data.patchify import unpatchify
 from emberxr.data.samples import SampleIndex
-from emberxr.data.stripes import iter_token_stripes
+from emberxr.data.stripes import write_event_tokens
 from emberxr.errors import CacheMismatchError, ConfigError, Problem
 from emberxr.schema import BAND
 
@@ -108,53 +108,6 @@ def _read_meta(path: Path) -> dict[str, Any] | None:
 
 
 # -- building ------------------------------------------------------------------------------------
-def _build_event(
-    event: xr.Dataset, store: str, group: str, p: int, strict: bool, stats: Any
-) -> dict[str, Any]:
-    """Tokenise one event into ``store/group`` (runs on a worker). Returns its summary."""
-    import zarr
-
-    H, W = int(event.sizes["y"]), int(event.sizes["x"])
-    T = int(event.sizes["time"])
-    gy, gx = grid_shape(H, W, p, strict)
-    N = gy * gx
-    n_static = stats.n_static if stats is not None else int(event.sizes[BAND])
-    g = zarr.open_group(store, path=group, mode="w", zarr_format=3)
-    nchunk = max(1, min(N, max(gx, (2**18) // (p * p))))
-    arrays = {
-        "fire_tokens": g.create_array(
-            "fire_tokens", shape=(T, N, p * p), dtype="uint8", chunks=(1, nchunk, p * p)
-        ),
-        "target_tokens": g.create_array(
-            "target_tokens", shape=(T, N), dtype="float32", chunks=(T, max(nchunk, 1))
-        ),
-        "static_tokens": g.create_array(
-            "static_tokens", shape=(N, n_static * p * p), dtype="float32", chunks=(nchunk, n_static * p * p)
-        ),
-        "valid_tokens": g.create_array("valid_tokens", shape=(N,), dtype="bool", chunks=(max(N, 1),)),
-        "valid": g.create_array(
-            "valid", shape=(gy * p, gx * p), dtype="bool", chunks=(min(gy * p, 1024), gx * p)
-        ),
-    }
-    pos = 0
-    for s in iter_token_stripes(event, p, strict=strict, stats=stats):
-        arrays["fire_tokens"][:, s.n0 : s.n1] = s.fire_tokens
-        arrays["target_tokens"][:, s.n0 : s.n1] = s.target_tokens
-        arrays["static_tokens"][s.n0 : s.n1] = s.static_tokens
-        arrays["valid_tokens"][s.n0 : s.n1] = s.valid_tokens
-        arrays["valid"][s.gy0 * p : s.gy1 * p] = s.valid
-        pos += int(s.fire_tokens[-1].sum()) if T else 0
-    from emberxr.schema import wind_series
-
-    wind = wind_series(event)
-    if stats is not None:
-        wind = stats.transform_wind(wind)
-    g.create_array("wind", data=np.asarray(wind, np.float32))
-    info = {"event_id": str(event.attrs.get("event_id", group)), "n_t": T, "shape": [H, W], "grid": [gy, gx]}
-    g.attrs.update(info)
-    return {"group": group, **info}
-
-
 def build_patch_cache(
     source: Any,
     out: str | Path,
@@ -265,7 +218,7 @@ def _run(
         if scheduler == "synchronous":
             out = []
             for split, k, ev in jobs:
-                out.append(_build_event(ev, store, f"{split}/{k}", p, strict, stats))
+                out.append(write_event_tokens(ev, store, f"{split}/{k}", p, strict=strict, stats=stats))
                 bar.update(1)
             return out
         from distributed import Client, LocalCluster, as_completed
@@ -280,7 +233,9 @@ def _run(
             client = Client(scheduler)
         try:
             futures = [
-                client.submit(_build_event, ev, store, f"{split}/{k}", p, strict, stats, pure=False)
+                client.submit(
+                    write_event_tokens, ev, store, f"{split}/{k}", p, strict=strict, stats=stats, pure=False
+                )
                 for split, k, ev in jobs
             ]
             out = []

@@ -90,11 +90,16 @@ class _Event:
             lazy,
         )
 
-    def read(self, t0: int, t1: int, tile: Tile, with_static: bool) -> tuple[np.ndarray, ...]:
+    def read(
+        self, t0: int, t1: int, tile: Tile, with_static: bool, band: int | None = None
+    ) -> tuple[np.ndarray, ...]:
+        """Frames ``t0:t1``, validity and (optionally) all static bands or one band of a window."""
         ys, xs = tile.slices
         parts = [self.fire[t0:t1, ys, xs], self.valid[ys, xs]]
         if with_static:
             parts.append(self.static[:, ys, xs])
+        elif band is not None:
+            parts.append(self.static[band, ys, xs])
         if self.lazy:
             import dask
 
@@ -170,7 +175,8 @@ class FireSampleDataset(torch.utils.data.Dataset):
     train
         Random crops (with ``tile_size``); otherwise deterministic tiles.
     augment
-        An :class:`~emberxr.data.augment.Augment` (flips / rotations) or ``None``.
+        An :class:`~emberxr.data.augment.Augment` (flips / rotations), ``True`` for the default
+        one, or ``None``. The plan drawn is recorded in ``meta["aug"]`` as ``(flip_lr, flip_ud, k)``.
     tokens
         Also produce ``fire_tokens``, ``static_tokens``, ``valid_tokens``, ``target_tokens``.
     token_mode
@@ -205,7 +211,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
         strict: bool = False,
         tile_size: int | None = None,
         train: bool = False,
-        augment: Augment | None = None,
+        augment: Augment | bool | None = None,
         tokens: bool = False,
         token_mode: str = "pixels",
         seed: int = 0,
@@ -237,6 +243,8 @@ class FireSampleDataset(torch.utils.data.Dataset):
             problems.append(Problem(f"front_bias={front_bias} is not a probability", "use a value in [0, 1]"))
         if problems:
             raise ConfigError(problems, subject="FireSampleDataset")
+        if augment is True:
+            augment = Augment()
         self.events = as_event_list(events)
         self.band_names = _check_events(self.events, int(patch_size), strict)
         if stats is not None and hasattr(stats, "check_compatible"):
@@ -263,6 +271,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
         self._static_cache: OrderedDict[tuple[int, int, int, int, int], np.ndarray] = OrderedDict()
         self._static_cache_size = int(static_cache_size)
         self._raw_aspect = augment is not None and "aspect" in self.band_names
+        self._aspect_map = self._probe_aspect() if self._raw_aspect else None
         # evaluation tiles: every sample is repeated once per tile of its event
         if tile_size is not None and not self.train:
             self.tiles = [eval_tiles(e.shape, tile_size, overlap) for e in self._ev]
@@ -322,7 +331,27 @@ class FireSampleDataset(torch.utils.data.Dataset):
             out = raw.astype(np.float32, copy=True)
         return np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
 
-    def _static_for(self, e: int, tile: Tile) -> np.ndarray:
+    def _probe_aspect(self) -> tuple[int, int, float, float] | None:
+        """If normalisation maps the raw ``aspect`` band to one feature channel by an affine map,
+        return ``(band, channel, slope, offset)`` so augmentation only redoes that channel;
+        otherwise None (the whole static window is renormalised per augmented sample)."""
+        ia = self.band_names.index("aspect")
+        probe = np.zeros((len(self.band_names), 1, 3), np.float32)
+        probe[ia, 0] = (0.0, 180.0, 360.0)
+        try:
+            out = self._normalise_static(probe)[:, 0, :].astype(np.float64)
+        except Exception:  # a normaliser that rejects the probe: take the safe path
+            return None
+        varies = np.nonzero(~np.isclose(out, out[:, :1], rtol=0.0, atol=1e-7).all(axis=1))[0]
+        if varies.size != 1:
+            return None
+        k = int(varies[0])
+        offset, slope = out[k, 0], (out[k, 2] - out[k, 0]) / 360.0
+        if not np.isclose(out[k, 1], offset + 180.0 * slope, rtol=1e-4, atol=1e-5):
+            return None
+        return ia, k, float(slope), float(offset)
+
+    def _cached_static(self, e: int, tile: Tile) -> np.ndarray:
         key = (e, tile.y0, tile.x0, tile.h, tile.w)
         hit = self._static_cache.get(key)
         if hit is not None:
@@ -334,6 +363,17 @@ class FireSampleDataset(torch.utils.data.Dataset):
             while len(self._static_cache) > self._static_cache_size:
                 self._static_cache.popitem(last=False)
         return out
+
+    def _static_for(self, e: int, tile: Tile) -> np.ndarray:
+        """Normalised static window (a fresh array: samples never share memory with the cache)."""
+        ev = self._ev[e]
+        if not ev.lazy:  # in memory: normalise the whole event once, slice windows from it
+            H, W = ev.shape
+            ys, xs = tile.slices
+            return self._cached_static(e, Tile(0, 0, H, W))[:, ys, xs].copy()
+        if tile.core is None:  # a random crop: not worth caching
+            return self._normalise_static(ev.read_static(tile))
+        return self._cached_static(e, tile).copy()
 
     def _rng(self, i: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, int(i)])
@@ -349,10 +389,22 @@ class FireSampleDataset(torch.utils.data.Dataset):
         rng = self._rng(i)
         tile = self._tile(i, e, t, rng)
         plan = self.augment.draw(rng) if self.augment is not None else AugPlan()
-        raw_static = self._raw_aspect and not plan.identity
-        parts = ev.read(t - h + 1, t + 2, tile, with_static=raw_static)
+        turn_aspect = self._raw_aspect and not plan.identity
+        fast = self._aspect_map if turn_aspect else None
+        parts = ev.read(
+            t - h + 1,
+            t + 2,
+            tile,
+            with_static=turn_aspect and fast is None,
+            band=fast[0] if fast is not None else None,
+        )
         frames, valid = parts[0], parts[1]
-        if raw_static:
+        if fast is not None:  # normalised static from the cache, only the aspect channel redone
+            _, k, slope, offset = fast
+            static = self._static_for(e, tile)
+            turned = plan.aspect(parts[2].astype(np.float64))  # stored bands may be float16
+            static[k] = np.nan_to_num(slope * turned + offset, nan=0.0, posinf=0.0, neginf=0.0)
+        elif turn_aspect:
             static = self._normalise_static(plan.static_values(parts[2], self.band_names))
         else:
             static = self._static_for(e, tile)
@@ -402,6 +454,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
                 "x0": int(tile.x0),
                 "h": int(tile.h),
                 "w": int(tile.w),
+                "core": tile.core,
                 "aug": None if plan.identity else (plan.flip_lr, plan.flip_ud, plan.k),
             },
         }

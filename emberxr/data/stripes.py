@@ -26,7 +26,7 @@ from emberxr.data.patchify import (
 from emberxr.data.tiling import Tile, eval_tiles
 from emberxr.schema import FIRE, STATIC, VALID
 
-__all__ = ["Stripe", "iter_tile_tokens", "iter_token_stripes", "stripe_rows"]
+__all__ = ["Stripe", "iter_tile_tokens", "iter_token_stripes", "stripe_rows", "write_event_tokens"]
 
 
 @dataclass
@@ -79,8 +79,13 @@ def iter_token_stripes(
     T = int(event.sizes["time"])
     gy, gx = grid_shape(H, W, p, strict)
     Wc = gx * p if strict else W
-    rows = rows or stripe_rows(T, W, p, int(event.sizes.get("band", 1)))
     fire, static, valid = event[FIRE].data, event[STATIC].data, event[VALID].data
+    if rows is None:
+        rows = stripe_rows(T, W, p, int(event.sizes.get("band", 1)))
+        # read whole source chunk rows when that costs at most 4x the budget: no chunk is read twice
+        ch = fire.chunks[1][0] if hasattr(fire, "chunks") and fire.chunks else 0
+        if ch and ch % p == 0 and rows * p % ch and ch // p <= 4 * rows:
+            rows = max(ch // p, (rows * p // ch) * ch // p)
     for g0 in range(0, gy, rows):
         g1 = min(gy, g0 + rows)
         y0, y1 = g0 * p, min(g1 * p, H)
@@ -210,3 +215,57 @@ def iter_tile_tokens(
                 x = crop_to_multiple(x, p) if strict else pad_to_multiple(x, p)[0]
                 tok = patchify(x, p)
             yield t, tok
+
+
+def write_event_tokens(
+    event: xr.Dataset, store: str, group: str, p: int, *, strict: bool = False, stats: Any = None
+) -> dict[str, Any]:
+    """Tokenise one event stripe by stripe into the zarr group ``store/group`` (the patch cache's
+    per-event task; light to import on ``dask.distributed`` workers: no torch).
+
+    Writes ``fire_tokens uint8 [T, N, p*p]``, ``target_tokens float32 [T, N]``,
+    ``static_tokens float32 [N, Cs*p*p]``, ``valid_tokens bool [N]``, ``valid bool [Gy*p, Gx*p]``
+    and ``wind float32 [T, 2]`` (normalised with ``stats`` when given).
+
+    Returns
+    -------
+    dict
+        ``group``, ``event_id``, ``n_t``, ``shape`` ``[H, W]`` and ``grid`` ``[Gy, Gx]``.
+    """
+    import zarr
+
+    from emberxr.schema import BAND, wind_series
+
+    H, W = int(event.sizes["y"]), int(event.sizes["x"])
+    T = int(event.sizes["time"])
+    gy, gx = grid_shape(H, W, p, strict)
+    N = gy * gx
+    cs = stats.n_static if stats is not None else int(event.sizes[BAND])
+    g = zarr.open_group(store, path=group, mode="w", zarr_format=3)
+    nchunk = max(1, min(N, max(gx, (2**18) // (p * p))))
+    arrays = {
+        "fire_tokens": g.create_array(
+            "fire_tokens", shape=(T, N, p * p), dtype="uint8", chunks=(1, nchunk, p * p)
+        ),
+        "target_tokens": g.create_array("target_tokens", shape=(T, N), dtype="float32", chunks=(T, nchunk)),
+        "static_tokens": g.create_array(
+            "static_tokens", shape=(N, cs * p * p), dtype="float32", chunks=(nchunk, max(cs, 1) * p * p)
+        ),
+        "valid_tokens": g.create_array("valid_tokens", shape=(N,), dtype="bool", chunks=(max(N, 1),)),
+        "valid": g.create_array(
+            "valid", shape=(gy * p, gx * p), dtype="bool", chunks=(max(1, min(gy * p, 1024)), max(1, gx * p))
+        ),
+    }
+    for s in iter_token_stripes(event, p, strict=strict, stats=stats):
+        arrays["fire_tokens"][:, s.n0 : s.n1] = s.fire_tokens
+        arrays["target_tokens"][:, s.n0 : s.n1] = s.target_tokens
+        arrays["static_tokens"][s.n0 : s.n1] = s.static_tokens
+        arrays["valid_tokens"][s.n0 : s.n1] = s.valid_tokens
+        arrays["valid"][s.gy0 * p : s.gy1 * p] = s.valid
+    wind = wind_series(event)
+    if stats is not None:
+        wind = stats.transform_wind(wind)
+    g.create_array("wind", data=np.asarray(wind, np.float32))
+    info = {"event_id": str(event.attrs.get("event_id", group)), "n_t": T, "shape": [H, W], "grid": [gy, gx]}
+    g.attrs.update(info)
+    return {"group": group, **info}

@@ -26,7 +26,8 @@ class FireDecoder(nn.Module):
     :meth:`pretrained_parameters` so the model can freeze exactly those.
     """
 
-    name: ClassVar[str] = "decoder"
+    #: registry name, set by subclasses (used by ``register_decoder()`` without a name)
+    name: ClassVar[str]
 
     def __init__(self) -> None:
         super().__init__()

@@ -266,7 +266,9 @@ def save_event(
 def list_event_ids(path: str | Path, *, allow_empty: bool = False) -> list[str]:
     """Sorted event ids of a collection store, read from metadata only (no array data).
 
-    A single-event store (the event at the root) lists its one ``event_id``.
+    A single-event store (the event at the root) lists its one ``event_id``; an empty collection
+    made by ``save_events([], path)`` lists none. ``allow_empty`` is accepted for compatibility
+    (empty collections are always allowed; plain zarr stores never are).
 
     Raises
     ------
@@ -283,7 +285,7 @@ def list_event_ids(path: str | Path, *, allow_empty: bool = False) -> list[str]:
     if _is_event_group(p):
         return [str(root.get("attributes", {}).get("event_id", p.stem))]
     ids = sorted(c.name for c in p.iterdir() if not c.name.startswith(".") and _is_event_group(c))
-    if not ids and not (allow_empty and COLLECTION_ATTR in root.get("attributes", {})):
+    if not ids and COLLECTION_ATTR not in root.get("attributes", {}):
         children = sorted(c.name for c in p.iterdir() if c.is_dir() and not c.name.startswith("."))
         raise ReaderError(
             f"{str(p)!r} is a zarr store but not an event collection: none of its groups "

@@ -57,8 +57,9 @@ class FireModel(nn.Module):
     argument, and implement :meth:`forward`.
     """
 
-    #: registry name (informative; the registry key is what ``create_model`` uses)
-    name: ClassVar[str] = "fire-model"
+    #: registry name, set by subclasses (``register_model()`` without a name uses it, else the
+    #: lower-cased class name); the registry key is what ``create_model`` uses
+    name: ClassVar[str]
     requires: ModelRequirements = ModelRequirements()
 
     def __init__(self) -> None:

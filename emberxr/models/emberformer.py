@@ -196,9 +196,12 @@ class EmberFormer(FireModel):
         return ft.to(torch.float32), torch.nan_to_num(st.to(torch.float32))
 
     def forward(self, batch: dict[str, Any]) -> Tensor:
-        """Pixel logits ``[B, 1, H, W]``; the temporal attention of this call is kept in
-        :attr:`last_attention` (``[B, N, nhead, T]``: the last real step's query over the batch's
-        T frames, zeros at padded/ignored frames; averaged over nothing, from the last temporal layer)."""
+        """Pixel logits ``[B, 1, H, W]``.
+
+        The temporal attention of this call is kept in :attr:`last_attention`: ``[B, N, nhead, T]``,
+        the attention of each patch's last real step over the batch's T frames in the last temporal
+        layer (zeros at padded frames and frames older than ``max_seq_len``; rows sum to 1).
+        """
         grid = check_divisible(batch, self.p)
         fire = batch["fire"]
         B, T, H, W = fire.shape

@@ -60,6 +60,10 @@ class ZarrReader:
                     "Fix: drop event_id or open the right store."
                 )
             return open_event_store(p, chunks=chunks)
+        if not ids:
+            raise ReaderError(
+                f"{str(p)!r} is an empty event collection. Fix: add events with save_events(mode='a')."
+            )
         if event_id is None:
             if len(ids) == 1:
                 event_id = ids[0]

@@ -15,6 +15,7 @@ interpreter start-up.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -63,6 +64,7 @@ class Simulator:
         return "pyretechnics in-process" if self.in_process else f"pyretechnics via {self.python}"
 
 
+@functools.lru_cache(maxsize=8)
 def _has_pyretechnics(python: str) -> bool:
     try:
         done = subprocess.run(

@@ -2,8 +2,9 @@
 
 Candidates ``0, 1, 2, ...`` are simulated in index order and kept when they burn meaningfully
 (:func:`emberxr.simulate.build.burns_meaningfully`) until ``n_events`` are kept, so the kept set
-does not depend on the number of workers. Work is sent to the simulator in batches, ``workers``
-batches at a time (each batch is one simulator process). Kept events are appended to the zarr
+does not depend on the number of workers. Work goes to the simulator in batches; ``workers``
+threads each prepare a batch (landscapes, in numpy), run it in one simulator process and build
+the events, while the calling thread selects and writes finished batches in index order. Kept events are appended to the zarr
 collection batch by batch; candidates that were rejected are remembered in a small
 ``.sim-progress.json`` inside the store. Re-running skips everything already decided, so an
 interrupted run resumes where it stopped.
@@ -11,12 +12,14 @@ interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ from emberxr.atomic import atomic_path
 from emberxr.simulate.build import burns_meaningfully
 from emberxr.simulate.engine import Simulator, find_simulator
 from emberxr.simulate.run import simulate_params
-from emberxr.simulate.scenario import draw_event_params
+from emberxr.simulate.scenario import draw_event
 from emberxr.simulate.store import write_events
 
 PROGRESS_FILE = ".sim-progress.json"
@@ -47,6 +50,26 @@ class GenerationReport:
     def events_per_minute(self) -> float:
         """Written events per minute of wall time in this run."""
         return 60.0 * self.written / self.seconds if self.seconds > 0 else 0.0
+
+
+def _check_settings(**kw: Any) -> None:
+    from emberxr.errors import ConfigError
+    from emberxr.simulate.landscape import DEM_MODES
+
+    problems = []
+    for name in ("n_events", "workers", "batch_size"):
+        if not isinstance(kw[name], int) or kw[name] < 1:
+            problems.append(f"{name} must be a positive integer, got {kw[name]!r}")
+    if not isinstance(kw["size"], int) or kw["size"] < 16:
+        problems.append(f"size must be an integer >= 16 cells, got {kw['size']!r}")
+    if not isinstance(kw["steps"], int) or kw["steps"] < 2:
+        problems.append(f"steps must be an integer >= 2 frames, got {kw['steps']!r}")
+    if kw["dem"] not in DEM_MODES:
+        problems.append(f"dem must be one of {', '.join(DEM_MODES)}, got {kw['dem']!r}")
+    if kw["limit"] is not None and (not isinstance(kw["limit"], int) or kw["limit"] < 0):
+        problems.append(f"limit must be None or an integer >= 0, got {kw['limit']!r}")
+    if problems:
+        raise ConfigError(problems, subject="simulate")
 
 
 def _read_progress(path: Path) -> dict[str, Any]:
@@ -87,7 +110,7 @@ def generate_collection(
     n_events
         Number of kept events the finished collection holds.
     seed, size, steps, dem, prefix
-        Passed to :func:`emberxr.simulate.scenario.draw_event_params`.
+        Passed to :func:`emberxr.simulate.scenario.draw_event`.
     workers
         Simulator processes running at once.
     batch_size
@@ -105,12 +128,17 @@ def generate_collection(
     ------
     SimulatorNotAvailableError
         pyretechnics was not found (``make sim-venv``).
+    ConfigError
+        Bad settings (every problem listed).
     CatalogError
-        The store was generated with other settings (seed, size, steps, dem).
+        The store was generated with other settings (seed, size, steps, dem), or the burn rule
+        rejects nearly every candidate.
     """
     from emberxr.errors import CatalogError
     from emberxr.io.events import list_event_ids
 
+    _check_settings(n_events=n_events, size=size, steps=steps, dem=dem, workers=workers,
+                    batch_size=batch_size, limit=limit)  # fmt: skip
     path = Path(path)
     t0 = time.perf_counter()
     sim = simulator or find_simulator()
@@ -137,32 +165,42 @@ def generate_collection(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=want_new, desc=f"simulate {path.name}", unit="event")
-    index = 0
+
+    def undecided() -> Iterator[int]:
+        index = 0
+        while True:
+            if f"{prefix}-{index:05d}" not in kept and index not in rejected:
+                yield index
+            index += 1
+
+    def job(indices: list[int]) -> list[Any]:
+        drawn = [draw_event(seed, i, size=size, steps=steps, dem=dem, prefix=prefix) for i in indices]
+        return simulate_params([p for p, _ in drawn], sim, [land for _, land in drawn])
+
+    candidates = undecided()
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    pending: deque[Future] = deque()
     try:
         while report.written < want_new:
-            batches: list[list[dict[str, Any]]] = []
-            for _ in range(max(1, workers)):
-                batch: list[dict[str, Any]] = []
-                while len(batch) < batch_size:
-                    eid = f"{prefix}-{index:05d}"
-                    if eid not in kept and index not in rejected:
-                        batch.append(
-                            draw_event_params(seed, index, size=size, steps=steps, dem=dem, prefix=prefix)
-                        )
-                    index += 1
-                batches.append(batch)
-            done = list(pool.map(lambda b: simulate_params(b, sim), batches))
+            # keep every worker busy (plus one batch queued) while this thread selects and writes
+            while len(pending) < max(1, workers) + 1:
+                pending.append(pool.submit(job, list(itertools.islice(candidates, batch_size))))
+            events = pending.popleft().result()
             to_write = []
-            for events in done:
-                for ev in events:
-                    if report.written + len(to_write) >= want_new:
-                        break  # enough: later candidates stay undecided for a later run
-                    if not select or burns_meaningfully(ev):
-                        to_write.append(ev)
-                    else:
-                        rejected.add(int(ev.attrs["event_index"]))
-                        report.rejected += 1
+            for ev in events:
+                if report.written + len(to_write) >= want_new:
+                    break  # enough: later candidates stay undecided for a later run
+                if not select or burns_meaningfully(ev):
+                    to_write.append(ev)
+                else:
+                    rejected.add(int(ev.attrs["event_index"]))
+                    report.rejected += 1
+            if report.rejected > max(100, 10 * want_new):
+                raise CatalogError(
+                    f"the burn rule rejected {report.rejected} candidates for {report.written} kept; "
+                    "these settings almost never make a growing fire. Fix: more steps or a larger "
+                    "domain, or --no-select (select=False) to keep every candidate."
+                )
             if to_write:
                 write_events(to_write, path, mode="a")
                 kept.update(ev.attrs["event_id"] for ev in to_write)
@@ -176,6 +214,8 @@ def generate_collection(
             if on_batch is not None:
                 on_batch(report)
     finally:
+        for fut in pending:
+            fut.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         if bar is not None:
             bar.close()

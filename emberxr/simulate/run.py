@@ -10,12 +10,21 @@ import xarray as xr
 
 from emberxr.simulate.build import build_event
 from emberxr.simulate.engine import Simulator, run_scenarios
-from emberxr.simulate.scenario import draw_event_params, make_scenario
+from emberxr.simulate.landscape import Landscape
+from emberxr.simulate.scenario import draw_event, make_scenario
 
 
-def simulate_params(params_list: Sequence[dict[str, Any]], simulator: Simulator | None = None) -> list[xr.Dataset]:
-    """Run the simulator for each parameter set (one batch) and build the FireEvents."""
-    built = [make_scenario(p) for p in params_list]
+def simulate_params(
+    params_list: Sequence[dict[str, Any]],
+    simulator: Simulator | None = None,
+    landscapes: Sequence[Landscape] | None = None,
+) -> list[xr.Dataset]:
+    """Run the simulator for each parameter set (one batch) and build the FireEvents.
+
+    ``landscapes`` (optional) are the already built landscapes of ``params_list``.
+    """
+    lands = list(landscapes) if landscapes is not None else [None] * len(params_list)
+    built = [make_scenario(p, land) for p, land in zip(params_list, lands)]
     results = run_scenarios([sc for _land, sc in built], simulator)
     return [build_event(p, land, res) for p, (land, _sc), res in zip(params_list, built, results)]
 
@@ -49,11 +58,11 @@ def simulate_events(
     SimulatorNotAvailableError
         pyretechnics is not installed anywhere emberxr can find it (run ``make sim-venv``).
     """
-    params = [
-        draw_event_params(seed, i, size=size, steps=steps, dem=dem, prefix=prefix)
+    drawn = [
+        draw_event(seed, i, size=size, steps=steps, dem=dem, prefix=prefix)
         for i in range(start_index, start_index + n_events)
     ]
-    return simulate_params(params, simulator)
+    return simulate_params([p for p, _ in drawn], simulator, [land for _, land in drawn])
 
 
 def regenerate(attrs: Mapping[str, Any] | xr.Dataset, simulator: Simulator | None = None) -> xr.Dataset:

@@ -38,7 +38,12 @@ def _jacksboro_origin(p: dict[str, Any]) -> tuple[float, float]:
     return float(x), float(y)
 
 
-def draw_event_params(
+def draw_event_params(seed: int, index: int, **kwargs: Any) -> dict[str, Any]:
+    """Draw all parameters of one event (see :func:`draw_event`); returns the parameters only."""
+    return draw_event(seed, index, **kwargs)[0]
+
+
+def draw_event(
     seed: int,
     index: int,
     *,
@@ -47,8 +52,8 @@ def draw_event_params(
     dem: str = "fractal",
     cell_size: float = 30.0,
     prefix: str = "sim",
-) -> dict[str, Any]:
-    """Draw all parameters of one event.
+) -> tuple[dict[str, Any], Landscape]:
+    """Draw all parameters of one event, and the landscape they describe.
 
     Parameters
     ----------
@@ -65,8 +70,10 @@ def draw_event_params(
 
     Returns
     -------
-    dict
+    params : dict
         JSON-serialisable parameters; feed them to :func:`make_scenario`.
+    landscape : Landscape
+        ``build_landscape(params["landscape"])``, already built to place the ignitions.
     """
     if steps < 2:
         raise ValueError(f"steps must be >= 2 (got {steps})")
@@ -90,7 +97,7 @@ def draw_event_params(
     # ignitions depend on the built landscape (burnable cells) and the first hour's wind
     landscape = build_landscape(land)
     ignitions = draw_ignitions(rng, landscape.burnable, wind["direction_from_deg"][0])
-    return {
+    params = {
         "params_version": PARAMS_VERSION,
         "event_id": f"{prefix}-{index:05d}",
         "seed": int(seed),
@@ -105,6 +112,7 @@ def draw_event_params(
         "moisture": moisture,
         "ignitions": ignitions,
     }
+    return params, landscape
 
 
 def make_scenario(params: dict[str, Any], landscape: Landscape | None = None) -> tuple[Landscape, Scenario]:

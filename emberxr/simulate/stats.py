@@ -42,14 +42,15 @@ def dataset_stats(events: Iterable[xr.Dataset], max_history: int = DEFAULT_MAX_H
     dict
         ``n_events``, ``n_samples``; ``burned_fraction_per_step`` and ``new_burn_per_step``
         (mean over events, indexed by frame / transition); ``edge_touch_share`` (share of samples
-        whose target frame touches the domain edge); ``history_histogram`` and
+        whose target frame touches the domain edge) and ``edge_touch_event_share`` (share of
+        events whose last frame does); ``history_histogram`` and
         ``share_history_le_6``; ``final_burned_cells`` quantiles (10/50/90 %);
         ``moisture_scenarios`` and ``wind_shift_share`` when the events carry simulator attrs.
     """
     frac: list[np.ndarray] = []
     new: list[np.ndarray] = []
     frames: list[int] = []
-    edge = samples = 0
+    edge = samples = edge_events = 0
     finals = []
     scenarios: Counter[str] = Counter()
     shifted = 0
@@ -64,6 +65,7 @@ def dataset_stats(events: Iterable[xr.Dataset], max_history: int = DEFAULT_MAX_H
         for t in range(fire.shape[0] - 1):
             samples += 1
             edge += touches_edge(fire[t + 1])
+        edge_events += touches_edge(fire[-1])
         if "moisture_scenario" in ev.attrs:
             scenarios[str(ev.attrs["moisture_scenario"])] += 1
         shifted += int(ev.attrs.get("wind_shifts", 0)) > 0
@@ -85,11 +87,10 @@ def dataset_stats(events: Iterable[xr.Dataset], max_history: int = DEFAULT_MAX_H
         "burned_fraction_per_step": ragged_mean(frac),
         "new_burn_per_step": ragged_mean(new),
         "edge_touch_share": edge / samples if samples else 0.0,
+        "edge_touch_event_share": edge_events / n if n else 0.0,
         "history_histogram": hist,
         "share_history_le_6": sum(v for k, v in hist.items() if k <= 6) / total if total else 0.0,
-        "final_burned_cells": {
-            q: float(np.percentile(finals, q)) if finals else 0.0 for q in (10, 50, 90)
-        },
+        "final_burned_cells": {q: float(np.percentile(finals, q)) if finals else 0.0 for q in (10, 50, 90)},
         "moisture_scenarios": dict(sorted(scenarios.items())),
         "wind_shift_share": shifted / n if n else 0.0,
     }

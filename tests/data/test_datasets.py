@@ -117,3 +117,11 @@ def test_pad_helper_matches_dataset_padding(odd_event):
     s = FireSampleDataset([odd_event], patch_size=16)[0]
     expected, _ = pad_to_multiple((odd_event["fire"].values[:1] > 0).astype(np.float32), 16)
     np.testing.assert_array_equal(s["fire"].numpy(), expected)
+
+
+def test_samples_do_not_share_memory_with_the_static_cache(event):
+    for preload in (True, False):
+        ds = FireSampleDataset([event], patch_size=8, preload=preload)
+        first = ds[0]["static"].clone()
+        ds[0]["static"].add_(100.0)  # a consumer writing in place
+        assert torch.equal(ds[1]["static"], first)

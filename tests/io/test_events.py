@@ -136,3 +136,40 @@ def test_iter_events_accepts_lists_mappings_and_single_datasets(events):
     assert [e.attrs["event_id"] for e in iter_events(events[:2])] == ["synthetic-0", "synthetic-1"]
     assert next(iter(iter_events({"k": events[0]}))) is events[0]
     assert next(iter(iter_events(events[0]))) is events[0]
+
+
+def test_append_removes_temporaries_of_dead_writers_only(events, tmp_path):
+    import os
+
+    path = save_events(events[:1], tmp_path / "c.zarr")
+    dead = path / ".x.tmp-999999999-abc"  # above any pid_max: no such process
+    live = path / f".y.tmp-{os.getppid()}-abc"  # the parent process is alive: maybe a parallel writer
+    dead.mkdir()
+    live.mkdir()
+    save_events(events[1:2], path, mode="a")
+    assert not dead.exists() and live.exists()
+    assert list_event_ids(path) == ["synthetic-0", "synthetic-1"]  # hidden directories are never events
+
+
+def test_gridded_wind_without_arrival_time_round_trips(event, tmp_path):
+    T, H, W = event.fire.shape
+    u = np.broadcast_to(event.wind_u.values[:, None, None], (T, H, W)).astype(np.float32)
+    gridded = event.assign(
+        wind_u=(("time", "y", "x"), u), wind_v=(("time", "y", "x"), np.zeros((T, H, W), np.float32))
+    ).drop_vars("arrival_time")
+    path = save_events([gridded], tmp_path / "g.zarr")
+    got = open_events(path)["synthetic-0"].to_dataset()
+    assert got.wind_u.dims == ("time", "y", "x") and "arrival_time" not in got
+    xr.testing.assert_identical(got.load(), gridded)
+
+
+def test_empty_collection_lists_and_opens_as_empty(events, tmp_path):
+    import emberxr
+
+    path = save_events([], tmp_path / "empty.zarr")
+    assert list_event_ids(path) == []
+    assert len(open_events(path).children) == 0
+    with pytest.raises(ReaderError, match="empty event collection"):
+        emberxr.open_event(path)
+    save_events(events[:1], path, mode="a")
+    assert list_event_ids(path) == ["synthetic-0"]

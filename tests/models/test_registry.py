@@ -104,3 +104,21 @@ def test_import_emberxr_stays_light():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["0", "0"]
+
+
+def test_register_without_name_uses_class_name():
+    from emberxr import plugins
+
+    class MyTinyModel(FireModel):
+        def __init__(self, in_static: int = 0, patch_size: int = 16, max_history: int = 1):
+            super().__init__()
+            self._set_config(in_static=in_static, patch_size=patch_size, max_history=max_history)
+
+        def forward(self, batch):
+            return apply_valid(last_frame(batch), batch)
+
+    emberxr.register_model()(MyTinyModel)
+    try:
+        assert "mytinymodel" in emberxr.list_models()
+    finally:
+        plugins.models.unregister("mytinymodel")
