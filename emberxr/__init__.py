@@ -23,6 +23,7 @@ _LAZY: dict[str, str] = {
     "open_events": "emberxr.io.events:open_events",
     "save_events": "emberxr.io.events:save_events",
     "open_catalog": "emberxr.catalog:open_catalog",
+    "list_catalogs": "emberxr.catalog:list_catalogs",
     "io": "emberxr.io:",
     "normalize": "emberxr.normalize:",
     "simulate": "emberxr.simulate:",

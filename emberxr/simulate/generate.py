@@ -53,21 +53,21 @@ class GenerationReport:
 
 
 def _check_settings(**kw: Any) -> None:
-    from emberxr.errors import ConfigError
+    from emberxr.errors import ConfigError, Problem
     from emberxr.simulate.landscape import DEM_MODES
 
     problems = []
     for name in ("n_events", "workers", "batch_size"):
         if not isinstance(kw[name], int) or kw[name] < 1:
-            problems.append(f"{name} must be a positive integer, got {kw[name]!r}")
+            problems.append(Problem(f"{name} is {kw[name]!r}", f"pass a positive integer {name}"))
     if not isinstance(kw["size"], int) or kw["size"] < 16:
-        problems.append(f"size must be an integer >= 16 cells, got {kw['size']!r}")
+        problems.append(Problem(f"size is {kw['size']!r} cells", "use at least 16 (sim-small uses 128)"))
     if not isinstance(kw["steps"], int) or kw["steps"] < 2:
-        problems.append(f"steps must be an integer >= 2 frames, got {kw['steps']!r}")
+        problems.append(Problem(f"steps is {kw['steps']!r} frames", "use at least 2 (sim-small uses 12)"))
     if kw["dem"] not in DEM_MODES:
-        problems.append(f"dem must be one of {', '.join(DEM_MODES)}, got {kw['dem']!r}")
+        problems.append(Problem(f"dem is {kw['dem']!r}", f"use one of {', '.join(DEM_MODES)}"))
     if kw["limit"] is not None and (not isinstance(kw["limit"], int) or kw["limit"] < 0):
-        problems.append(f"limit must be None or an integer >= 0, got {kw['limit']!r}")
+        problems.append(Problem(f"limit is {kw['limit']!r}", "pass None or an integer >= 0"))
     if problems:
         raise ConfigError(problems, subject="simulate")
 

@@ -92,3 +92,13 @@ def test_real_dem_events_sit_where_the_dem_is():
     # the Jacksboro DEM spans 84.41-84.08° W, 36.45-36.73° N: UTM 16N eastings ~0.73-0.77 Mm
     assert 720_000 < p["x0"] < 780_000 and 4_030_000 < p["y0"] < 4_075_000
     assert p["x0"] % 30 == 0 and p["y0"] % 30 == 0
+
+
+def test_regenerate_needs_sim_params(event):
+    import pytest
+
+    from emberxr.errors import ReaderError
+    from emberxr.simulate.run import regenerate
+
+    with pytest.raises(ReaderError, match="no 'sim_params' attribute"):
+        regenerate(event)
