@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -361,6 +362,9 @@ class CachedTokenDataset(torch.utils.data.Dataset):
         History cap (1..32) and minimum.
     preload
         Read the split's arrays into memory once (fast for small caches).
+    cache_events
+        Without ``preload``: how many events' per-event arrays (static tokens, masks, wind,
+        targets) each worker keeps in an LRU cache; fire tokens are always read per sample.
     """
 
     def __init__(
@@ -371,6 +375,7 @@ class CachedTokenDataset(torch.utils.data.Dataset):
         *,
         min_history: int = 1,
         preload: bool = False,
+        cache_events: int = 32,
     ) -> None:
         import zarr
 
@@ -382,14 +387,32 @@ class CachedTokenDataset(torch.utils.data.Dataset):
         root = zarr.open_group(cache.path, mode="r")
         self._groups = [root[e["group"]] for e in self.info]
         self._mem: list[dict[str, np.ndarray]] | None = None
+        self._lru: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
+        self._lru_size = max(1, int(cache_events))
         if preload:
             self._mem = [{k: np.asarray(g[k][...]) for k in g.array_keys()} for g in self._groups]
 
     def __len__(self) -> int:
         return len(self.index)
 
+    _CONSTANT = ("static_tokens", "valid", "valid_tokens", "wind", "target_tokens")
+
     def _arr(self, e: int, key: str) -> Any:
-        return self._mem[e][key] if self._mem is not None else self._groups[e][key]
+        if self._mem is not None:
+            return self._mem[e][key]
+        if key not in self._CONSTANT:
+            return self._groups[e][key]
+        # per-event arrays every sample of the event reuses: a small LRU per worker
+        hit = self._lru.get(e)
+        if hit is None:
+            g = self._groups[e]
+            hit = {k: np.asarray(g[k][...]) for k in self._CONSTANT}
+            self._lru[e] = hit
+            while len(self._lru) > self._lru_size:
+                self._lru.popitem(last=False)
+        else:
+            self._lru.move_to_end(e)
+        return hit[key]
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         e, t, h = self.index[int(i)]
@@ -414,7 +437,13 @@ class CachedTokenDataset(torch.utils.data.Dataset):
             "valid_tokens": np.asarray(self._arr(e, "valid_tokens")[...], bool),
             "target_tokens": np.asarray(self._arr(e, "target_tokens")[t + 1], np.float32),
         }
-        out: dict[str, Any] = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sample.items()}
+        # arrays that would share memory with the reader's caches are copied, so a consumer
+        # writing into a sample never changes the next one
+        shared = ("wind", "valid", "static_tokens", "valid_tokens", "target_tokens")
+        out: dict[str, Any] = {
+            k: torch.from_numpy(np.array(v, copy=True, order="C") if k in shared else np.ascontiguousarray(v))
+            for k, v in sample.items()
+        }
         H, W = self.info[e]["shape"]
         out.update(
             hist_len=int(h),

@@ -380,6 +380,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
 
     # ---------------------------------------------------------------------------------------
     def __getitem__(self, i: int) -> dict[str, Any]:
+        """Sample ``i`` as a dict of torch tensors (keys in the module docstring)."""
         if not -len(self) <= i < len(self):
             raise IndexError(f"sample {i} out of range for a dataset of {len(self)}")
         i = int(i) % len(self)

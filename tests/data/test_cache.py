@@ -123,3 +123,18 @@ def test_build_on_a_default_local_cluster(tmp_path, small_events):
     )
     par, _ = build_patch_cache(small_events, tmp_path / "p.zarr", patch_size=8, strict=True, workers=1)
     _compare(sync, par)
+
+
+def test_cached_samples_do_not_share_memory_with_the_reader(tmp_path, small_events):
+    path, _ = build_patch_cache(small_events, tmp_path / "c.zarr", patch_size=8, scheduler="synchronous")
+    for preload in (True, False):
+        ds = open_patch_cache(path).dataset("all", preload=preload)
+        first = {k: ds[0][k].clone() for k in ("static_tokens", "valid_tokens", "wind", "valid")}
+        s = ds[0]
+        s["static_tokens"].add_(1.0)
+        s["valid_tokens"].fill_(False)
+        s["valid"].fill_(False)
+        s["wind"].mul_(0)
+        again = ds[0]
+        for k, v in first.items():
+            assert torch.equal(again[k], v), k

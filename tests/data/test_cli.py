@@ -59,3 +59,9 @@ def test_cache_build_cli_builds_then_reuses(catalog, tmp_path, capsys):
 def test_cli_errors_are_reported(tmp_path, capsys):
     assert main(["data", "check", str(tmp_path / "missing.yaml")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_group_commands_without_action_show_help(capsys):
+    assert main(["data"]) == 2
+    assert main(["cache"]) == 2
+    assert "check" in capsys.readouterr().out

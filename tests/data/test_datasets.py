@@ -125,3 +125,11 @@ def test_samples_do_not_share_memory_with_the_static_cache(event):
         first = ds[0]["static"].clone()
         ds[0]["static"].add_(100.0)  # a consumer writing in place
         assert torch.equal(ds[1]["static"], first)
+
+
+def test_accepts_a_datatree_of_events(events):
+    import xarray as xr
+
+    tree = xr.DataTree.from_dict({ev.attrs["event_id"]: ev for ev in events[:2]})
+    ds = FireSampleDataset(tree, patch_size=8)
+    assert len(ds) == 14 and ds[13]["meta"]["event_id"] == "synthetic-1"

@@ -35,6 +35,10 @@ def test_every_decoder_conforms(name):
     assert report.ok and "emberformer:padding_invariance" in report.passed
 
 
+def test_emberformer_with_spatial_attention_and_mean_tokens_conforms():
+    assert check_model("emberformer", **SMALL["emberformer"], spatial_layers=2, token_mode="mean").ok
+
+
 def test_utae_paper_preset_conforms():
     assert check_model("utae", preset="paper").ok
 

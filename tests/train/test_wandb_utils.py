@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from emberxr.train.config import load_config
@@ -44,7 +43,11 @@ def test_offline_run_logs_without_network(tmp_path, monkeypatch):
     lg = WandbLogger(cfg)
     assert lg.active
     lg.log({"train/loss": 0.5, "train/step": 1})
-    batch = {"fire": torch.zeros(1, 2, 8, 8), "valid_t": torch.ones(1, 2, dtype=torch.bool), "target": torch.ones(1, 1, 8, 8)}
+    batch = {
+        "fire": torch.zeros(1, 2, 8, 8),
+        "valid_t": torch.ones(1, 2, dtype=torch.bool),
+        "target": torch.ones(1, 1, 8, 8),
+    }
     lg.log_preview(batch, torch.zeros(1, 1, 8, 8), epoch=1)
     assert lg.active  # nothing failed
     lg.finish()
