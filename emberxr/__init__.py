@@ -9,8 +9,7 @@ model (registry) → fit/evaluate/predict → georeferenced DataArray → GeoTIF
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from emberxr._lazy import lazy_namespace
 
 __version__ = "0.1.0"
 
@@ -49,20 +48,4 @@ _LAZY: dict[str, str] = {
     "CheckpointError": "emberxr.errors:CheckpointError",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        target = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'emberxr' has no attribute {name!r}") from None
-    module_name, _, attr = target.partition(":")
-    module = importlib.import_module(module_name)
-    value = getattr(module, attr) if attr else module
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__, __all__ = lazy_namespace("emberxr", _LAZY, globals())

@@ -11,8 +11,7 @@ See ``docs/data-pipeline.md``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from emberxr._lazy import lazy_namespace
 
 _LAZY = {
     "SampleIndex": "emberxr.data.samples",
@@ -39,18 +38,4 @@ _LAZY = {
     "data_check": "emberxr.data.check",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'emberxr.data' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__, __all__ = lazy_namespace("emberxr.data", _LAZY, globals())

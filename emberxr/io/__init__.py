@@ -5,8 +5,7 @@ Submodules are imported on first use so ``import emberxr.io`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from emberxr._lazy import lazy_namespace
 
 _LAZY = {
     "to_geotiff": "emberxr.io.geotiff",
@@ -18,18 +17,4 @@ _LAZY = {
     "iter_events": "emberxr.io.events",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'emberxr.io' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__, __all__ = lazy_namespace("emberxr.io", _LAZY, globals())

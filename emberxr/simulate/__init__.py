@@ -9,8 +9,7 @@ Submodules load on first use, so ``import emberxr.simulate`` is cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from emberxr._lazy import lazy_namespace
 
 _LAZY = {
     "simulate_events": "emberxr.simulate.run",
@@ -31,18 +30,4 @@ _LAZY = {
     "history_histogram": "emberxr.simulate.stats",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'emberxr.simulate' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__, __all__ = lazy_namespace("emberxr.simulate", _LAZY, globals())
