@@ -301,7 +301,12 @@ def fit(
     if tr["num_threads"]:
         torch.set_num_threads(int(tr["num_threads"]))
     dist = init_distributed(tr["device"])
-    logger = WandbLogger(cfg, context={"world_size": dist.world_size}, enabled=dist.is_main)
+    rdir = (
+        Path(run_dir)
+        if run_dir is not None
+        else Path(tr["output_dir"]) / (tr["run_name"] or cfg["model"]["name"])
+    )
+    logger = WandbLogger(cfg, context={"world_size": dist.world_size}, enabled=dist.is_main, directory=rdir)
     if sweep:
         injected = logger.sweep_overrides()
         if injected:
@@ -321,7 +326,6 @@ def fit(
         kwargs = model_kwargs(cfg, cls, stats.n_static)
         net = create_model(cfg["model"]["name"], **kwargs)
         name = cfg["model"]["name"]
-        rdir = Path(run_dir) if run_dir is not None else Path(tr["output_dir"]) / (tr["run_name"] or name)
         train_ds = _subset(
             _dataset(splits["train"], stats, cfg, net, train=True),
             cfg["data"]["max_train_samples"],

@@ -31,6 +31,20 @@ def error_map(pred: np.ndarray, target: np.ndarray, last: np.ndarray, valid: np.
     return out
 
 
+def _zoom_box(mask: np.ndarray, margin: int) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1) of the True cells plus ``margin``, clipped to the raster; None when empty."""
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        return None
+    h, w = mask.shape
+    return (
+        max(0, ys.min() - margin),
+        min(h, ys.max() + margin + 1),
+        max(0, xs.min() - margin),
+        min(w, xs.max() + margin + 1),
+    )
+
+
 def history_image(fire: np.ndarray) -> np.ndarray:
     """Frame index at which each cell first burned (NaN = never) from a ``[T, H, W]`` history."""
     burned = fire > 0
@@ -47,6 +61,7 @@ def plot_panel(
     error_model: str | None = None,
     max_history: int = 8,
     title: str | None = None,
+    zoom: bool = True,
 ) -> Path:
     """Write one PNG: history, target, each model's probability (with its threshold contour) and
     the error map of ``error_model`` (default: the last model).
@@ -63,6 +78,8 @@ def plot_panel(
         Model name → probability threshold of its binary forecast.
     path
         PNG file to write (atomically).
+    zoom
+        Show only the fire's bounding box (plus a margin) instead of the whole scene.
     """
     import matplotlib
 
@@ -110,9 +127,13 @@ def plot_panel(
         cmap = ListedColormap(["#ffffff", "#bdbdbd", "#1a9641", "#2c7bb6", "#d7191c", "#404040"])
         ax.imshow(err, cmap=cmap, vmin=0, vmax=5, interpolation="nearest")
         ax.set_title(f"errors: {err_name}\ngreen hit, blue miss, red false", fontsize=7)
+    box = _zoom_box(target | last, margin=12)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
+        if zoom and box is not None:
+            ax.set_xlim(box[2] - 0.5, box[3] - 0.5)
+            ax.set_ylim(box[1] - 0.5, box[0] - 0.5)
     fig.suptitle(title or f"{event.attrs.get('event_id', 'event')}  t={t}", fontsize=9)
     out = Path(path)
     with atomic_path(out) as tmp:

@@ -130,3 +130,21 @@ def test_copylast_runs_zero_steps(event, tmp_path):
     assert f.steps == 0 and f.epoch == 0
     prob = f.predict(event, t=2).values
     np.testing.assert_array_equal(prob > 0.5, event.fire.values[2] > 0)
+
+
+def test_sliding_window_stitching_is_exact_for_a_pixelwise_model(make_synthetic_event, tmp_path):
+    ev = make_synthetic_event(height=40, width=56, steps=6, invalid_border=5)
+    f = emberxr.fit(
+        [ev],
+        model="copylast",
+        run_dir=tmp_path,
+        wandb__enabled=False,
+        progress=False,
+        tile_size=32,
+        patch_size=8,
+    )
+    ds = f.forecast(ev, t=3)
+    prob = ds["probability"].values[0]
+    valid = ev.valid.values
+    assert np.isnan(prob[~valid]).all() and np.isfinite(prob[valid]).all()  # nodata outside the footprint
+    np.testing.assert_array_equal(prob[valid] > 0.5, ev.fire.values[3][valid] > 0)

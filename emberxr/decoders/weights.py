@@ -181,5 +181,7 @@ def load_pretrained(module: nn.Module, weights: str | os.PathLike) -> LoadReport
     for key in target:
         if key.endswith("num_batches_tracked") and key in renamed:
             new_state[key] = renamed[key]
-    module.load_state_dict(new_state, strict=False)
+    # keys were matched against module.state_dict() above; call the base method because some
+    # encoders (smp's MiT) override load_state_dict without the ``strict`` argument
+    nn.Module.load_state_dict(module, new_state, strict=False)
     return report

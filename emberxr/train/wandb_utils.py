@@ -98,10 +98,16 @@ class WandbLogger:
         Extra values stored in the run config (script, data source, world size ...).
     enabled
         False on non-zero DDP ranks.
+    directory
+        Where W&B keeps its files (``<directory>/wandb``; default ``training.output_dir``).
     """
 
     def __init__(
-        self, cfg: Mapping[str, Any], context: Mapping[str, Any] | None = None, enabled: bool = True
+        self,
+        cfg: Mapping[str, Any],
+        context: Mapping[str, Any] | None = None,
+        enabled: bool = True,
+        directory: str | os.PathLike | None = None,
     ):
         self.cfg = cfg
         self.mode = resolve_mode(cfg["wandb"]["mode"])
@@ -113,6 +119,8 @@ class WandbLogger:
         except ImportError:  # pragma: no cover
             return
         self._wandb = wandb
+        wdir = str(directory or cfg["training"]["output_dir"])
+        os.makedirs(wdir, exist_ok=True)
         settings = None
         try:
             settings = wandb.Settings(init_timeout=30, silent=True, console="off")
@@ -127,7 +135,7 @@ class WandbLogger:
             tags=run_tags(cfg),
             config={**flatten(cfg), **dict(context or {})},
             mode=self.mode,
-            dir=cfg["training"]["output_dir"],
+            dir=wdir,
             reinit="finish_previous",
             settings=settings,
         )

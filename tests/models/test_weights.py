@@ -78,3 +78,20 @@ def test_missing_file_and_wrong_architecture_are_weights_errors(tmp_path):
 def test_light_decoder_refuses_weights():
     with pytest.raises(WeightsError, match="no pretrained weights"):
         emberxr.create_model("emberformer", in_static=2, patch_size=8, decoder_weights="x.pth")
+
+
+def test_local_file_loads_into_segformer_encoder(tmp_path):
+    smp = pytest.importorskip("segmentation_models_pytorch")
+    torch.manual_seed(2)
+    state = smp.encoders.get_encoder("mit_b0", in_channels=3, weights=None).state_dict()
+    path = tmp_path / "mit_b0.pth"
+    torch.save({f"encoder.{k}": v for k, v in state.items()}, path)
+    from emberxr.models.registry import create_decoder
+
+    dec = create_decoder("segformer", context_channels=8, fine_channels=5, weights=str(path))
+    loaded = dec.net.encoder.state_dict()
+    first = dec.load_report.adapted
+    assert first == ["patch_embed1.proj.weight"]
+    assert loaded[first[0]].shape[1] == 16 + 5
+    assert all(torch.equal(loaded[k], state[k]) for k in state if k not in first)
+    assert {id(p) for p in dec.pretrained_parameters()} == {id(p) for p in dec.net.encoder.parameters()}
