@@ -61,7 +61,13 @@ class Registry:
         except Exception as exc:  # pragma: no cover - broken metadata on the machine
             warnings.warn(f"could not read entry points {self.group!r}: {exc}", PluginWarning, stacklevel=3)
             return
-        for ep in sorted(eps, key=lambda e: (e.dist.name if e.dist else "", e.name)):
+
+        # built-ins first, so a third-party duplicate never shadows (or breaks) an emberxr name
+        def order(e: EntryPoint) -> tuple[bool, str, str]:
+            dist = e.dist.name if e.dist is not None else ""
+            return (dist != "emberxr", dist, e.name)
+
+        for ep in sorted(eps, key=order):
             dist = ep.dist.name if ep.dist is not None else "<unknown>"
             if ep.name in self._entries:
                 prev = self._entries[ep.name]
