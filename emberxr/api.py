@@ -215,7 +215,7 @@ def _kw_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
             problems.append(
                 Problem(
                     f"keyword {k!r} is ambiguous ({', '.join(hits)})",
-                    "use the full dotted key with __, e.g. training__epochs",
+                    f"use the full dotted key with __, e.g. {hits[0].replace('.', '__')}",
                 )
             )
         else:

@@ -23,6 +23,18 @@ def _tmp_sibling(path: Path, is_dir: bool) -> Path:
     return Path(name)
 
 
+def _default_file_mode(final: Path) -> int:
+    """Mode a plainly created file would get: the old file's, else 0o666 less the umask.
+
+    ``mkstemp`` creates private (0600) files; a forecast GeoTIFF must be readable like any other.
+    """
+    with contextlib.suppress(FileNotFoundError):
+        return final.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _remove(p: Path) -> None:
     if p.is_dir() and not p.is_symlink():
         shutil.rmtree(p, ignore_errors=True)
@@ -65,6 +77,7 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Pa
             else:
                 os.replace(tmp, final)
         else:
+            os.chmod(tmp, _default_file_mode(final))
             os.replace(tmp, final)
     except BaseException:
         _remove(tmp)

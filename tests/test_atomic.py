@@ -153,3 +153,22 @@ def test_sigkill_during_zarr_write_keeps_complete_events(tmp_path, events, mode)
         # the next append cleans the stale temporary left by the killed writer
         save_events([events[2]], store, mode="a")
         assert not [p for p in store.iterdir() if p.name.startswith(".")]
+
+
+def test_atomic_file_gets_normal_permissions_not_mkstemp_private(tmp_path):
+    import os
+
+    from emberxr.atomic import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "forecast.tif"
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"x")
+        assert target.stat().st_mode & 0o777 == 0o644
+        target.chmod(0o640)  # an overwrite keeps the existing file's mode
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"y")
+        assert target.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)

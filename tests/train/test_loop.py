@@ -112,3 +112,62 @@ def test_differential_lrs_and_decoder_freezing(events, tmp_path):
     n_params = sum(len(g["params"]) for g in tr.optimizer.param_groups)
     assert n_params == len(list(net.parameters()))
     torch.manual_seed(0)
+
+
+def _register_two_part_model():
+    from torch import nn
+
+    from emberxr.models.base import FireModel, ModelRequirements, last_frame
+    from emberxr.models.registry import register_model
+
+    @register_model("test-two-part")
+    class TwoPart(FireModel):
+        """A tiny model with an encoder (temporal group) and a freezable decoder (spatial group)."""
+
+        requires = ModelRequirements(uses_static=False, uses_wind=False)
+
+        def __init__(self, in_static: int = 0, patch_size: int = 8, max_history: int = 3):
+            super().__init__()
+            self.encoder = nn.Conv2d(1, 4, 3, padding=1)
+            self.decoder = nn.Conv2d(4, 1, 3, padding=1)
+            self._set_config(in_static=in_static, patch_size=patch_size, max_history=max_history)
+
+        def param_groups(self):
+            return {"temporal": list(self.encoder.parameters()), "spatial": list(self.decoder.parameters())}
+
+        def freeze_decoder(self):
+            self.decoder.requires_grad_(False)
+
+        def unfreeze_decoder(self):
+            self.decoder.requires_grad_(True)
+
+        def forward(self, batch):
+            return self.decoder(torch.relu(self.encoder(last_frame(batch))))
+
+    return TwoPart
+
+
+def test_decoder_frozen_for_freeze_epochs_then_trained(events, tmp_path):
+    from emberxr.train.loop import seed_everything
+
+    _register_two_part_model()
+    seed_everything(0)
+    init = emberxr.create_model("test-two-part", in_static=5, patch_size=8, max_history=3).state_dict()
+    common = dict(
+        model="test-two-part",
+        steps_per_epoch=2,
+        batch_size=2,
+        patch_size=8,
+        max_history=3,
+        wandb__enabled=False,
+        progress=False,
+        early_stopping=None,
+        training__freeze_epochs=1,
+        lr_spatial=0.05,
+        lr_temporal=0.05,
+    )
+    one = emberxr.fit(events[:2], run_dir=tmp_path / "a", epochs=1, **common).model.state_dict()
+    assert torch.equal(one["decoder.weight"], init["decoder.weight"])  # frozen during epoch 1
+    assert not torch.equal(one["encoder.weight"], init["encoder.weight"])
+    two = emberxr.fit(events[:2], run_dir=tmp_path / "b", epochs=2, **common).model.state_dict()
+    assert not torch.equal(two["decoder.weight"], init["decoder.weight"])  # unfrozen in epoch 2
