@@ -52,3 +52,20 @@ def test_offline_run_logs_without_network(tmp_path, monkeypatch):
     assert lg.active  # nothing failed
     lg.finish()
     assert list(tmp_path.rglob("offline-run-*"))
+
+
+def test_sweep_injected_values_are_found_and_applied(tmp_path, monkeypatch):
+    from emberxr.train.config import apply_overrides
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = load_config(None, [f"training.output_dir={tmp_path}"])
+    lg = WandbLogger(cfg)
+    assert lg.sweep_overrides() == {}  # nothing injected: the run config equals ours
+    # what a sweep agent does: its parameters override the config under the same dotted keys
+    lg.run.config.update({"model.temporal.d_model": 128, "train.lr_temporal": 0.003}, allow_val_change=True)
+    injected = lg.sweep_overrides()
+    lg.finish()
+    assert injected == {"model.temporal.d_model": 128, "training.lr_temporal": 0.003}
+    new = apply_overrides(cfg, injected)
+    assert new["model"]["temporal"]["d_model"] == 128 and new["training"]["lr_temporal"] == 0.003
