@@ -140,6 +140,15 @@ class _EpochSampler:
         return -(-self.n // self.world)
 
 
+def _token_kwargs(model: Any) -> dict[str, Any]:
+    """Whether ``model`` wants patch tokens, and how they are cut (its ``token_mode``)."""
+    mc = getattr(model, "config", {}) or {}
+    return {
+        "tokens": bool(getattr(model.requires, "tokens", False)),
+        "token_mode": mc.get("token_mode", "pixels") or "pixels",
+    }
+
+
 def _dataset(events: list[xr.Dataset], stats: Any, cfg: Mapping[str, Any], model: Any, train: bool) -> Any:
     from emberxr.data.datasets import FireSampleDataset
 
@@ -149,7 +158,6 @@ def _dataset(events: list[xr.Dataset], stats: Any, cfg: Mapping[str, Any], model
         from emberxr.data.augment import Augment
 
         augment = Augment()
-    mc = getattr(model, "config", {}) or {}
     return FireSampleDataset(
         events,
         stats,
@@ -159,8 +167,7 @@ def _dataset(events: list[xr.Dataset], stats: Any, cfg: Mapping[str, Any], model
         tile_size=d["tile_size"] if train else None,
         train=train,
         augment=augment,
-        tokens=bool(getattr(model.requires, "tokens", False)),
-        token_mode=mc.get("token_mode", "pixels") or "pixels",
+        **_token_kwargs(model),
         seed=cfg["training"]["seed"],
         preload=True,
     )
@@ -182,8 +189,24 @@ def _loader(ds: Any, cfg: Mapping[str, Any], sampler: Any = None, batch_size: in
     )
 
 
-def pos_weight_from_events(events: Sequence[xr.Dataset], max_history: int, max_weight: float) -> float:
-    """``negatives / positives`` of the next-frame targets of every sample, over valid pixels."""
+def pos_weight_from_events(events: Sequence[xr.Dataset], max_weight: float) -> float:
+    """``negatives / positives`` of the next-frame targets of every sample, over valid pixels.
+
+    Every frame after the first is the target of exactly one sample, whatever the history cap, so
+    the count runs over frames ``1..T-1`` of each event.
+
+    Parameters
+    ----------
+    events
+        Training FireEvents (``fire`` and ``valid`` are read).
+    max_weight
+        Upper clip of the weight (see :func:`emberxr.train.loss.pos_weight_from_counts`).
+
+    Returns
+    -------
+    float
+        The BCE positive-class weight, in ``[1, max_weight]``.
+    """
     from emberxr.train.loss import pos_weight_from_counts
 
     pos = neg = 0.0
@@ -339,7 +362,7 @@ def fit(
         val_loader = _loader(val_ds, cfg)
         pw = tr["pos_weight"]
         if pw == "auto":
-            pw = pos_weight_from_events(splits["train"], cfg["data"]["max_history"], tr["max_pos_weight"])
+            pw = pos_weight_from_events(splits["train"], tr["max_pos_weight"])
         loss_fn = FireLoss(float(pw), tr["bce_weight"], tr["dice_weight"])
         extra = {
             "model_name": name,
@@ -478,12 +501,10 @@ class Fitted:
 
     def _fwd_kwargs(self) -> dict[str, Any]:
         d = self.config["data"]
-        mc = getattr(self.model, "config", {}) or {}
         return {
             "max_history": d["max_history"],
             "patch_size": d["patch_size"],
-            "tokens": bool(getattr(self.model.requires, "tokens", False)),
-            "token_mode": mc.get("token_mode", "pixels") or "pixels",
+            **_token_kwargs(self.model),
             "tile_size": d["tile_size"],
         }
 

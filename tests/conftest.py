@@ -72,7 +72,12 @@ def synthetic_event(
         x=x,
         y=y,
         crs=CRS,
-        band_kinds={"elevation": "continuous", "slope": "continuous", "fuel_model": "categorical", "water": "binary"},
+        band_kinds={
+            "elevation": "continuous",
+            "slope": "continuous",
+            "fuel_model": "categorical",
+            "water": "binary",
+        },
         valid=valid,
         arrival_time=arrival_h,
         event_id=event_id,

@@ -18,6 +18,31 @@ from collections.abc import Sequence
 COMMANDS = ("simulate", "data", "cache", "fit", "evaluate", "predict", "models", "demo")
 
 
+def add_command_group(
+    subparsers: argparse._SubParsersAction, name: str, help: str, description: str | None, dest: str
+) -> argparse._SubParsersAction:
+    """Add a sub-command that only groups actions (``emberxr NAME ACTION``).
+
+    Parameters
+    ----------
+    subparsers
+        The top-level sub-parsers.
+    name, help, description
+        Name, one-line help and description of the group.
+    dest
+        Namespace attribute that receives the chosen action.
+
+    Returns
+    -------
+    argparse._SubParsersAction
+        Where the group's actions are added. Without an action the group prints its help and
+        exits with code 2.
+    """
+    p = subparsers.add_parser(name, help=help, description=description)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    return p.add_subparsers(dest=dest, metavar="ACTION")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every available sub-command."""
     from emberxr import __version__

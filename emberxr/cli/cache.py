@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 
+from emberxr.cli import add_command_group
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``cache`` sub-command (``cache build``)."""
-    p = subparsers.add_parser("cache", help="build the patch-token cache (cache build)", description=__doc__)
-    sub = p.add_subparsers(dest="cache_command", metavar="ACTION")
+    sub = add_command_group(
+        subparsers, "cache", "build the patch-token cache (cache build)", __doc__, dest="cache_command"
+    )
     b = sub.add_parser(
         "build",
         help="tokenise every event of a catalog into a zarr patch cache",
@@ -33,7 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--force", action="store_true", help="rebuild even if the cache is up to date")
     b.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     b.set_defaults(func=run_build)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 def run_build(args: argparse.Namespace) -> int:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 
+from emberxr.cli import add_command_group
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` sub-command (``data check``)."""
-    p = subparsers.add_parser("data", help="inspect a dataset (data check)", description=__doc__)
-    sub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    sub = add_command_group(
+        subparsers, "data", "inspect a dataset (data check)", __doc__, dest="data_command"
+    )
     c = sub.add_parser(
         "check",
         help="per-split report: samples, history lengths, target balance, band statistics",
@@ -23,7 +26,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--out", help="also write the markdown report to this file")
     c.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     c.set_defaults(func=run_check)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -262,14 +262,17 @@ class PatchCache:
 
     @property
     def patch_size(self) -> int:
+        """Patch size p the cache was built with."""
         return int(self.meta["patch_size"])
 
     @property
     def strict(self) -> bool:
+        """True when partial patches were dropped (strict mode) rather than padded."""
         return bool(self.meta["strict"])
 
     @property
     def splits(self) -> list[str]:
+        """Names of the splits stored in the cache."""
         return list(self.meta["splits"])
 
     @property

@@ -13,9 +13,13 @@ file, or a hub name — see :mod:`emberxr.decoders.weights`) plus the decoder's 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from emberxr.errors import WeightsError
 
 
 class FireDecoder(nn.Module):
@@ -48,3 +52,45 @@ class FireDecoder(nn.Module):
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:  # pragma: no cover - abstract
         """``context [B, d, Gy, Gx]``, ``fine [B, Cf, H, W]`` → logits ``[B, 1, H, W]``."""
         raise NotImplementedError
+
+
+def resize(x: Tensor, size: Sequence[int]) -> Tensor:
+    """Bilinearly resize feature maps ``[B, C, h, w]`` to ``size`` (``(H, W)``).
+
+    Parameters
+    ----------
+    x
+        Feature maps ``[B, C, h, w]``.
+    size
+        Target spatial size ``(H, W)``, e.g. ``fine.shape[-2:]``.
+
+    Returns
+    -------
+    Tensor
+        ``[B, C, H, W]`` (``align_corners=False``, the convention of every emberxr decoder).
+    """
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def reject_weights(name: str, weights: str | None, hint: str = "") -> None:
+    """Fail clearly when a decoder without pretrained weights is given some.
+
+    Parameters
+    ----------
+    name
+        Registry name of the decoder (used in the message).
+    weights
+        The ``weights`` constructor argument; anything but None is an error.
+    hint
+        Optional extra advice appended to the message.
+
+    Raises
+    ------
+    WeightsError
+        ``weights`` is not None.
+    """
+    if weights is not None:
+        raise WeightsError(
+            f"the {name!r} decoder has no pretrained weights; pass decoder_weights=None"
+            + (f", {hint}" if hint else "")
+        )

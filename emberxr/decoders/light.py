@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from emberxr.errors import WeightsError
 from emberxr.models._blocks import ConvBlock
 
-from .base import FireDecoder
+from .base import FireDecoder, reject_weights, resize
 
 
 class LightDecoder(FireDecoder):
@@ -44,11 +42,11 @@ class LightDecoder(FireDecoder):
         widths: tuple[int, int, int] | list[int] = (16, 32, 48),
     ):
         super().__init__()
-        if weights is not None:
-            raise WeightsError(
-                "the 'light' decoder has no pretrained weights; pass decoder_weights=None, or choose "
-                "decoder='unet' or 'segformer' to load a local encoder weight file"
-            )
+        reject_weights(
+            "light",
+            weights,
+            hint="or choose decoder='unet' or 'segformer' to load a local encoder weight file",
+        )
         w1, w2, w4 = (int(w) for w in widths)
         self.enc1 = ConvBlock(fine_channels, w1, n=1)
         self.enc2 = ConvBlock(w1, w2, n=1, stride=2)
@@ -70,10 +68,10 @@ class LightDecoder(FireDecoder):
         f1 = self.enc1(fine)
         f2 = self.enc2(f1)
         f4 = self.enc4(f2)
-        c = F.interpolate(self.ctx(context), size=f4.shape[-2:], mode="bilinear", align_corners=False)
+        c = resize(self.ctx(context), f4.shape[-2:])
         x = self.fuse4(torch.cat([c, f4], dim=1))
-        x = F.interpolate(x, size=f2.shape[-2:], mode="bilinear", align_corners=False)
+        x = resize(x, f2.shape[-2:])
         x = self.fuse2(torch.cat([x, f2], dim=1))
-        x = F.interpolate(x, size=f1.shape[-2:], mode="bilinear", align_corners=False)
+        x = resize(x, f1.shape[-2:])
         x = self.fuse1(torch.cat([x, f1], dim=1))
         return self.head(x)

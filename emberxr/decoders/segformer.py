@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from emberxr.models._blocks import ConvBlock
 
-from .base import FireDecoder
-from .weights import load_pretrained
+from ._smp import SmpDecoder
+from .base import resize
 
 
-class SegformerDecoder(FireDecoder):
+class SegformerDecoder(SmpDecoder):
     """smp ``Segformer`` over ``[context ‖ fine]``; its 1/4-resolution head is refined at full resolution.
 
     SegFormer predicts at 1/4 resolution and upsamples; a small conv on ``[segformer features ‖
@@ -59,7 +58,7 @@ class SegformerDecoder(FireDecoder):
             classes=refine_channels,
         )
         self.refine = nn.Sequential(ConvBlock(refine_channels + fine_channels, 16, n=1), nn.Conv2d(16, 1, 1))
-        self.load_report = load_pretrained(self.net.encoder, weights) if weights is not None else None
+        self._load_encoder(weights)
         self._set_config(
             context_channels=context_channels,
             fine_channels=fine_channels,
@@ -71,12 +70,8 @@ class SegformerDecoder(FireDecoder):
             context_out=context_out,
         )
 
-    def pretrained_parameters(self) -> list[nn.Parameter]:
-        return list(self.net.encoder.parameters()) if self.load_report is not None else []
-
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
-        c = F.interpolate(self.ctx(context), size=fine.shape[-2:], mode="bilinear", align_corners=False)
-        x = self.net(torch.cat([c, fine], dim=1))
+        x = self.net(self._net_input(context, fine))
         if x.shape[-2:] != fine.shape[-2:]:
-            x = F.interpolate(x, size=fine.shape[-2:], mode="bilinear", align_corners=False)
+            x = resize(x, fine.shape[-2:])
         return self.refine(torch.cat([x, fine], dim=1))

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import FireDecoder
-from .weights import load_pretrained
+from ._smp import SmpDecoder
 
 
-class UnetDecoder(FireDecoder):
+class UnetDecoder(SmpDecoder):
     """smp ``Unet`` over ``[projected, upsampled context ‖ fine features]`` at full resolution.
 
     Parameters
@@ -56,7 +53,7 @@ class UnetDecoder(FireDecoder):
             in_channels=context_out + fine_channels,
             classes=1,
         )
-        self.load_report = load_pretrained(self.net.encoder, weights) if weights is not None else None
+        self._load_encoder(weights)
         self._set_config(
             context_channels=context_channels,
             fine_channels=fine_channels,
@@ -68,9 +65,5 @@ class UnetDecoder(FireDecoder):
             context_out=context_out,
         )
 
-    def pretrained_parameters(self) -> list[nn.Parameter]:
-        return list(self.net.encoder.parameters()) if self.load_report is not None else []
-
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
-        c = F.interpolate(self.ctx(context), size=fine.shape[-2:], mode="bilinear", align_corners=False)
-        return self.net(torch.cat([c, fine], dim=1))
+        return self.net(self._net_input(context, fine))

@@ -188,6 +188,27 @@ def broadcast_wind(wind: Tensor, height: int, width: int) -> Tensor:
     return wind[:, :, None, None].expand(-1, -1, height, width)
 
 
+def last_step_inputs(batch: dict[str, Any], in_static: int) -> Tensor:
+    """Full-resolution inputs of the single-frame models: ``[last fire, static, wind u, wind v]``.
+
+    Parameters
+    ----------
+    batch
+        Collated batch dict (``docs/architecture.md``).
+    in_static
+        Number of static bands the model was built with (checked by :func:`static_bands`).
+
+    Returns
+    -------
+    Tensor
+        ``[B, 1 + in_static + 2, H, W]`` float32: the last real fire frame, the static bands and
+        the wind at the last real step as constant planes.
+    """
+    last = last_frame(batch)
+    H, W = last.shape[-2:]
+    return torch.cat([last, static_bands(batch, in_static), broadcast_wind(last_wind(batch), H, W)], dim=1)
+
+
 # ---------------------------------------------------------------------------------------------
 # patch tokens (kept private to the models; the data pipeline has its own patchify)
 # ---------------------------------------------------------------------------------------------

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from ._blocks import ConvBlock
-from .base import (
-    FireModel,
-    ModelRequirements,
-    apply_valid,
-    broadcast_wind,
-    last_frame,
-    last_wind,
-    static_bands,
-)
+from .base import FireModel, ModelRequirements, apply_valid, last_step_inputs
 
 
 class ConvHead2D(FireModel):
@@ -57,9 +48,5 @@ class ConvHead2D(FireModel):
         )
 
     def forward(self, batch: dict[str, Any]) -> Tensor:
-        last = last_frame(batch)
-        H, W = last.shape[-2:]
-        x = torch.cat(
-            [last, static_bands(batch, self.in_static), broadcast_wind(last_wind(batch), H, W)], dim=1
-        )
+        x = last_step_inputs(batch, self.in_static)
         return apply_valid(self.head(self.body(x)), batch)

@@ -9,15 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._blocks import ConvBlock
-from .base import (
-    FireModel,
-    ModelRequirements,
-    apply_valid,
-    broadcast_wind,
-    last_frame,
-    last_wind,
-    static_bands,
-)
+from .base import FireModel, ModelRequirements, apply_valid, last_step_inputs
 
 
 class UNetS(FireModel):
@@ -58,11 +50,7 @@ class UNetS(FireModel):
         self._set_config(in_static=in_static, patch_size=patch_size, max_history=max_history, widths=widths)
 
     def forward(self, batch: dict[str, Any]) -> Tensor:
-        last = last_frame(batch)
-        H, W = last.shape[-2:]
-        x = torch.cat(
-            [last, static_bands(batch, self.in_static), broadcast_wind(last_wind(batch), H, W)], dim=1
-        )
+        x = last_step_inputs(batch, self.in_static)
         skips = []
         for block in self.down:
             x = block(x)

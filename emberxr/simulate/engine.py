@@ -58,9 +58,11 @@ class Simulator:
 
     @property
     def in_process(self) -> bool:
+        """True when pyretechnics is imported in this process (no separate interpreter)."""
         return self.python is None
 
     def describe(self) -> str:
+        """One-line human-readable description of where the simulator runs."""
         return "pyretechnics in-process" if self.in_process else f"pyretechnics via {self.python}"
 
 

@@ -66,6 +66,7 @@ class Landscape:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """Grid shape ``(rows, cols)``."""
         return tuple(self.elevation.shape)  # type: ignore[return-value]
 
     @property

@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from emberxr.decoders.base import FireDecoder
-from emberxr.errors import WeightsError
+from emberxr.decoders.base import FireDecoder, reject_weights, resize
 
 __all__ = ["FPNDecoder"]
 __version__ = "0.1.0"
@@ -59,8 +58,7 @@ class FPNDecoder(FireDecoder):
         levels: int = 4,
     ):
         super().__init__()
-        if weights is not None:
-            raise WeightsError("the 'fpn' decoder has no pretrained weights; pass decoder_weights=None")
+        reject_weights("fpn", weights)
         widths = [width * min(2**i, 4) for i in range(levels)]
         self.bottom_up = nn.ModuleList(
             _conv(fine_channels if i == 0 else widths[i - 1], w, stride=1 if i == 0 else 2)
@@ -87,13 +85,11 @@ class FPNDecoder(FireDecoder):
             x = block(x)
             feats.append(x)
         top = feats[-1]
-        y = self.lateral[-1](top) + F.interpolate(
-            self.context(context), size=top.shape[-2:], mode="bilinear", align_corners=False
-        )
+        y = self.lateral[-1](top) + resize(self.context(context), top.shape[-2:])
         merged = 0
         for i in reversed(range(len(feats))):
             if i < len(feats) - 1:
                 y = F.interpolate(y, size=feats[i].shape[-2:], mode="nearest") + self.lateral[i](feats[i])
             p = self.smooth[i](y)
-            merged = merged + F.interpolate(p, size=fine.shape[-2:], mode="bilinear", align_corners=False)
+            merged = merged + resize(p, fine.shape[-2:])
         return self.head(merged)

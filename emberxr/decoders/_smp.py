@@ -1,0 +1,33 @@
+"""What the segmentation-models-pytorch decoders (``unet``, ``segformer``) share (private)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .base import FireDecoder, resize
+from .weights import LoadReport, load_pretrained
+
+
+class SmpDecoder(FireDecoder):
+    """A projected-context + fine-features input to an smp network ``net`` with an ``encoder``.
+
+    Subclasses build ``self.ctx`` (1×1 projection of the context) and ``self.net``, then call
+    :meth:`_load_encoder`.
+    """
+
+    ctx: nn.Conv2d
+    net: nn.Module
+    load_report: LoadReport | None
+
+    def _load_encoder(self, weights: str | None) -> None:
+        """Load offline encoder weights (first conv adapted); ``None`` keeps the random init."""
+        self.load_report = load_pretrained(self.net.encoder, weights) if weights is not None else None
+
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        """The encoder's parameters when weights were loaded, else none."""
+        return list(self.net.encoder.parameters()) if self.load_report is not None else []
+
+    def _net_input(self, context: Tensor, fine: Tensor) -> Tensor:
+        """``[projected context upsampled to H×W ‖ fine]``."""
+        return torch.cat([resize(self.ctx(context), fine.shape[-2:]), fine], dim=1)
