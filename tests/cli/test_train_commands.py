@@ -79,6 +79,18 @@ def test_fit_evaluate_predict(tmp_path, capsys):
     with rasterio.open(tmp_path / "a.tif") as src:
         assert src.count == 1
 
+    # a GIS analyst's raw folder (terrain GeoTIFF + fire PNGs + wind CSV) forecasts on the same grid
+    from emberxr.readers.raw_reader import write_raw_event
+
+    raw = write_raw_event(evs[0], tmp_path / "raw_event")
+    tif_raw = tmp_path / "forecast_raw.tif"
+    rc = main(["predict", str(run / "model.pt"), str(raw), "-o", str(tif_raw), "--horizon", "1", "--cog"])
+    assert rc == 0
+    with rasterio.open(tif_raw) as src, rasterio.open(tif) as ref:
+        assert src.crs == ref.crs and src.transform == ref.transform
+        assert list(src.descriptions) == ["t+1h"]
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+
 
 def test_bad_override_is_a_clean_error(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
