@@ -120,6 +120,26 @@ def test_data_with_other_bands_fails_clearly(trained, event):
         fitted.evaluate([renamed])
 
 
+def test_resume_with_another_model_or_shape_fails_clearly(trained, tmp_path):
+    import shutil
+
+    _, events, run = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    with pytest.raises(CheckpointError, match="not 'conv2d'"):
+        emberxr.fit(events, model="conv2d", epochs=5, run_dir=copy, resume=True, **FAST)
+    with pytest.raises(CheckpointError, match="same config and overrides"):
+        emberxr.fit(
+            events,
+            model="unets",
+            epochs=5,
+            run_dir=copy,
+            resume=True,
+            model__options={"widths": [8, 16, 32]},
+            **FAST,
+        )
+
+
 def test_fit_rejects_unknown_keywords(event):
     with pytest.raises(ConfigError, match="epochs"):
         emberxr.fit([event], model="copylast", epoch=3)

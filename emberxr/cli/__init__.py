@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import warnings
 from collections.abc import Sequence
 
 # order shown in --help
@@ -69,14 +68,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from emberxr.errors import EmberxrError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # dotted overrides may stand anywhere, also after flags (`fit CONFIG --resume a.b=1`)
+    args, rest = parser.parse_known_args(argv)
+    if rest:
+        if hasattr(args, "overrides") and all("=" in r and not r.startswith("-") for r in rest):
+            args.overrides = [*args.overrides, *rest]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("default")
-            return int(args.func(args) or 0)
+        return int(args.func(args) or 0)
     except EmberxrError as exc:
         print(f"emberxr {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -22,6 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file written by fit (model.pt)")
     p.add_argument("event", metavar="EVENT", help="zarr FireEvent or raw folder (GeoTIFF/PNG/CSV)")
+    p.add_argument(
+        "--event-id",
+        help="which event of a multi-event zarr collection (e.g. data/sim-small.zarr) to forecast",
+    )
     p.add_argument("-o", "--output", required=True, help="output GeoTIFF (probability, one band per step)")
     p.add_argument("--horizon", type=int, default=1, help="steps ahead (autoregressive beyond 1; default 1)")
     p.add_argument(
@@ -39,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from emberxr.forecast import step_labels, write_forecast
 
     fitted = emberxr.load(args.checkpoint)
-    event = emberxr.open_event(args.event)
+    event = emberxr.open_event(args.event, **({"event_id": args.event_id} if args.event_id else {}))
     ds = fitted.forecast(event, t=args.t, horizon=args.horizon)
     write_forecast(ds, args.output, cog=args.cog)
     if args.mask:

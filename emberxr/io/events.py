@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import rioxarray  # noqa: F401  (events we return carry the .rio accessor)
 import xarray as xr
 
 from ..atomic import atomic_path

@@ -51,6 +51,9 @@ def _descriptions(da3: xr.DataArray, given: Sequence[str] | None) -> list[str] |
         if len(given) != n:
             raise WriteError(f"band_descriptions has {len(given)} names but the raster has {n} band(s)")
         return given
+    attr = da3.attrs.get("band_descriptions")
+    if attr is not None and not isinstance(attr, str) and len(attr) == n:
+        return [str(a) for a in attr]
     dim = da3.dims[0]
     if dim in _DESC_COORDS and dim in da3.coords:
         vals = np.asarray(da3[dim].values)
@@ -88,7 +91,8 @@ def to_geotiff(
         Nodata value to record; NaN cells of float data are written as this value. Default:
         ``da.rio.nodata`` if set, else NaN for float data, none for integers.
     band_descriptions
-        One name per band; default from the ``band``/``step``/``time`` coordinate (or the name).
+        One name per band; default from ``da.attrs["band_descriptions"]``, else the
+        ``band``/``step``/``time`` coordinate (or the name).
 
     Returns
     -------

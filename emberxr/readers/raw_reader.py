@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import rioxarray  # noqa: F401  (events we return carry the .rio accessor)
 import xarray as xr
 
 from ..atomic import atomic_path
@@ -353,7 +354,6 @@ def write_raw_event(event: xr.Dataset, folder: str | os.PathLike) -> Path:
     """
     import pandas as pd
     import rasterio
-    import rioxarray  # noqa: F401
 
     missing = [v for v in (FIRE, STATIC, "wind_u", "wind_v") if v not in event.variables]
     if missing:

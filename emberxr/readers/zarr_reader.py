@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import rioxarray  # noqa: F401  (events we return carry the .rio accessor)
 import xarray as xr
 
 from ..errors import ReaderError

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from emberxr.errors import CheckpointError
 from emberxr.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from emberxr.train.config import freeze_epochs
 from emberxr.train.distributed import DistInfo, barrier, broadcast_object
@@ -276,7 +277,22 @@ class Trainer:
 
     def _restore(self, path: Path) -> None:
         ck = load_checkpoint(path, map_location=self.device)
-        self.model.load_state_dict(ck["state_dict"])
+        fix = (
+            "Resume with the same config and overrides as the interrupted run, or start a new run "
+            "directory (--run-dir) without --resume."
+        )
+        want = self.extra.get("model_name")
+        if want is not None and ck.get("model_name") != want:
+            raise CheckpointError(
+                f"cannot resume from {path}: it holds {ck.get('model_name')!r}, not {want!r}. {fix}"
+            )
+        try:
+            self.model.load_state_dict(ck["state_dict"])
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"cannot resume from {path}: its weights do not fit this run's {want or 'model'} "
+                f"(saved config {ck.get('model_config')}). {fix}\n{exc}"
+            ) from None
         r = ck.get("resume") or {}
         if self.optimizer is not None and r.get("optimizer"):
             self.optimizer.load_state_dict(r["optimizer"])

@@ -79,6 +79,25 @@ def test_fit_evaluate_predict(tmp_path, capsys):
     with rasterio.open(tmp_path / "a.tif") as src:
         assert src.count == 1
 
+    # one event of a multi-event collection, picked by id
+    tif_id = tmp_path / "forecast_id.tif"
+    assert (
+        main(
+            [
+                "predict",
+                str(run / "model.pt"),
+                str(store),
+                "--event-id",
+                evs[1].attrs["event_id"],
+                "-o",
+                str(tif_id),
+            ]
+        )
+        == 0
+    )
+    with rasterio.open(tif_id) as src:
+        assert src.count == 1 and list(src.descriptions) == ["t+1h"]
+
     # a GIS analyst's raw folder (terrain GeoTIFF + fire PNGs + wind CSV) forecasts on the same grid
     from emberxr.readers.raw_reader import write_raw_event
 
@@ -98,3 +117,14 @@ def test_bad_override_is_a_clean_error(tmp_path, capsys):
     assert main(["fit", str(cfg), "training.epoks=2"]) == 1
     err = capsys.readouterr().err
     assert "unknown key 'training.epoks'" in err and "training.epochs" in err
+
+
+def test_overrides_may_follow_flags(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: {name: conv2d}\n")
+    # the override after a flag reaches the config validator (not argparse's "unrecognized")
+    assert main(["fit", str(cfg), "--no-wandb", "training.epoks=2"]) == 1
+    assert "unknown key 'training.epoks'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(cfg), "--no-such-flag"])
+    assert exc.value.code == 2

@@ -173,3 +173,22 @@ def test_empty_collection_lists_and_opens_as_empty(events, tmp_path):
         emberxr.open_event(path)
     save_events(events[:1], path, mode="a")
     assert list_event_ids(path) == ["synthetic-0"]
+
+
+def test_opened_events_have_rio_without_importing_rioxarray():
+    """A user who never imports rioxarray still gets ``.rio`` on what emberxr opens."""
+    import subprocess
+    import sys
+
+    code = (
+        "import emberxr\n"
+        "ev = emberxr.open_catalog('sim-small').events('test')[0]\n"
+        "print(ev.rio.crs.to_epsg())\n"
+        "one = emberxr.open_event('data/sim-small.zarr', event_id=ev.attrs['event_id'])\n"
+        "print(one.rio.crs.to_epsg())\n"
+    )
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
+    assert out.stdout.split() == ["32611", "32611"]
