@@ -108,7 +108,7 @@ def evaluate_model(
     if progress:
         from tqdm.auto import tqdm
 
-        it = tqdm(loader, desc="validate", leave=False, dynamic_ncols=True)
+        it = tqdm(loader, desc="validate", leave=False, dynamic_ncols=True, mininterval=_bar_interval())
     for i, batch in enumerate(it):
         batch = to_device(batch, device)
         logits = model(batch).float()
@@ -127,6 +127,13 @@ def evaluate_model(
             on_first(batch, logits)
     model.train(was_training)
     return acc, (total / n if n else float("nan"))
+
+
+def _bar_interval() -> float:
+    """Seconds between progress-bar refreshes: live on a terminal, sparse in a log file."""
+    import sys
+
+    return 0.1 if sys.stderr.isatty() else 15.0
 
 
 class Trainer:
@@ -408,7 +415,13 @@ class Trainer:
             if self.tcfg["progress"] and self.dist.is_main:
                 from tqdm.auto import tqdm
 
-                bar = tqdm(total=n_steps, desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True)
+                bar = tqdm(
+                    total=n_steps,
+                    desc=f"epoch {epoch}/{epochs}",
+                    leave=False,
+                    dynamic_ncols=True,
+                    mininterval=_bar_interval(),
+                )
             run_loss, seen = 0.0, 0
             for batch in it:
                 batch = to_device(batch, self.device)
