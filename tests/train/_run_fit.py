@@ -15,6 +15,20 @@ def events(n: int = 4):
     return [synthetic_event(seed=i, event_id=f"synthetic-{i}", wind_from_deg=dirs[i % 6]) for i in range(n)]
 
 
+# the killed run and its resumption must train the very same model: both use these settings
+RESUME_FIT = dict(
+    model="conv2d",
+    steps_per_epoch=2,
+    batch_size=2,
+    patch_size=8,
+    max_history=3,
+    wandb__enabled=False,
+    progress=False,
+    early_stopping=None,
+    options={"hidden": 8, "layers": 2},
+)
+
+
 if __name__ == "__main__":
     import torch
 
@@ -22,17 +36,4 @@ if __name__ == "__main__":
 
     torch.set_num_threads(1)
     run_dir, epochs = sys.argv[1], int(sys.argv[2])
-    emberxr.fit(
-        events(),
-        model="conv2d",
-        run_dir=run_dir,
-        epochs=epochs,
-        steps_per_epoch=2,
-        batch_size=2,
-        patch_size=8,
-        max_history=3,
-        wandb__enabled=False,
-        progress=False,
-        early_stopping=None,
-        options={"hidden": 8, "layers": 2},
-    )
+    emberxr.fit(events(), run_dir=run_dir, epochs=epochs, **RESUME_FIT)

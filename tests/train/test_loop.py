@@ -47,23 +47,9 @@ def test_resume_after_sigkill_continues_from_last_complete_epoch(tmp_path):
     done = load_checkpoint(last)["epoch"]  # the file is complete (atomic writes)
     assert done >= 2
     sys.path.insert(0, str(HERE))
-    from _run_fit import events
+    from _run_fit import RESUME_FIT, events
 
-    fitted = emberxr.fit(
-        events(),
-        model="conv2d",
-        run_dir=run,
-        epochs=done + 1,
-        steps_per_epoch=2,
-        batch_size=2,
-        patch_size=8,
-        max_history=3,
-        wandb__enabled=False,
-        progress=False,
-        early_stopping=None,
-        options={"hidden": 8, "layers": 2},
-        resume=True,
-    )
+    fitted = emberxr.fit(events(), run_dir=run, epochs=done + 1, resume=True, **RESUME_FIT)
     epochs = [h["epoch"] for h in fitted.history]
     assert epochs == list(range(1, done + 2))  # earlier epochs kept, exactly one more trained
     assert fitted.steps == 2 * (done + 1)
