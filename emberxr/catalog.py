@@ -4,8 +4,9 @@ A catalog looks like::
 
     name: sim-small
     description: ...
-    reader: zarr
-    path: ../data/sim-small.zarr        # relative to the YAML file
+    reader: zarr                        # any registered reader (emberxr.readers.list_readers())
+    path: ../_data/sim-small.zarr       # relative to the YAML file; ~ and ${VARS} are expanded
+    reader_options: {...}               # optional keyword arguments for the reader's ``open``
     splits: {train: [ids...], val: [...], test: [...]}
     # or, for collections generated on demand, a deterministic split by event-id hash:
     # split_fractions: {train: 0.7, val: 0.15, test: 0.15}
@@ -15,15 +16,24 @@ A catalog looks like::
     generator: {n_events: 240, size: 128, steps: 12, ...}
     generate: emberxr simulate --catalog catalogs/sim-small.yaml   # how to (re)build the data
 
-:func:`open_catalog` finds a catalog by name (``catalogs/<name>.yaml`` in the repository and
-every directory in ``EMBERXR_CATALOG_PATH``) or by path, and returns a :class:`Catalog`: a
-mapping split name → lazily opened :class:`xarray.DataTree` holding only that split's events.
+:func:`open_catalog` finds a catalog by name (the built-in catalogs shipped inside the package,
+``emberxr/catalogs/<name>.yaml``, then every directory in ``EMBERXR_CATALOG_PATH``) or by path,
+and returns a :class:`Catalog`: a mapping split name → lazily opened :class:`xarray.DataTree`
+holding only that split's events.
+
+``reader: zarr`` points at an event collection written by :func:`emberxr.save_events`. Any other
+registered reader points at a root folder: the events are the entries below it that the reader
+recognises (or what the reader's optional ``list_events(root)`` returns), opened with
+:func:`emberxr.open_event`. Collections generated on demand live under ``${EMBERXR_DATA_DIR}``
+(default: ``data`` in the working directory).
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
+import re
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -33,16 +43,38 @@ import xarray as xr
 
 from emberxr.errors import CatalogError
 
-REPO_CATALOGS = Path(__file__).resolve().parents[1] / "catalogs"
+#: the catalogs shipped with the package (package data; also reachable as ``catalogs/`` in a checkout)
+BUILTIN_CATALOGS = Path(__file__).resolve().parent / "catalogs"
 CATALOG_PATH_ENV = "EMBERXR_CATALOG_PATH"
-READERS = ("zarr",)
+DATA_DIR_ENV = "EMBERXR_DATA_DIR"
 REQUIRED_KEYS = ("name", "reader", "path")
 
 
+def data_dir() -> Path:
+    """Where collections generated on demand go: ``$EMBERXR_DATA_DIR``, default ``./data``."""
+    return Path(os.environ.get(DATA_DIR_ENV) or "data").expanduser().resolve()
+
+
+def _expand(text: str) -> str:
+    """Expand ``~`` and ``$VARS`` in a catalog path (``EMBERXR_DATA_DIR`` always has a value)."""
+    env = dict(os.environ)
+    env.setdefault(DATA_DIR_ENV, str(data_dir()))
+
+    def sub(m: re.Match[str]) -> str:
+        return env.get(m.group(1) or m.group(2), m.group(0))
+
+    return os.path.expanduser(re.sub(r"\$\{(\w+)\}|\$(\w+)", sub, text))
+
+
+def resolve_data_path(catalog_file: Path, spec: Mapping[str, Any]) -> Path:
+    """The data location of a catalog: its ``path`` with ``~``/``$VARS`` expanded, relative to the YAML file."""
+    return (Path(catalog_file).parent / _expand(str(spec["path"]))).resolve()
+
+
 def catalog_dirs() -> list[Path]:
-    """Directories searched for ``<name>.yaml``: the repository's ``catalogs/`` first, then
+    """Directories searched for ``<name>.yaml``: the built-in catalogs first, then
     ``EMBERXR_CATALOG_PATH`` (``os.pathsep``-separated)."""
-    dirs = [REPO_CATALOGS]
+    dirs = [BUILTIN_CATALOGS]
     for d in os.environ.get(CATALOG_PATH_ENV, "").split(os.pathsep):
         if d.strip():
             dirs.append(Path(d.strip()).expanduser())
@@ -87,7 +119,7 @@ def find_catalog(name_or_path: str | os.PathLike) -> Path:
     )
 
 
-def _load_spec(path: Path) -> dict[str, Any]:
+def load_spec(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
@@ -101,8 +133,18 @@ def _load_spec(path: Path) -> dict[str, Any]:
             f"catalog {path} must be a YAML mapping (name, reader, path, splits ...), got {type(spec).__name__}"
         )
     problems = [f"missing key {k!r}" for k in REQUIRED_KEYS if k not in spec]
-    if "reader" in spec and spec["reader"] not in READERS:
-        problems.append(f"reader {spec['reader']!r} is not supported (use one of {', '.join(READERS)})")
+    if "reader" in spec:
+        from emberxr import plugins
+
+        readers = plugins.readers.names()
+        if spec["reader"] not in readers:
+            close = difflib.get_close_matches(str(spec["reader"]), readers, n=2, cutoff=0.5)
+            hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+            problems.append(
+                f"reader {spec['reader']!r} is not a registered reader ({hint}registered: {', '.join(readers)})"
+            )
+    if "reader_options" in spec and not isinstance(spec["reader_options"], dict):
+        problems.append("'reader_options' must be a mapping of keyword arguments for the reader")
     splits, fractions = spec.get("splits"), spec.get("split_fractions")
     if splits is None and fractions is None:
         problems.append("needs 'splits' (split -> list of event ids) or 'split_fractions' (split -> share)")
@@ -163,18 +205,56 @@ class Catalog(Mapping[str, xr.DataTree]):
         self.path = path
         self.spec = spec
         self.name = str(spec["name"])
-        self.data_path = (path.parent / str(spec["path"])).resolve()
+        self.data_path = resolve_data_path(path, spec)
+        self.reader = str(spec["reader"])
+        self.reader_options: dict[str, Any] = dict(spec.get("reader_options") or {})
         self._trees: dict[str, xr.DataTree] = {}
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}: {len(v)}" for k, v in self._split_ids.items())
         return f"<Catalog {self.name!r} ({sizes}) at {self.data_path}>"
 
+    def _list_ids(self) -> list[str]:
+        """Event ids present under :attr:`data_path` (a zarr collection, or a reader's root folder)."""
+        if self.reader == "zarr":
+            from emberxr.io.events import list_event_ids
+
+            return list(list_event_ids(self.data_path))
+        from emberxr import plugins
+
+        obj = plugins.readers.get(self.reader)
+        obj = obj() if isinstance(obj, type) else obj
+        lister = getattr(obj, "list_events", None)
+        if callable(lister):
+            return [str(e) for e in lister(self.data_path, **self.reader_options)]
+        root = self.data_path
+        if obj.guess_can_open(root):
+            return [root.name]
+        return sorted(c.name for c in root.iterdir() if not c.name.startswith(".") and obj.guess_can_open(c))
+
+    def open_event(self, event_id: str) -> xr.Dataset:
+        """Open one event of the catalog lazily (with the catalog's reader and reader options)."""
+        if self.reader == "zarr":
+            from emberxr.io.events import open_event_store
+
+            return open_event_store(self.data_path, group=event_id)
+        from emberxr import plugins
+        from emberxr.readers import open_event
+
+        obj = plugins.readers.get(self.reader)
+        obj = obj() if isinstance(obj, type) else obj
+        opener = getattr(obj, "open_catalog_event", None)
+        if callable(opener):  # readers whose events are not one path each (e.g. tiles in a file)
+            ev = opener(self.data_path, event_id, **self.reader_options)
+        else:
+            target = self.data_path if self.data_path.name == event_id else self.data_path / event_id
+            ev = open_event(target, reader=self.reader, **self.reader_options)
+        ev.attrs.setdefault("event_id", event_id)
+        return ev
+
     @cached_property
     def _split_ids(self) -> dict[str, list[str]]:
-        from emberxr.io.events import list_event_ids
-
-        present = set(list_event_ids(self.data_path))
+        present = set(self._list_ids())
         splits = self.spec.get("splits")
         if splits is None:
             fractions = self.spec["split_fractions"]
@@ -221,10 +301,8 @@ class Catalog(Mapping[str, xr.DataTree]):
                 f"catalog {self.name!r} has no split {split!r}; splits: {', '.join(self._split_ids)}"
             )
         if split not in self._trees:
-            from emberxr.io.events import open_event_store
-
             self._trees[split] = xr.DataTree.from_dict(
-                {eid: open_event_store(self.data_path, group=eid) for eid in self._split_ids[split]}
+                {eid: self.open_event(eid) for eid in self._split_ids[split]}
             )
         return self._trees[split]
 
@@ -275,6 +353,6 @@ def open_catalog(name_or_path: str | os.PathLike) -> Catalog:
     >>> train = cat["train"]                       # xr.DataTree, one child per event
     """
     path = find_catalog(name_or_path)
-    cat = Catalog(path, _load_spec(path))
+    cat = Catalog(path, load_spec(path))
     cat.check_data()
     return cat

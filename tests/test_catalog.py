@@ -8,7 +8,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from emberxr.catalog import REPO_CATALOGS, hash_split, open_catalog
+from emberxr.catalog import BUILTIN_CATALOGS, hash_split, open_catalog
 from emberxr.errors import CatalogError
 
 
@@ -43,7 +43,7 @@ def test_split_is_a_lazy_datatree_of_events(sim_small):
 
 
 def test_open_by_path_same_catalog(sim_small):
-    cat = open_catalog(REPO_CATALOGS / "sim-small.yaml")
+    cat = open_catalog(BUILTIN_CATALOGS / "sim-small.yaml")
     assert cat.event_ids("test") == sim_small.event_ids("test")
 
 
@@ -56,7 +56,7 @@ def test_missing_catalog_lists_the_known_ones(tmp_path):
 
 
 def test_missing_data_says_how_to_generate(tmp_path):
-    spec = yaml.safe_load((REPO_CATALOGS / "sim-medium.yaml").read_text())
+    spec = yaml.safe_load((BUILTIN_CATALOGS / "sim-medium.yaml").read_text())
     spec["path"] = "nowhere.zarr"
     p = tmp_path / "medium.yaml"
     p.write_text(yaml.safe_dump(spec))
@@ -95,3 +95,62 @@ def test_catalog_path_env_and_hash_splits(tmp_path, monkeypatch, events):
         assert all(hash_split(e, cat.spec["split_fractions"], 3) == k for e in ids)
     with pytest.raises(KeyError, match="no split 'val'"):
         cat["val"]
+
+
+def test_catalog_with_any_registered_reader(tmp_path, make_synthetic_event):
+    """A catalog may name any registered reader: here ``raw``, over a root of raw event folders."""
+    from emberxr.readers.raw_reader import write_raw_event
+
+    root = tmp_path / "fires"
+    for i in range(3):
+        write_raw_event(make_synthetic_event(seed=i, event_id=f"fire-{i}"), root / f"fire-{i}")
+    (root / "notes.txt").write_text("not an event")
+    spec = {
+        "name": "raw-fires",
+        "reader": "raw",
+        "path": "fires",
+        "splits": {"train": ["fire-0", "fire-1"], "test": ["fire-2"]},
+    }
+    yml = tmp_path / "raw-fires.yaml"
+    yml.write_text(yaml.safe_dump(spec))
+    cat = open_catalog(yml)
+    assert cat.reader == "raw" and cat.event_ids("train") == ["fire-0", "fire-1"]
+    ev = cat.events("test")[0]
+    assert ev.attrs["event_id"] == "fire-2" and ev.rio.crs is not None
+    assert int(ev["fire"].isel(time=-1).sum()) > 0
+    # an id the reader does not find is named, with the fix
+    spec["splits"]["test"] = ["fire-9"]
+    yml.write_text(yaml.safe_dump(spec))
+    with pytest.raises(CatalogError, match="fire-9"):
+        open_catalog(yml)
+
+
+def test_unknown_reader_suggests_close_names(tmp_path):
+    yml = tmp_path / "c.yaml"
+    yml.write_text(
+        yaml.safe_dump({"name": "c", "reader": "zar", "path": "x", "split_fractions": {"all": 1.0}})
+    )
+    with pytest.raises(CatalogError, match=r"reader 'zar' is not a registered reader \(did you mean 'zarr'"):
+        open_catalog(yml)
+
+
+def test_data_path_expands_the_data_dir_variable(tmp_path, monkeypatch):
+    from emberxr.catalog import resolve_data_path
+
+    monkeypatch.setenv("EMBERXR_DATA_DIR", str(tmp_path / "store"))
+    spec = {"path": "${EMBERXR_DATA_DIR}/sim-medium.zarr"}
+    assert resolve_data_path(tmp_path / "c.yaml", spec) == (tmp_path / "store" / "sim-medium.zarr").resolve()
+    monkeypatch.delenv("EMBERXR_DATA_DIR")
+    monkeypatch.chdir(tmp_path)
+    assert (
+        resolve_data_path(Path("/elsewhere/c.yaml"), spec)
+        == (tmp_path / "data" / "sim-medium.zarr").resolve()
+    )
+
+
+def test_builtin_catalog_data_is_package_data():
+    """sim-small ships inside the package (emberxr/_data), so a non-editable install finds it."""
+    cat = open_catalog("sim-small")
+    pkg = Path(__import__("emberxr").__file__).resolve().parent
+    assert cat.path.parent == (pkg / "catalogs").resolve()
+    assert (pkg / "_data" / "sim-small.zarr" / "zarr.json").is_file()

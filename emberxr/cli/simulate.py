@@ -56,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
     from emberxr.errors import CatalogError
 
     if args.catalog:
-        from emberxr.catalog import _load_spec, find_catalog
+        from emberxr.catalog import find_catalog, load_spec, resolve_data_path
 
         cat_path = find_catalog(args.catalog)
-        spec = _load_spec(cat_path)
+        spec = load_spec(cat_path)
         gen = spec.get("generator") or {}
         missing = [k for k in ("n_events", "size", "steps") if k not in gen]
         if missing or "seed" not in spec:
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{', '.join(missing + ([] if 'seed' in spec else ['seed']))}. "
                 "Fix: add a 'generator' section (n_events, size, steps, dem, prefix) and a 'seed'."
             )
-        out = Path(args.out) if args.out else (cat_path.parent / str(spec["path"])).resolve()
+        out = Path(args.out) if args.out else resolve_data_path(cat_path, spec)
         settings = dict(
             n_events=int(gen["n_events"]),
             seed=int(spec["seed"]),
