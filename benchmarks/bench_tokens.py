@@ -3,7 +3,7 @@ and peak memory of tokenising one 8192×8192, T=8 event stored as zarr.
 
 Throughput (one run, same ``[T, S, S]`` uint8 fire array, patch 16):
 
-* **ceiling**: :func:`emberxr.data.patchify.patchify` of the whole in-memory numpy array;
+* **ceiling**: :func:`emberxr.tokens.patchify` of the whole in-memory numpy array;
 * **emberxr tiles**: :func:`emberxr.data.stripes.iter_tile_tokens` (xbatcher lays out the tiles,
   one read per row of tiles, each chunk copied once into its token slots) over the same array in
   memory (the ``preload=True`` path) and Dask-backed with chunks held in memory: chunked as
@@ -113,8 +113,8 @@ def throughput(size: int, frames: int, p: int, tile: int, repeats: int) -> list[
     import xbatcher
 
     from emberxr.data.datasets import TokenFireDataset
-    from emberxr.data.patchify import patchify
     from emberxr.data.stripes import iter_tile_tokens
+    from emberxr.tokens import patchify
 
     torch.set_num_threads(1)
     # Dask-backed with the chunks save_events writes (8 frames × 256 × 256), held in memory

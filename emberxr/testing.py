@@ -46,6 +46,7 @@ def make_batch(
     seed: int = 0,
     tokens: bool = True,
     invalid_cols: int = 4,
+    token_mode: str = "pixels",
 ) -> dict[str, Any]:
     """A synthetic batch following the batch contract (``docs/architecture.md``).
 
@@ -69,6 +70,8 @@ def make_batch(
         Also add ``fire_tokens``, ``static_tokens``, ``valid_tokens``, ``target_tokens``.
     invalid_cols
         Columns marked invalid in the last sample (0 = all valid).
+    token_mode
+        How the tokens are cut (:data:`emberxr.tokens.TOKEN_MODES`).
 
     Returns
     -------
@@ -122,25 +125,20 @@ def make_batch(
         "meta": [{"event_id": f"synthetic-{b}", "t": hist_lens[b] - 1, "y0": 0, "x0": 0} for b in range(B)],
     }
     if tokens:
-        add_tokens(batch)
+        add_tokens(batch, token_mode)
     return batch
 
 
-def add_tokens(batch: dict[str, Any]) -> dict[str, Any]:
-    """Add the token entries of the batch contract, computed from ``fire``/``static``/``valid``."""
-    import torch
+def add_tokens(batch: dict[str, Any], token_mode: str = "pixels") -> dict[str, Any]:
+    """Add the token entries of the batch contract, cut from ``fire``/``static``/``valid``/``target``
+    by :func:`emberxr.tokens.make_tokens` in ``token_mode``."""
+    from emberxr.tokens import make_tokens
 
-    from emberxr.models.base import patchify
-
-    p = int(batch["patch_size"])
-    fire = batch["fire"]
-    B, T, H, W = fire.shape
-    batch["fire_tokens"] = patchify(fire.reshape(B * T, 1, H, W), p).reshape(B, T, -1, p * p)
-    batch["static_tokens"] = patchify(batch["static"], p)
-    vt = patchify(batch["valid"].to(torch.float32), p)
-    batch["valid_tokens"] = vt.amax(dim=-1) > 0
-    tt = patchify(batch["target"] * batch["valid"], p).sum(-1) / vt.sum(-1).clamp(min=1)
-    batch["target_tokens"] = tt
+    valid = batch["valid"][:, 0]
+    tokens = make_tokens(
+        batch["fire"], batch["static"], valid, batch["target"][:, 0], int(batch["patch_size"]), token_mode
+    )
+    batch.update(tokens)
     return batch
 
 
@@ -254,13 +252,20 @@ def check_model(
 
     config.setdefault("in_static", 3)
     config.setdefault("patch_size", 8)
+    token_mode = config.get("token_mode") or "pixels"
     label = (
         name_or_cls if isinstance(name_or_cls, str) else getattr(name_or_cls, "__name__", str(name_or_cls))
     )
     report = ConformanceReport(f"model {label!r}")
     if batch is None:
         batch = make_batch(
-            B=3, T=4, H=32, W=32, in_static=config["in_static"], patch_size=config["patch_size"]
+            B=3,
+            T=4,
+            H=32,
+            W=32,
+            in_static=config["in_static"],
+            patch_size=config["patch_size"],
+            token_mode=token_mode,
         )
     state: dict[str, Any] = {}
 
@@ -320,7 +325,7 @@ def check_model(
         wind[pad] = 5.0
         noisy["fire"], noisy["wind"] = fire, wind
         if "fire_tokens" in batch:
-            noisy = add_tokens(noisy)
+            noisy = add_tokens(noisy, token_mode)
         with torch.no_grad():
             _close(
                 model(batch),

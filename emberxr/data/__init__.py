@@ -1,11 +1,12 @@
 """Samples, tiles, patch tokens and batches: from FireEvents to the model's batch dict.
 
 Modules (one job each): :mod:`~emberxr.data.samples` (which (event, t) are samples),
-:mod:`~emberxr.data.patchify` (vectorised tokens), :mod:`~emberxr.data.tiling` (xbatcher tiles,
-front-biased crops, stitching), :mod:`~emberxr.data.augment` (flips / rotations with wind and
-aspect), :mod:`~emberxr.data.datasets` (torch datasets), :mod:`~emberxr.data.collate`
+:mod:`~emberxr.data.tiling` (xbatcher tiles, front-biased crops, stitching),
+:mod:`~emberxr.data.augment` (flips / rotations with wind and aspect),
+:mod:`~emberxr.data.datasets` (torch datasets), :mod:`~emberxr.data.collate`
 (left-padding collate), :mod:`~emberxr.data.cache` (zarr patch cache),
-:mod:`~emberxr.data.check` (sanity report). Names are imported lazily (torch only on use).
+:mod:`~emberxr.data.check` (sanity report). Patch tokens (the layout shared with the models) live
+in :mod:`emberxr.tokens`. Names are imported lazily (torch only on use).
 See ``docs/data-pipeline.md``.
 """
 
@@ -16,12 +17,6 @@ from emberxr._lazy import lazy_namespace
 _LAZY = {
     "SampleIndex": "emberxr.data.samples",
     "history_histogram": "emberxr.data.samples",
-    "patchify": "emberxr.data.patchify",
-    "unpatchify": "emberxr.data.patchify",
-    "pad_to_multiple": "emberxr.data.patchify",
-    "crop_to_multiple": "emberxr.data.patchify",
-    "valid_token_mask": "emberxr.data.patchify",
-    "patch_mean": "emberxr.data.patchify",
     "Tile": "emberxr.data.tiling",
     "eval_tiles": "emberxr.data.tiling",
     "random_crop": "emberxr.data.tiling",

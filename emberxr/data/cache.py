@@ -37,11 +37,11 @@ import xarray as xr
 
 from emberxr.atomic import atomic_path
 from emberxr.data.datasets import as_event_list
-from emberxr.data.patchify import unpatchify
 from emberxr.data.samples import SampleIndex
 from emberxr.data.stripes import write_event_tokens
 from emberxr.errors import CacheMismatchError, ConfigError, Problem
 from emberxr.schema import BAND
+from emberxr.tokens import unfold_static, unpatchify
 
 __all__ = [
     "CACHE_ATTR",
@@ -353,7 +353,8 @@ class CachedTokenDataset(torch.utils.data.Dataset):
     """Samples read from a patch cache, with the same keys as ``TokenFireDataset``.
 
     Pixel keys (``fire``, ``static``, ``target``) are rebuilt from the stored pixel tokens with
-    :func:`~emberxr.data.patchify.unpatchify`, so models that want pixels work too.
+    :func:`~emberxr.tokens.unpatchify` / :func:`~emberxr.tokens.unfold_static`, so models that
+    want pixels work too.
 
     Parameters
     ----------
@@ -423,9 +424,7 @@ class CachedTokenDataset(torch.utils.data.Dataset):
         gy, gx = self.info[e]["grid"]
         frames = np.asarray(self._arr(e, "fire_tokens")[t - h + 1 : t + 2]).astype(np.float32)
         st = np.asarray(self._arr(e, "static_tokens")[...])
-        n = st.shape[0]
-        cs = st.shape[1] // (p * p)
-        static = unpatchify(st.reshape(n, cs, p * p).transpose(1, 0, 2), p, (gy, gx))
+        static = unfold_static(st, p, (gy, gx))
         valid = np.asarray(self._arr(e, "valid")[...], bool)[None]
         fire_tokens = frames[:-1]
         pix = unpatchify(frames, p, (gy, gx))

@@ -4,7 +4,9 @@
 ``valid_t [B, T_max]`` says which steps are real (True) — padding is never inferred from values,
 so a real all-zero frame stays distinguishable from padding. Samples whose windows differ in size
 (whole events of different shapes) are padded at the bottom / right to the largest size, with
-``valid`` False there, and their tokens are recut on the common grid.
+``valid`` False there; their tokens move onto the common patch grid with
+:func:`emberxr.tokens.pad_token_grid` (the new patches are all padding, so their tokens are zero in
+either token mode and the others keep their values).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from emberxr.data.patchify import patch_mean, patchify, valid_token_mask
 from emberxr.errors import ConfigError, Problem
+from emberxr.tokens import TOKEN_AXES, pad_token_grid
 
 __all__ = ["TIME_KEYS", "temporal_collate"]
 
@@ -39,18 +41,13 @@ def _pad_hw(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
     return F.pad(x, (0, W - w, 0, H - h), value=False if x.dtype == torch.bool else 0)
 
 
-def _retokenise(s: dict[str, Any], p: int) -> None:
-    mode_mean = s["fire_tokens"].shape[-1] == 1 and p > 1
-    valid = s["valid"][0]
-    s["valid_tokens"] = valid_token_mask(valid, p)
-    s["target_tokens"] = patch_mean(s["target"][0], p, valid)
-    if mode_mean:
-        s["fire_tokens"] = patch_mean(s["fire"], p, valid)[..., None]
-        s["static_tokens"] = patch_mean(s["static"], p, valid).T.contiguous()
-    else:
-        s["fire_tokens"] = patchify(s["fire"], p)
-        st = patchify(s["static"], p)
-        s["static_tokens"] = st.permute(1, 0, 2).reshape(st.shape[1], -1)
+def _pad_tokens(s: dict[str, Any], p: int, H: int, W: int) -> None:
+    """Move a sample's tokens onto the patch grid of an ``H × W`` window (see the module docstring)."""
+    h, w = s["fire"].shape[-2:]
+    grid, to = (h // p, w // p), (H // p, W // p)
+    for key, axis in TOKEN_AXES.items():
+        if key in s:
+            s[key] = pad_token_grid(s[key], grid, to, token_axis=axis)
 
 
 def temporal_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -85,11 +82,10 @@ def temporal_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     samples = [dict(s) for s in samples]
     for s in samples:
         if tuple(s["fire"].shape[-2:]) != (H, W):
+            _pad_tokens(s, p, H, W)
             for k in _SPATIAL:
                 if k in s:
                     s[k] = _pad_hw(s[k], H, W)
-            if "fire_tokens" in s:
-                _retokenise(s, p)
     batch: dict[str, Any] = {}
     keys = [k for k in samples[0] if k not in ("hist_len", "patch_size", "grid", "meta", "aug")]
     for k in keys:

@@ -25,22 +25,18 @@ import torch
 import xarray as xr
 
 from emberxr.data.augment import Augment, AugPlan
-from emberxr.data.patchify import crop_to_multiple, pad_to_multiple, patch_mean, patchify, valid_token_mask
 from emberxr.data.samples import MAX_HISTORY_LIMIT, SampleIndex
 from emberxr.data.tiling import FrontMap, Tile, eval_tiles, front_map, random_crop
 from emberxr.errors import ConfigError, EventValidationError, Problem
 from emberxr.schema import BAND, FIRE, REQUIRED_VARS, STATIC, VALID, wind_series
+from emberxr.tokens import TOKEN_MODES, crop_to_multiple, make_tokens, pad_to_multiple
 
 __all__ = [
-    "TOKEN_MODES",
     "FireSampleDataset",
     "PixelFireDataset",
     "TokenFireDataset",
     "as_event_list",
-    "make_tokens",
 ]
-
-TOKEN_MODES = ("pixels", "mean")
 
 
 def as_event_list(events: Any) -> list[xr.Dataset]:
@@ -182,7 +178,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
     token_mode
         ``"pixels"``: tokens hold the ``p*p`` pixels (``static_tokens`` ``Cs*p*p``, channel-major);
         ``"mean"``: one value per patch and channel (the notes' scalar tokens; ``[T, N, 1]`` and
-        ``[N, Cs]``), means over valid pixels.
+        ``[N, Cs]``), means over valid pixels. Tokens are cut by :func:`emberxr.tokens.make_tokens`.
     seed
         Seed of crops and augmentation; sample ``i`` of epoch ``e`` uses ``(seed, e, i)``, so
         results do not depend on DataLoader workers. Call :meth:`set_epoch` each epoch.
@@ -471,49 +467,6 @@ class FireSampleDataset(torch.utils.data.Dataset):
             k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v)
             for k, v in sample.items()
         }
-
-
-def make_tokens(
-    fire: np.ndarray, static: np.ndarray, valid: np.ndarray, target: np.ndarray, p: int, mode: str = "pixels"
-) -> dict[str, np.ndarray]:
-    """Patch tokens of one sample's pixel arrays (``H``, ``W`` multiples of ``p``).
-
-    Parameters
-    ----------
-    fire
-        ``[T, H, W]`` history.
-    static
-        ``[Cs, H, W]`` normalised static features.
-    valid
-        ``[H, W]`` pixel validity.
-    target
-        ``[H, W]`` next fire mask.
-    p
-        Patch size.
-    mode
-        ``"pixels"`` or ``"mean"`` (see :class:`FireSampleDataset`).
-
-    Returns
-    -------
-    dict
-        ``fire_tokens [T, N, p*p | 1]``, ``static_tokens [N, Cs*p*p | Cs]``, ``valid_tokens [N]``,
-        ``target_tokens [N]`` (patch mean of the target over valid pixels).
-    """
-    vt = valid_token_mask(valid, p)
-    tt = patch_mean(target, p, valid)
-    if mode == "mean":
-        ft = patch_mean(fire, p, valid)[..., None]
-        st = np.ascontiguousarray(patch_mean(static, p, valid).T)
-    else:
-        ft = patchify(fire, p)
-        s = patchify(static, p)  # [Cs, N, p*p]
-        st = s.transpose(1, 0, 2).reshape(s.shape[1], -1)
-    return {
-        "fire_tokens": np.ascontiguousarray(ft, dtype=np.float32),
-        "static_tokens": np.ascontiguousarray(st, dtype=np.float32),
-        "valid_tokens": np.ascontiguousarray(vt),
-        "target_tokens": np.ascontiguousarray(tt, dtype=np.float32),
-    }
 
 
 def PixelFireDataset(events: Any, stats: Any = None, **kwargs: Any) -> FireSampleDataset:

@@ -15,16 +15,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from emberxr.data.patchify import (
-    crop_to_multiple,
-    grid_shape,
-    pad_to_multiple,
-    patch_mean,
-    patchify,
-    valid_token_mask,
-)
 from emberxr.data.tiling import Tile, eval_tiles
 from emberxr.schema import FIRE, STATIC, VALID
+from emberxr.tokens import crop_to_multiple, grid_shape, make_tokens, pad_to_multiple, patch_grid, patchify
 
 __all__ = ["Stripe", "iter_tile_tokens", "iter_token_stripes", "stripe_rows", "write_event_tokens"]
 
@@ -99,16 +92,17 @@ def iter_token_stripes(
             burned = pad_to_multiple(burned, p)[0]
             s = pad_to_multiple(s, p)[0]
             v = pad_to_multiple(v, p, value=False)[0]
-        st = patchify(s, p)
+        # every frame is some sample's target: target tokens of all T frames
+        tok = make_tokens(burned, s, v, burned.astype(np.float32), p)
         yield Stripe(
             g0,
             g1,
             g0 * gx,
             g1 * gx,
-            np.ascontiguousarray(patchify(burned, p)),
-            patch_mean(burned.astype(np.float32), p, v),
-            np.ascontiguousarray(st.transpose(1, 0, 2).reshape(st.shape[1], -1)),
-            valid_token_mask(v, p),
+            tok["fire_tokens"],
+            tok["target_tokens"],
+            tok["static_tokens"],
+            tok["valid_tokens"],
             v,
         )
 
@@ -142,9 +136,8 @@ def _assemble_tokens(
             if r0 + rh < h or c0 + cw < w:
                 return None  # a chunk boundary inside the window is off the patch grid
             a = pad_to_multiple(a, p)[0]
-        nr, nc = a.shape[-2] // p, a.shape[-1] // p
-        k = a.ndim - 2
-        v = a.reshape(*a.shape[:-2], nr, p, nc, p).transpose(*range(k), k, k + 2, k + 1, k + 3)
+        v = patch_grid(a, p)  # [..., nr, nc, p, p], a view
+        nr, nc = v.shape[-4:-2]
         out[(*ls, slice(r0 // p, r0 // p + nr), slice(c0 // p, c0 // p + nc))] = v
     return out.reshape(*lead, gy * gx, p * p)
 

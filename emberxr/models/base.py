@@ -10,8 +10,10 @@ A model is a :class:`FireModel` (an ``nn.Module``) that
 - maps the collated batch dict (``docs/architecture.md``) to pixel logits ``[B, 1, H, W]``,
   honouring ``valid_t`` (left padding) and the pixel mask ``valid``.
 
-The helpers below (:func:`last_real_index`, :func:`last_frame`, :func:`patchify` ...) are what the
-built-in models use to read a batch; plugin authors may use them too.
+The helpers below (:func:`last_real_index`, :func:`last_frame`, :func:`static_bands` ...) are what
+the built-in models use to read a batch; plugin authors may use them too. Patch tokens (cutting,
+folding static bands, the grid of patch features) come from :mod:`emberxr.tokens`, the same module
+the data pipeline uses.
 """
 
 from __future__ import annotations
@@ -207,27 +209,6 @@ def last_step_inputs(batch: dict[str, Any], in_static: int) -> Tensor:
     last = last_frame(batch)
     H, W = last.shape[-2:]
     return torch.cat([last, static_bands(batch, in_static), broadcast_wind(last_wind(batch), H, W)], dim=1)
-
-
-# ---------------------------------------------------------------------------------------------
-# patch tokens (kept private to the models; the data pipeline has its own patchify)
-# ---------------------------------------------------------------------------------------------
-def patchify(x: Tensor, p: int) -> Tensor:
-    """Cut ``[B, C, H, W]`` into patch tokens ``[B, N, C*p*p]`` (row-major grid; C, then rows, cols).
-
-    ``N = (H/p) * (W/p)``, token ``n = gy * Gx + gx`` holds ``x[:, c, gy*p + i, gx*p + j]`` at
-    position ``c*p*p + i*p + j``.
-    """
-    B, C, H, W = x.shape
-    gy, gx = H // p, W // p
-    t = x.reshape(B, C, gy, p, gx, p).permute(0, 2, 4, 1, 3, 5)
-    return t.reshape(B, gy * gx, C * p * p)
-
-
-def unpatchify_grid(tokens: Tensor, grid: tuple[int, int]) -> Tensor:
-    """Patch features ``[B, N, D]`` → grid ``[B, D, Gy, Gx]``."""
-    B, _N, D = tokens.shape
-    return tokens.transpose(1, 2).reshape(B, D, grid[0], grid[1])
 
 
 def check_divisible(batch: dict[str, Any], p: int) -> tuple[int, int]:

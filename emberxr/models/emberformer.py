@@ -27,6 +27,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from emberxr.errors import ConfigError, Problem
+from emberxr.tokens import (
+    TOKEN_MODES,
+    check_token_shapes,
+    fold_static,
+    tokenize_fire,
+    unpatchify_grid,
+    valid_token_mask,
+)
 
 from ._blocks import AttentionBlock, sincos_2d
 from .base import (
@@ -38,15 +46,11 @@ from .base import (
     last_frame,
     last_real_index,
     last_wind,
-    patchify,
     pixel_valid,
     previous_frame,
     static_bands,
     steps_back,
-    unpatchify_grid,
 )
-
-TOKEN_MODES = ("pixels", "mean")
 
 
 class EmberFormer(FireModel):
@@ -75,8 +79,10 @@ class EmberFormer(FireModel):
     decoder_config
         Extra keyword arguments for the decoder.
     token_mode
-        ``"pixels"``: Linear over the p·p pixels of each fire patch; ``"mean"``: the notes'
-        Linear(1→d) on the patch mean.
+        ``"pixels"``: Linear over the p·p pixels of each fire patch and the Cs·p·p static pixels;
+        ``"mean"``: the notes' Linear(1→d) on the fire patch mean and Linear(Cs→d) on the static
+        patch means (means over valid pixels). The batch's tokens must be cut in the same mode
+        (:mod:`emberxr.tokens`); absent tokens are cut from the pixels.
     use_wind, use_static
         Ablation switches.
     """
@@ -127,10 +133,11 @@ class EmberFormer(FireModel):
         self.token_mode, self.use_wind, self.use_static = token_mode, bool(use_wind), bool(use_static)
         d = self.d
         # temporal token embedder
-        self.fire_embed = nn.Linear(p * p if token_mode == "pixels" else 1, d)
+        per_patch = p * p if token_mode == "pixels" else 1  # values per patch and channel
+        self.fire_embed = nn.Linear(per_patch, d)
         self.wind_embed = nn.Sequential(nn.Linear(2, d), nn.GELU(), nn.Linear(d, d))
         self.pos_embed = nn.Embedding(self.max_seq_len, d)
-        self.static_embed = nn.Linear(max(self.in_static, 1) * p * p, d)
+        self.static_embed = nn.Linear(max(self.in_static, 1) * per_patch, d)
         self.temporal = nn.ModuleList(AttentionBlock(d, nhead, dropout) for _ in range(int(num_layers)))
         self.temporal_norm = nn.LayerNorm(d)
         self.spatial = nn.ModuleList(AttentionBlock(d, nhead, dropout) for _ in range(int(spatial_layers)))
@@ -184,17 +191,17 @@ class EmberFormer(FireModel):
             q.requires_grad_(True)
 
     # -- forward -------------------------------------------------------------------------------
-    def _tokens(self, batch: dict[str, Any], grid: tuple[int, int]) -> tuple[Tensor, Tensor]:
-        """Fire tokens ``[B, T, N, p*p]`` and static tokens ``[B, N, Cs*p*p]`` (from the batch when present)."""
-        fire = batch["fire"].to(torch.float32)
-        B, T, H, W = fire.shape
-        p, N = self.p, grid[0] * grid[1]
-        ft = batch.get("fire_tokens")
-        if ft is None or tuple(ft.shape) != (B, T, N, p * p):
-            ft = patchify(fire.reshape(B * T, 1, H, W), p).reshape(B, T, N, p * p)
-        st = batch.get("static_tokens")
-        if st is None or tuple(st.shape) != (B, N, self.in_static * p * p):
-            st = patchify(static_bands(batch, self.in_static), p)
+    def _tokens(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        """Fire tokens ``[B, T, N, p*p | 1]`` and static tokens ``[B, N, Cs*p*p | Cs]`` in the model's
+        token mode: the batch's own when present (a wrong shape is a :class:`ConfigError`), else cut
+        from the pixels the same way the data pipeline cuts them."""
+        check_token_shapes(batch, self.p, self.in_static, self.token_mode, subject="emberformer")
+        ft, st = batch.get("fire_tokens"), batch.get("static_tokens")
+        valid = pixel_valid(batch)[:, 0] if self.token_mode == "mean" else None
+        if ft is None:
+            ft = tokenize_fire(batch["fire"].to(torch.float32), self.p, self.token_mode, valid)
+        if st is None:
+            st = fold_static(static_bands(batch, self.in_static), self.p, self.token_mode, valid)
         return ft.to(torch.float32), torch.nan_to_num(st.to(torch.float32))
 
     def forward(self, batch: dict[str, Any]) -> Tensor:
@@ -217,16 +224,15 @@ class EmberFormer(FireModel):
         keep_c, back_c = keep[:, cols], back[:, cols].clamp(max=self.max_seq_len - 1)
         L = T - first
 
-        ft, st = self._tokens(batch, grid)
-        ft = ft[:, cols]  # [B, L, N, pp]
-        if self.token_mode == "mean":
-            ft = ft.mean(dim=-1, keepdim=True)
-        tok = self.fire_embed(ft)  # [B, L, N, d]
+        ft, st = self._tokens(batch)
+        tok = self.fire_embed(ft[:, cols])  # [B, L, N, d]
         tok = tok + self.pos_embed(back_c)[:, :, None, :]
         if self.use_wind:
             tok = tok + self.wind_embed(batch["wind"][:, cols].to(torch.float32))[:, :, None, :]
         if self.use_static:
-            static_e = self.static_embed(st if self.in_static else st.new_zeros((B, N, self.p * self.p)))
+            static_e = self.static_embed(
+                st if self.in_static else st.new_zeros((B, N, self.static_embed.in_features))
+            )
             tok = tok + static_e[:, None]
         seq = tok.permute(0, 2, 1, 3).reshape(B * N, L, self.d)
         key_valid = keep_c[:, None, :].expand(B, N, L).reshape(B * N, L)
@@ -245,8 +251,7 @@ class EmberFormer(FireModel):
             self.temporal[-1].weights = None
         # spatial attention across patches
         if self.spatial:
-            valid_pix = pixel_valid(batch).to(torch.float32)
-            valid_tok = patchify(valid_pix, self.p).amax(dim=-1) > 0  # [B, N]
+            valid_tok = valid_token_mask(pixel_valid(batch)[:, 0], self.p)  # [B, N]
             x = ctx + sincos_2d(self.d, grid[0], grid[1], device=ctx.device)[None]
             for block in self.spatial:
                 x = block(x, valid_tok)

@@ -4,7 +4,7 @@ import torch
 
 from emberxr.data.collate import temporal_collate
 from emberxr.data.datasets import TokenFireDataset
-from emberxr.data.patchify import patchify
+from emberxr.tokens import make_tokens, patchify
 from emberxr.errors import ConfigError
 
 
@@ -56,6 +56,32 @@ def test_mixed_window_sizes_are_padded_and_retokenised(make_synthetic_event):
     assert torch.equal(b["fire_tokens"][0], patchify(b["fire"][0], 8))
     vt = b["valid_tokens"][0].reshape(4, 4)
     assert vt[:2, :3].all() and vt.sum() == 6
+
+
+@pytest.mark.parametrize("mode", ["pixels", "mean"])
+@pytest.mark.parametrize("p", [1, 4, 8])
+def test_mixed_size_tokens_equal_tokens_of_the_padded_pixels(make_synthetic_event, mode, p):
+    # the smaller sample's tokens move onto the larger grid: exactly the tokens of its padded
+    # pixels, in both token modes (at p = 1 the two modes have the same shapes, values differ)
+    small = make_synthetic_event(height=16, width=24, steps=3, seed=1, event_id="small", invalid_border=5)
+    big = make_synthetic_event(height=32, width=32, steps=3, seed=2, event_id="big")
+    ds = TokenFireDataset([small, big], patch_size=p, token_mode=mode)
+    b = temporal_collate([ds[1], ds[3]])
+    assert b["grid"] == (32 // p, 32 // p)
+    for i in range(2):
+        ref = make_tokens(
+            b["fire"][i].numpy(),
+            b["static"][i].numpy(),
+            b["valid"][i, 0].numpy(),
+            b["target"][i, 0].numpy(),
+            p,
+            mode,
+        )
+        for key, val in ref.items():
+            np.testing.assert_array_equal(b[key][i].numpy(), val, err_msg=f"{key} of sample {i}")
+    if mode == "mean" and p == 1:  # invalid pixels do not count: the invalid border's static tokens are 0
+        border = ~b["valid"][0, 0, :16, :24]
+        assert bool(border.any()) and (b["static_tokens"][0].reshape(32, 32, -1)[:16, :24][border] == 0).all()
 
 
 def test_empty_or_mixed_patch_sizes_rejected(event):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from emberxr.data.datasets import FireSampleDataset, PixelFireDataset, TokenFireDataset
-from emberxr.data.patchify import pad_to_multiple, patch_mean
+from emberxr.tokens import pad_to_multiple, patch_mean
 from emberxr.errors import ConfigError, EventValidationError
 from emberxr.normalize import compute_stats
 

@@ -2,7 +2,7 @@ import dask.array as da
 import numpy as np
 import pytest
 
-from emberxr.data.patchify import crop_to_multiple, pad_to_multiple, patchify
+from emberxr.tokens import crop_to_multiple, pad_to_multiple, patchify, unpatchify
 from emberxr.data.stripes import iter_tile_tokens
 from emberxr.data.tiling import stitch
 
@@ -30,8 +30,6 @@ def test_tile_tokens_equal_patchify_of_the_window(shape, chunks, tile, overlap, 
 def test_tiles_stitch_back_to_the_raster():
     x = np.random.default_rng(1).random((2, 48, 80)).astype(np.float32)
     tiles, pieces = [], []
-    from emberxr.data.patchify import unpatchify
-
     for t, tok in iter_tile_tokens(da.from_array(x, chunks=(1, 16, 16)), 16, 32, 16):
         tiles.append(t)
         pieces.append(unpatchify(tok, 16, (t.h // 16, t.w // 16)))

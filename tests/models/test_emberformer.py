@@ -119,7 +119,9 @@ def test_freeze_is_noop_without_pretrained_weights():
     ],
 )
 def test_ablation_switches_work_and_change_the_model(kw):
-    batch = make_batch(B=2, T=3, H=16, W=16, in_static=2, patch_size=8)
+    batch = make_batch(
+        B=2, T=3, H=16, W=16, in_static=2, patch_size=8, token_mode=kw.get("token_mode", "pixels")
+    )
     model = _model(**kw)
     with torch.no_grad():
         out = model(batch)
