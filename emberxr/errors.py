@@ -68,7 +68,8 @@ class UnknownNameError(EmberxrError, KeyError):
 
 
 class PluginError(EmberxrError):
-    """A plugin cannot be used: its import failed, or it provides the wrong kind of object."""
+    """A plugin cannot be used (its import failed, or it provides the wrong kind of object), or an
+    object passed as a model, decoder or reader is not one."""
 
 
 class ConfigError(_ProblemList, ValueError):

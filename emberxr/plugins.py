@@ -259,16 +259,23 @@ class Registry:
         return None
 
     def get(self, name_or_obj: Any) -> Any:
-        """Return the registered object for a name; a non-string is returned unchanged.
+        """Return the registered object for a name; an object of the right kind is returned unchanged.
 
         Raises
         ------
         UnknownNameError
             The name is not registered; the message lists close matches.
         PluginError
-            The name belongs to a broken plugin; the message says why and how to fix it.
+            The name belongs to a broken plugin, or the object given is of the wrong kind; the
+            message says why and how to fix it.
         """
         if not isinstance(name_or_obj, str):
+            wrong = self._wrong_type(name_or_obj)
+            if wrong is not None:
+                raise PluginError(
+                    f"{_describe(name_or_obj)} cannot be used as a {self.kind}: {wrong}. "
+                    f"Fix: pass a {self.kind} name from emberxr.list_{self.kind}s() or {self.expected}"
+                )
             return name_or_obj
         self._scan()
         entry = self._entries.get(name_or_obj)

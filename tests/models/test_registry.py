@@ -141,6 +141,11 @@ def test_register_checks_the_type():
         emberxr.register_reader("no-open")(NoOpen)
     assert "light-as-model" not in emberxr.list_models() and "no-open" not in emberxr.list_readers()
     assert "fn" not in plugins.decoders.names()
+    # a class given directly is checked the same way
+    with pytest.raises(PluginError, match=r"cannot be used as a model.*list_models\(\)"):
+        emberxr.create_model(LightDecoder)
+    with pytest.raises(PluginError, match="cannot be used as a reader"):
+        emberxr.registry.get_reader(NoOpen())
 
 
 def test_register_over_a_taken_name_warns_naming_both():
