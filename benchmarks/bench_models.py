@@ -35,7 +35,7 @@ def bench_one(name: str, batch: dict, threads: int, repeats: int, config: dict) 
     """Return (trainable parameters, median forward+backward seconds per batch)."""
     import torch
 
-    from emberxr.models.registry import create_model
+    from emberxr.registry import create_model
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -191,7 +191,7 @@ def main() -> None:
             write_section(text, start=ACC_START, end=ACC_END)
         return
 
-    from emberxr.models.registry import list_decoders, list_models
+    from emberxr.registry import list_decoders, list_models
     from emberxr.testing import make_batch
 
     batch = make_batch(B=8, T=8, H=128, W=128, in_static=8, patch_size=16, hist_lens=[8] * 8, invalid_cols=0)

@@ -29,12 +29,17 @@ _LAZY: dict[str, str] = {
     "schema": "emberxr.schema:",
     "errors": "emberxr.errors:",
     "testing": "emberxr.testing:",
-    # models
-    "list_models": "emberxr.models.registry:list_models",
-    "list_decoders": "emberxr.models.registry:list_decoders",
-    "create_model": "emberxr.models.registry:create_model",
-    "register_model": "emberxr.models.registry:register_model",
-    "register_decoder": "emberxr.models.registry:register_decoder",
+    # registry of readers, models and decoders (built-ins and plugins)
+    "registry": "emberxr.registry:",
+    "list_models": "emberxr.registry:list_models",
+    "list_decoders": "emberxr.registry:list_decoders",
+    "list_readers": "emberxr.registry:list_readers",
+    "create_model": "emberxr.registry:create_model",
+    "create_decoder": "emberxr.registry:create_decoder",
+    "register_model": "emberxr.registry:register_model",
+    "register_decoder": "emberxr.registry:register_decoder",
+    "register_reader": "emberxr.registry:register_reader",
+    "broken_plugins": "emberxr.registry:broken_plugins",
     # one API
     "fit": "emberxr.api:fit",
     "load": "emberxr.api:load",
@@ -46,6 +51,7 @@ _LAZY: dict[str, str] = {
     "UnknownNameError": "emberxr.errors:UnknownNameError",
     "ConfigError": "emberxr.errors:ConfigError",
     "CheckpointError": "emberxr.errors:CheckpointError",
+    "PluginError": "emberxr.errors:PluginError",
 }
 
 __getattr__, __dir__, __all__ = lazy_namespace("emberxr", _LAZY, globals())

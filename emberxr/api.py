@@ -310,8 +310,8 @@ def fit(
     """
     import torch
 
-    from emberxr.models.registry import create_model, get_model_class
     from emberxr.normalize import compute_stats
+    from emberxr.registry import create_model, get_model_class
     from emberxr.train.checkpoint import load_checkpoint
     from emberxr.train.config import apply_overrides, model_kwargs
     from emberxr.train.distributed import cleanup, init_distributed
@@ -603,8 +603,8 @@ def load(path: str | os.PathLike) -> Fitted:
     CheckpointError
         Unreadable file, not an emberxr checkpoint, or weights that do not fit the model.
     """
-    from emberxr.models.registry import create_model
     from emberxr.normalize import NormStats
+    from emberxr.registry import create_model
     from emberxr.train.checkpoint import load_checkpoint
     from emberxr.train.config import validate_config
 

@@ -67,6 +67,11 @@ class UnknownNameError(EmberxrError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class PluginError(EmberxrError):
+    """A plugin cannot be used (its import failed, or it provides the wrong kind of object), or an
+    object passed as a model, decoder or reader is not one."""
+
+
 class ConfigError(_ProblemList, ValueError):
     """A configuration has unknown keys or values of the wrong type."""
 

@@ -248,7 +248,7 @@ def check_model(
     """
     import torch
 
-    from emberxr.models.registry import create_model
+    from emberxr.registry import create_model
 
     config.setdefault("in_static", 3)
     config.setdefault("patch_size", 8)
@@ -435,7 +435,7 @@ def check_decoder(
     """
     import torch
 
-    from emberxr.models.registry import create_decoder
+    from emberxr.registry import create_decoder
 
     label = (
         name_or_cls if isinstance(name_or_cls, str) else getattr(name_or_cls, "__name__", str(name_or_cls))

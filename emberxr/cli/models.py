@@ -1,4 +1,8 @@
-"""``emberxr models``: list the registered models and decoders with where they come from."""
+"""``emberxr models``: list the registered models and decoders with where they come from.
+
+Plugins that cannot be used (their import fails, or they provide the wrong kind of object) are
+shown in their own section with the reason, never as usable names.
+"""
 
 from __future__ import annotations
 
@@ -11,38 +15,56 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "models",
         help="list models and decoders (built-in and plugins)",
-        description="List the registered models and spatial decoders, with the package each comes from.",
+        description=(
+            "List the registered models and spatial decoders, with the package each comes from. "
+            "Plugins are imported and checked; broken ones (of any kind, readers included) are "
+            "listed apart with the reason."
+        ),
     )
     p.add_argument("pattern", nargs="?", default=None, help="glob filter on model names, e.g. 'u*'")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
-        "--check", action="store_true", help="also import each entry (broken plugins are reported)"
+        "--check",
+        action="store_true",
+        help="also import emberxr's own models, decoders and readers (plugins are always checked)",
     )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the registries; returns the exit code."""
-    import fnmatch
+    import dataclasses
     import warnings
 
-    from emberxr import plugins
+    from emberxr import plugins, registry
 
-    broken: list[str] = []
-    if args.check:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", plugins.PluginWarning)
-            plugins.models.load_all()
-            plugins.decoders.load_all()
-        broken = [str(w.message) for w in caught if issubclass(w.category, plugins.PluginWarning)]
-    models = {
-        n: s
-        for n, s in plugins.models.sources().items()
-        if args.pattern is None or fnmatch.fnmatch(n, args.pattern)
-    }
-    decoders = plugins.decoders.sources()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", plugins.PluginWarning)
+        if args.check:
+            for reg in (plugins.models, plugins.decoders, plugins.readers):
+                reg.load_all()
+        sources = plugins.models.sources()
+        models = {n: sources[n] for n in registry.list_models(args.pattern)}
+        decoders = plugins.decoders.sources()
+        broken = registry.broken_plugins()
+    # a broken plugin is reported in its own section; other plugin warnings (name clashes) are kept
+    notes = [
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, plugins.PluginWarning)
+        and not any(str(w.message).startswith(str(b)) for b in broken)
+    ]
+    for w in caught:
+        if not issubclass(w.category, plugins.PluginWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if args.json:
-        print(json.dumps({"models": models, "decoders": decoders, "broken": broken}, indent=2))
+        out = {
+            "models": models,
+            "decoders": decoders,
+            "broken": [dataclasses.asdict(b) for b in broken],
+            "warnings": notes,
+        }
+        print(json.dumps(out, indent=2))
         return 0
     width = max([len(n) for n in [*models, *decoders]] or [4])
     print("models:")
@@ -51,6 +73,12 @@ def run(args: argparse.Namespace) -> int:
     print("decoders:")
     for name, src in decoders.items():
         print(f"  {name:<{width}}  {src}")
-    for msg in broken:
-        print(f"broken: {msg}")
+    if broken:
+        print("broken plugins (not usable):")
+        for b in broken:
+            print(f"  {b.kind} {b.name!r} from {b.dist} ({b.target}): {b.reason}")
+    if notes:
+        print("plugin warnings:")
+        for msg in notes:
+            print(f"  {msg}")
     return 0

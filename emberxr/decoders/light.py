@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from emberxr.models._blocks import ConvBlock
+from emberxr.layers import ConvBlock
 
 from .base import FireDecoder, reject_weights, resize
 
@@ -56,13 +56,6 @@ class LightDecoder(FireDecoder):
         self.fuse2 = ConvBlock(w4 + w2, w2, n=1)
         self.fuse1 = ConvBlock(w2 + w1, w1, n=1)
         self.head = nn.Conv2d(w1, 1, 1)
-        self._set_config(
-            context_channels=context_channels,
-            fine_channels=fine_channels,
-            patch_size=patch_size,
-            weights=weights,
-            widths=[w1, w2, w4],
-        )
 
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
         f1 = self.enc1(fine)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from emberxr.models._blocks import ConvBlock
+from emberxr.layers import ConvBlock
 
 from ._smp import SmpDecoder
 from .base import resize
@@ -59,16 +59,6 @@ class SegformerDecoder(SmpDecoder):
         )
         self.refine = nn.Sequential(ConvBlock(refine_channels + fine_channels, 16, n=1), nn.Conv2d(16, 1, 1))
         self._load_encoder(weights)
-        self._set_config(
-            context_channels=context_channels,
-            fine_channels=fine_channels,
-            patch_size=patch_size,
-            weights=weights,
-            encoder=encoder,
-            segmentation_channels=segmentation_channels,
-            refine_channels=refine_channels,
-            context_out=context_out,
-        )
 
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
         x = self.net(self._net_input(context, fine))

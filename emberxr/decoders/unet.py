@@ -54,16 +54,6 @@ class UnetDecoder(SmpDecoder):
             classes=1,
         )
         self._load_encoder(weights)
-        self._set_config(
-            context_channels=context_channels,
-            fine_channels=fine_channels,
-            patch_size=patch_size,
-            weights=weights,
-            encoder=encoder,
-            encoder_depth=encoder_depth,
-            decoder_channels=decoder_channels,
-            context_out=context_out,
-        )
 
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
         return self.net(self._net_input(context, fine))

@@ -1,5 +1,5 @@
 """The model zoo: baselines, U-TAE and EmberFormer behind one registry.
 
-Import what you need from the submodules (``emberxr.models.registry``, ``emberxr.models.base``);
-this package imports nothing heavy on its own.
+Build models by name through :mod:`emberxr.registry`; the contract is in
+:mod:`emberxr.models.base`. This package imports nothing heavy on its own.
 """

@@ -5,8 +5,9 @@ A model is a :class:`FireModel` (an ``nn.Module``) that
 - declares what it needs from the batch in the class attribute ``requires``
   (:class:`ModelRequirements`);
 - is built from plain JSON-able keyword arguments (``in_static``, ``patch_size``, ``max_history``
-  plus its own hyper-parameters) and gives them back through :attr:`FireModel.config`, so a
-  checkpoint can store ``(name, config)`` and rebuild with ``emberxr.create_model(name, **config)``;
+  plus its own hyper-parameters), which the base class records (:mod:`emberxr.configurable`) and
+  gives back through :attr:`FireModel.config`, so a checkpoint can store ``(name, config)`` and
+  rebuild with ``emberxr.create_model(name, **config)``;
 - maps the collated batch dict (``docs/architecture.md``) to pixel logits ``[B, 1, H, W]``,
   honouring ``valid_t`` (left padding) and the pixel mask ``valid``.
 
@@ -24,6 +25,8 @@ from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+
+from emberxr.configurable import Configurable
 
 #: logit given to pixels outside the valid footprint (sigmoid ≈ 3e-4)
 OUTSIDE_LOGIT = -8.0
@@ -52,11 +55,12 @@ class ModelRequirements:
     uses_wind: bool = True
 
 
-class FireModel(nn.Module):
+class FireModel(Configurable, nn.Module):
     """Base class of every emberxr model (see ``docs/architecture.md``, "The model contract").
 
-    Subclasses call ``super().__init__()`` then :meth:`_set_config` with every constructor keyword
-    argument, and implement :meth:`forward`.
+    Subclasses take keyword arguments, call ``super().__init__()`` and implement :meth:`forward`.
+    The constructor arguments are recorded automatically (:attr:`config`); a configured
+    ``max_history`` also becomes the instance's ``requires.max_history``.
     """
 
     #: registry name, set by subclasses (``register_model()`` without a name uses it, else the
@@ -66,21 +70,14 @@ class FireModel(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._config: dict[str, Any] = {}
         self.last_attention: Tensor | None = None
 
     # -- configuration -------------------------------------------------------------------------
-    def _set_config(self, **config: Any) -> None:
-        self._config = dict(config)
-        mh = config.get("max_history")
+    def _config_recorded(self) -> None:
+        mh = self.__dict__["_config"].get("max_history")
         if mh is not None and type(self).requires.max_history != mh:
             # instance-level requirements carry the configured history length
             self.requires = dataclasses.replace(type(self).requires, max_history=int(mh))
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The constructor keyword arguments (JSON-able) that rebuild this model."""
-        return dict(self._config)
 
     # -- training helpers ----------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -101,7 +98,8 @@ class FireModel(nn.Module):
         raise NotImplementedError
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self._config.items() if not isinstance(v, dict))
+        config = self.__dict__.get("_config") or {}
+        return ", ".join(f"{k}={v!r}" for k, v in config.items() if not isinstance(v, dict))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ._blocks import ConvBlock
+from emberxr.layers import ConvBlock
+
 from .base import FireModel, ModelRequirements, apply_valid, last_step_inputs
 
 
@@ -43,9 +44,6 @@ class ConvHead2D(FireModel):
             ConvBlock(cin, hidden, n=1), *[ConvBlock(hidden, hidden, n=1) for _ in range(max(layers - 1, 0))]
         )
         self.head = nn.Conv2d(hidden, 1, 1)
-        self._set_config(
-            in_static=in_static, patch_size=patch_size, max_history=max_history, hidden=hidden, layers=layers
-        )
 
     def forward(self, batch: dict[str, Any]) -> Tensor:
         x = last_step_inputs(batch, self.in_static)

@@ -26,7 +26,6 @@ class CopyLast(FireModel):
     def __init__(self, in_static: int = 0, patch_size: int = 16, max_history: int = 1, logit: float = 8.0):
         super().__init__()
         self.logit = float(logit)
-        self._set_config(in_static=in_static, patch_size=patch_size, max_history=max_history, logit=logit)
 
     def forward(self, batch: dict[str, Any]) -> Tensor:
         last = last_frame(batch)

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from emberxr.errors import ConfigError, Problem
+from emberxr.layers import AttentionBlock, sincos_2d
 from emberxr.tokens import (
     TOKEN_MODES,
     check_token_shapes,
@@ -36,7 +37,6 @@ from emberxr.tokens import (
     valid_token_mask,
 )
 
-from ._blocks import AttentionBlock, sincos_2d
 from .base import (
     FireModel,
     ModelRequirements,
@@ -125,7 +125,7 @@ class EmberFormer(FireModel):
                 problems.append(Problem(f"{key}={val}", f"use an integer >= {low}"))
         if problems:
             raise ConfigError(problems, subject="emberformer")
-        from emberxr.models.registry import create_decoder
+        from emberxr.registry import create_decoder
 
         p = int(patch_size)
         self.p, self.d, self.in_static = p, int(d_model), int(in_static)
@@ -154,23 +154,6 @@ class EmberFormer(FireModel):
         )
         self.persistence = nn.Parameter(torch.tensor(4.0))
         self.bias = nn.Parameter(torch.tensor(-2.0))
-        self._set_config(
-            in_static=in_static,
-            patch_size=patch_size,
-            max_history=max_history,
-            d_model=d_model,
-            nhead=nhead,
-            num_layers=num_layers,
-            dropout=dropout,
-            max_seq_len=max_seq_len,
-            spatial_layers=spatial_layers,
-            decoder=decoder if isinstance(decoder, str) else getattr(decoder, "name", str(decoder)),
-            decoder_weights=decoder_weights,
-            decoder_config=dict(decoder_config or {}),
-            token_mode=token_mode,
-            use_wind=use_wind,
-            use_static=use_static,
-        )
 
     # -- training helpers ------------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:

@@ -7,7 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._blocks import ConvBlock, groups_for
+from emberxr.layers import ConvBlock, groups_for
+
 from .base import FireModel, ModelRequirements, apply_valid, last_frame, static_bands, steps_back
 
 
@@ -68,7 +69,6 @@ class Tiny3D(FireModel):
         self.head = nn.Sequential(
             ConvBlock(hidden + 1 + self.in_static, hidden, n=1), nn.Conv2d(hidden, 1, 1)
         )
-        self._set_config(in_static=in_static, patch_size=patch_size, max_history=max_history, hidden=hidden)
 
     def forward(self, batch: dict[str, Any]) -> Tensor:
         fire, wind, valid = history_window(batch, self.window)

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._blocks import ConvBlock
+from emberxr.layers import ConvBlock
+
 from .base import FireModel, ModelRequirements, apply_valid, last_step_inputs
 
 
@@ -47,7 +48,6 @@ class UNetS(FireModel):
             ConvBlock(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(len(widths) - 1))
         )
         self.head = nn.Conv2d(widths[0], 1, 1)
-        self._set_config(in_static=in_static, patch_size=patch_size, max_history=max_history, widths=widths)
 
     def forward(self, batch: dict[str, Any]) -> Tensor:
         x = last_step_inputs(batch, self.in_static)

@@ -32,8 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from emberxr.errors import ConfigError, Problem
+from emberxr.layers import ConvBlock, groups_for
 
-from ._blocks import ConvBlock, groups_for
 from .base import FireModel, ModelRequirements, apply_valid, static_bands, steps_back
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -197,19 +197,6 @@ class UTAE(FireModel):
             self.up.append(nn.ConvTranspose2d(dec[i + 1], dec[i], 4, stride=2, padding=1))
             self.dec.append(ConvBlock(dec[i] + enc[i], dec[i], n=2))
         self.head = nn.Sequential(ConvBlock(dec[0], 16, n=1), nn.Conv2d(16, 1, 1))
-        self._set_config(
-            in_static=in_static,
-            patch_size=patch_size,
-            max_history=max_history,
-            preset=preset,
-            encoder_widths=encoder_widths,
-            decoder_widths=decoder_widths,
-            n_head=n_head,
-            ltae_dim=ltae_dim,
-            d_k=d_k,
-            ltae_mlp=ltae_mlp,
-            ltae_dropout=ltae_dropout,
-        )
 
     def forward(self, batch: dict[str, Any]) -> Tensor:
         """Pixel logits ``[B, 1, H, W]``; :attr:`last_attention` holds the L-TAE attention

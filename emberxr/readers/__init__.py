@@ -25,20 +25,13 @@ from typing import Any
 import xarray as xr
 
 from ..errors import NoReaderError, ReaderError
+from ..registry import list_readers
 
 __all__ = ["guess_reader", "list_readers", "open_event"]
 
 
 def _instance(obj: Any) -> Any:
     return obj() if isinstance(obj, type) else obj
-
-
-def list_readers() -> dict[str, str]:
-    """Names of the loadable readers with where they come from (broken plugins warn and are left out)."""
-    from .. import plugins
-
-    plugins.readers.load_all()
-    return plugins.readers.sources()
 
 
 def guess_reader(path: str | os.PathLike) -> str:

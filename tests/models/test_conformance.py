@@ -51,7 +51,6 @@ class _PeeksAtPadding(FireModel):
     def __init__(self, in_static: int = 0, patch_size: int = 16, max_history: int = 8):
         super().__init__()
         self.w = torch.nn.Parameter(torch.ones(()))
-        self._set_config(in_static=in_static, patch_size=patch_size, max_history=max_history)
 
     def forward(self, batch):
         return self.w * (last_frame(batch) + batch["fire"][:, :1] + batch["fire"].shape[1])

@@ -87,31 +87,137 @@ def _fake_dist(root: Path, name: str, entry_points: str) -> None:
     (info / "entry_points.txt").write_text(entry_points)
 
 
-def test_broken_plugin_warns_and_is_skipped(tmp_path):
+def test_broken_plugin_is_listed_apart_with_its_reason(tmp_path):
     _fake_dist(tmp_path, "broken_plugin", "[emberxr.models]\nghost = no_such_module_xyz:Ghost\n")
     done = _run(
         """
-        import json, warnings
-        import emberxr
-        from emberxr.plugins import PluginWarning
-        names = emberxr.list_models()
+        import json, sys, warnings
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            try:
-                emberxr.create_model("ghost")
-                err = None
-            except emberxr.UnknownNameError as exc:
-                err = str(exc)
-        print(json.dumps({"names": names, "after": emberxr.list_models(), "err": err,
-                          "warned": [str(w.message) for w in caught if issubclass(w.category, PluginWarning)]}))
+            import emberxr                              # a broken plugin never breaks the import
+            names = emberxr.list_models()
+            again = emberxr.list_models()               # the warning is given once, not per listing
+        broken = [str(b) for b in emberxr.broken_plugins()]
+        try:
+            emberxr.create_model("ghost")
+            err = None
+        except emberxr.PluginError as exc:
+            err = str(exc)
+        print(json.dumps({"names": names, "again": again, "err": err, "broken": broken,
+                          "torch": "torch" in sys.modules,
+                          "warned": [str(w.message) for w in caught]}))
         """,
         tmp_path,
     )
     assert done.returncode == 0, done.stderr
     res = json.loads(done.stdout.strip().splitlines()[-1])
-    assert "emberformer" in res["names"]
-    assert res["warned"] and "no_such_module_xyz" in res["warned"][0]
-    assert "ghost" not in res["after"] and res["err"] and "unknown model 'ghost'" in res["err"]
+    assert "emberformer" in res["names"] and "ghost" not in res["names"] and res["again"] == res["names"]
+    assert len(res["warned"]) == 1 and "no_such_module_xyz" in res["warned"][0]
+    assert res["broken"] == [
+        "model plugin 'ghost' from dist 'broken_plugin' (no_such_module_xyz:Ghost) is broken: "
+        "import failed: ModuleNotFoundError: No module named 'no_such_module_xyz'"
+    ]
+    assert res["err"].startswith("model plugin 'ghost' from dist 'broken_plugin' is broken: import failed")
+    assert "unknown" not in res["err"] and "uninstall" in res["err"]
+    assert not res["torch"]  # listing checked the plugin without importing the built-in models
+
+
+WRONG_TYPES = """\
+[emberxr.models]
+notamodel = json:dumps
+decoderasmodel = emberxr.decoders.light:LightDecoder
+[emberxr.decoders]
+modelasdecoder = emberxr.models.copylast:CopyLast
+explodes = boom_on_import_xyz:Decoder
+[emberxr.readers]
+noreader = json:JSONDecoder
+duckreader = duck_reader_xyz:DuckReader
+"""
+
+
+def test_plugins_of_the_wrong_type_are_broken(tmp_path):
+    _fake_dist(tmp_path, "wrong_types", WRONG_TYPES)
+    (tmp_path / "boom_on_import_xyz.py").write_text("raise RuntimeError('plugin exploded')\n")
+    (tmp_path / "duck_reader_xyz.py").write_text(
+        "class DuckReader:\n"
+        "    def guess_can_open(self, path):\n        return False\n"
+        "    def open(self, path, **kwargs):\n        raise NotImplementedError\n"
+    )
+    done = _run(
+        """
+        import json, warnings
+        warnings.simplefilter("ignore")
+        import emberxr
+        from emberxr import plugins
+        errors = {}
+        for kind, get, name in [("model", emberxr.registry.get_model_class, "notamodel"),
+                                ("decoder", emberxr.registry.get_decoder_class, "modelasdecoder"),
+                                ("reader", emberxr.registry.get_reader, "noreader")]:
+            try:
+                get(name)
+            except emberxr.PluginError as exc:
+                errors[kind] = str(exc)
+        print(json.dumps({
+            "models": emberxr.list_models(), "decoders": emberxr.list_decoders(),
+            "readers": emberxr.list_readers(), "errors": errors,
+            "broken": {b.name: [b.kind, b.dist, b.reason] for b in emberxr.broken_plugins()},
+            "only_decoders": [b.name for b in emberxr.broken_plugins("decoder")],
+            "duck": type(emberxr.registry.get_reader("duckreader")).__name__}))
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    res = json.loads(done.stdout.strip().splitlines()[-1])
+    broken = res["broken"]
+    assert set(broken) == {"notamodel", "decoderasmodel", "modelasdecoder", "explodes", "noreader"}
+    assert broken["notamodel"] == [
+        "model",
+        "wrong_types",
+        "it is a builtins.function object, not a subclass of emberxr.models.base.FireModel",
+    ]
+    assert (
+        "the class emberxr.decoders.light.LightDecoder, not a subclass of emberxr.models"
+        in (broken["decoderasmodel"][2])
+    )
+    assert "not a subclass of emberxr.decoders.base.FireDecoder" in broken["modelasdecoder"][2]
+    assert broken["explodes"][2] == "import failed: RuntimeError: plugin exploded"
+    assert "callable open(path, **kwargs) and guess_can_open(path)" in broken["noreader"][2]
+    assert sorted(res["only_decoders"]) == ["explodes", "modelasdecoder"]
+    # none of them is offered as a usable name; a duck-typed reader class is fine
+    assert not set(broken) & set(res["models"] + res["decoders"] + res["readers"])
+    assert "duckreader" in res["readers"] and res["duck"] == "DuckReader"
+    assert "from dist 'wrong_types' is broken" in res["errors"]["model"]
+    assert "FireDecoder" in res["errors"]["decoder"] and "noreader" in res["errors"]["reader"]
+
+
+def test_cli_lists_broken_plugins_in_their_own_section(tmp_path):
+    _fake_dist(tmp_path, "wrong_types", WRONG_TYPES)
+    (tmp_path / "boom_on_import_xyz.py").write_text("raise RuntimeError('plugin exploded')\n")
+    text = _run("from emberxr.cli import main; raise SystemExit(main(['models']))", tmp_path)
+    assert text.returncode == 0, text.stderr
+    usable, _, rest = text.stdout.partition("broken plugins (not usable):")
+    assert "notamodel" not in usable and "modelasdecoder" not in usable
+    lines = rest.strip().splitlines()
+    assert any(
+        ln.strip().startswith("model 'notamodel' from wrong_types (json:dumps): it is a builtins.function")
+        for ln in lines
+    )
+    assert any("decoder 'explodes'" in ln and "RuntimeError: plugin exploded" in ln for ln in lines)
+    assert any("reader 'noreader'" in ln for ln in lines)
+    assert "PluginWarning" not in text.stderr  # reported once, in the section, not as warnings too
+
+    js = _run("from emberxr.cli import main; raise SystemExit(main(['models', '--json']))", tmp_path)
+    assert js.returncode == 0, js.stderr
+    data = json.loads(js.stdout)
+    by_name = {b["name"]: b for b in data["broken"]}
+    assert by_name["explodes"] == {
+        "kind": "decoder",
+        "name": "explodes",
+        "dist": "wrong_types",
+        "target": "boom_on_import_xyz:Decoder",
+        "reason": "import failed: RuntimeError: plugin exploded",
+    }
+    assert "notamodel" not in data["models"] and "modelasdecoder" not in data["decoders"]
 
 
 def test_duplicate_plugin_warns_and_keeps_builtin(tmp_path):
@@ -121,7 +227,7 @@ def test_duplicate_plugin_warns_and_keeps_builtin(tmp_path):
         import warnings
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            from emberxr.models.registry import get_model_class
+            from emberxr.registry import get_model_class
             cls = get_model_class("utae")
         print(cls.__module__)
         print(any("duplicate model 'utae'" in str(w.message) for w in caught))

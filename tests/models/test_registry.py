@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
 
 import emberxr
-from emberxr.errors import ConfigError, UnknownNameError
+from emberxr.errors import ConfigError, PluginError, UnknownNameError
 from emberxr.models.base import FireModel, ModelRequirements, apply_valid, last_frame
-from emberxr.models.registry import create_decoder, list_decoders, list_models
+from emberxr.plugins import PluginWarning
+from emberxr.registry import create_decoder, list_decoders, list_models
 from emberxr.testing import make_batch
 
 BUILTIN_MODELS = ["conv2d", "copylast", "emberformer", "tiny3d", "unets", "utae"]
@@ -63,7 +65,6 @@ def test_class_may_be_passed_and_registered_in_process():
         ):
             super().__init__()
             self.scale = scale
-            self._set_config(in_static=in_static, patch_size=patch_size, max_history=max_history, scale=scale)
 
         def forward(self, batch):
             return apply_valid(self.scale * (last_frame(batch) - 0.5), batch)
@@ -112,7 +113,6 @@ def test_register_without_name_uses_class_name():
     class MyTinyModel(FireModel):
         def __init__(self, in_static: int = 0, patch_size: int = 16, max_history: int = 1):
             super().__init__()
-            self._set_config(in_static=in_static, patch_size=patch_size, max_history=max_history)
 
         def forward(self, batch):
             return apply_valid(last_frame(batch), batch)
@@ -122,3 +122,75 @@ def test_register_without_name_uses_class_name():
         assert "mytinymodel" in emberxr.list_models()
     finally:
         plugins.models.unregister("mytinymodel")
+
+
+def test_register_checks_the_type():
+    from emberxr import plugins
+    from emberxr.decoders.light import LightDecoder
+
+    with pytest.raises(PluginError, match=r"not a subclass of emberxr\.models\.base\.FireModel"):
+        emberxr.register_model("light-as-model")(LightDecoder)
+    with pytest.raises(PluginError, match=r"not a subclass of emberxr\.decoders\.base\.FireDecoder"):
+        emberxr.register_decoder("fn")(lambda context, fine: context)
+
+    class NoOpen:
+        def guess_can_open(self, path):
+            return False
+
+    with pytest.raises(PluginError, match="callable open"):
+        emberxr.register_reader("no-open")(NoOpen)
+    assert "light-as-model" not in emberxr.list_models() and "no-open" not in emberxr.list_readers()
+    assert "fn" not in plugins.decoders.names()
+    # a class given directly is checked the same way
+    with pytest.raises(PluginError, match=r"cannot be used as a model.*list_models\(\)"):
+        emberxr.create_model(LightDecoder)
+    with pytest.raises(PluginError, match="cannot be used as a reader"):
+        emberxr.registry.get_reader(NoOpen())
+
+
+def test_register_over_a_taken_name_warns_naming_both():
+    from emberxr import plugins
+    from emberxr.decoders.light import LightDecoder
+
+    class Replacement(LightDecoder):
+        pass
+
+    with pytest.warns(PluginWarning) as record:
+        emberxr.register_decoder("light")(Replacement)
+    try:
+        msg = str(record[0].message)
+        assert "decoder 'light' registered again" in msg
+        assert "Replacement" in msg and "emberxr.decoders.light:LightDecoder from emberxr" in msg
+        assert emberxr.registry.get_decoder_class("light") is Replacement
+    finally:
+        plugins.decoders.unregister("light")
+        plugins.decoders.refresh()  # read the entry points again: the built-in comes back
+    assert emberxr.registry.get_decoder_class("light") is LightDecoder
+
+
+def test_registering_the_same_object_again_is_silent():
+    from emberxr import plugins
+
+    class Once(FireModel):
+        def forward(self, batch):
+            return apply_valid(last_frame(batch), batch)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        emberxr.register_model("once-test")(Once)
+        emberxr.register_model("once-test")(Once)
+    plugins.models.unregister("once-test")
+
+
+def test_reader_facade_lists_and_returns_instances(tmp_path):
+    from emberxr.readers.zarr_reader import ZarrReader
+
+    assert {"raw", "zarr"} <= set(emberxr.list_readers()) and emberxr.list_readers("z*") == ["zarr"]
+    assert isinstance(emberxr.registry.get_reader("zarr"), ZarrReader)
+    given = ZarrReader()
+    assert emberxr.registry.get_reader(given) is given
+    with pytest.raises(UnknownNameError, match="Did you mean 'zarr'"):
+        emberxr.registry.get_reader("zar")
+    with pytest.raises(ValueError, match="model, decoder, reader"):
+        emberxr.broken_plugins("models")
+    assert emberxr.broken_plugins() == []

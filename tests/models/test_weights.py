@@ -86,7 +86,7 @@ def test_local_file_loads_into_segformer_encoder(tmp_path):
     state = smp.encoders.get_encoder("mit_b0", in_channels=3, weights=None).state_dict()
     path = tmp_path / "mit_b0.pth"
     torch.save({f"encoder.{k}": v for k, v in state.items()}, path)
-    from emberxr.models.registry import create_decoder
+    from emberxr.registry import create_decoder
 
     dec = create_decoder("segformer", context_channels=8, fine_channels=5, weights=str(path))
     loaded = dec.net.encoder.state_dict()

@@ -12,7 +12,7 @@ import xarray as xr
 
 import emberxr
 from emberxr import plugins
-from emberxr.errors import NoReaderError, ReaderError, UnknownNameError
+from emberxr.errors import NoReaderError, PluginError, ReaderError, UnknownNameError
 from emberxr.plugins import PluginWarning, Registry, _Entry
 from emberxr.readers import guess_reader, list_readers
 from emberxr.readers.raw_reader import write_raw_event
@@ -65,14 +65,14 @@ def test_broken_reader_plugin_warns_and_others_still_work(event, tmp_path, monke
     reg._entries["aaa_broken"] = _Entry("aaa_broken", "bogus-dist", ep.value, ep=ep)
     monkeypatch.setattr(plugins, "readers", reg)
     raw = write_raw_event(event, tmp_path / "raw")
-    with pytest.warns(PluginWarning, match="aaa_broken.*failed to load"):
+    with pytest.warns(PluginWarning, match="aaa_broken.*is broken: import failed"):
         got = emberxr.open_event(raw)  # guessing loads every reader; the broken one is skipped
     xr.testing.assert_identical(got, event)
     assert "aaa_broken" not in reg.names()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert guess_reader(raw) == "raw"  # warned once, not again
-    with pytest.raises(UnknownNameError):
+    with pytest.raises(PluginError, match="'aaa_broken' from dist 'bogus-dist' is broken"):
         emberxr.open_event(raw, reader="aaa_broken")
 
 

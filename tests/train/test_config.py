@@ -95,7 +95,7 @@ def test_yaml_file_round_trip(tmp_path):
 
 
 def test_model_kwargs_map_the_notes_keys_and_drop_foreign_ones():
-    from emberxr.models.registry import get_model_class
+    from emberxr.registry import get_model_class
 
     cfg = load_config(
         None,

@@ -104,7 +104,7 @@ def _register_two_part_model():
     from torch import nn
 
     from emberxr.models.base import FireModel, ModelRequirements, last_frame
-    from emberxr.models.registry import register_model
+    from emberxr.registry import register_model
 
     @register_model("test-two-part")
     class TwoPart(FireModel):
@@ -116,7 +116,6 @@ def _register_two_part_model():
             super().__init__()
             self.encoder = nn.Conv2d(1, 4, 3, padding=1)
             self.decoder = nn.Conv2d(4, 1, 3, padding=1)
-            self._set_config(in_static=in_static, patch_size=patch_size, max_history=max_history)
 
         def param_groups(self):
             return {"temporal": list(self.encoder.parameters()), "spatial": list(self.decoder.parameters())}

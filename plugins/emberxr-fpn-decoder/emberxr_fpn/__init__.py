@@ -68,15 +68,6 @@ class FPNDecoder(FireDecoder):
         self.context = nn.Conv2d(context_channels, pyramid, 1)
         self.smooth = nn.ModuleList(_conv(pyramid, pyramid) for _ in widths)
         self.head = nn.Conv2d(pyramid, 1, 1)
-        self._set_config(
-            context_channels=context_channels,
-            fine_channels=fine_channels,
-            patch_size=patch_size,
-            weights=weights,
-            width=width,
-            pyramid=pyramid,
-            levels=levels,
-        )
 
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
         feats = []

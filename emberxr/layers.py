@@ -1,4 +1,14 @@
-"""Small building blocks shared by the built-in models (private)."""
+"""Neural-network building blocks shared by models and decoders.
+
+A neutral module: models (:mod:`emberxr.models`) and decoders (:mod:`emberxr.decoders`) both import
+it, and it imports neither, so the two packages do not depend on each other. Plugin authors may use
+these blocks too.
+
+- :func:`groups_for` — a GroupNorm group count that divides a channel count;
+- :class:`ConvBlock` — ``n`` × (3×3 conv → GroupNorm → GELU);
+- :func:`sincos_2d` — a fixed 2-D sine/cosine position code for any grid size;
+- :class:`AttentionBlock` — a pre-norm transformer block with key padding masks.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +17,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+__all__ = ["AttentionBlock", "ConvBlock", "groups_for", "sincos_2d"]
 
 
 def groups_for(channels: int, preferred: int = 8) -> int:
