@@ -66,4 +66,4 @@ class UnetDecoder(SmpDecoder):
         )
 
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
-        return self.net(self._net_input(context, fine))
+        return self._run_net(self._net_input(context, fine))
