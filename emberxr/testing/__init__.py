@@ -7,7 +7,8 @@
   :func:`select`, :func:`copy_batch`);
 - :mod:`emberxr.testing.conformance`: the conformance checks of models and decoders, one function
   per check in one table (:data:`CHECKS`), run by :func:`check_model` / :func:`check_decoder` or
-  parametrised in pytest with :func:`conformance_cases`;
+  parametrised in pytest with :func:`conformance_cases`; :mod:`emberxr.testing.subjects` is what
+  they run on (a model fed a batch, or a decoder fed ``(context, fine)``);
 - :mod:`emberxr.testing.training`: a tiny training run on synthetic events (:func:`tiny_fit`,
   also ``python -m emberxr.testing.training RUN_DIR EPOCHS``).
 
