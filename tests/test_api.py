@@ -22,15 +22,10 @@ FAST = dict(
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from conftest import synthetic_event
+    from emberxr.testing import synthetic_events
 
     torch.set_num_threads(1)
-    dirs = [270.0, 180.0, 90.0, 0.0, 225.0, 315.0]
-    events = [synthetic_event(seed=i, event_id=f"synthetic-{i}", wind_from_deg=d) for i, d in enumerate(dirs)]
+    events = synthetic_events(6)
     run = tmp_path_factory.mktemp("fit")
     fitted = emberxr.fit(events, model="unets", epochs=4, run_dir=run, **FAST)
     return fitted, events, run

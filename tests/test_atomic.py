@@ -7,20 +7,16 @@ that the destination is absent or still the old complete file.
 
 from __future__ import annotations
 
-import os
 import select
 import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import xarray as xr
 
 from emberxr.atomic import atomic_path
-
-TESTS = Path(__file__).resolve().parent
 
 
 def test_exception_leaves_no_file_and_no_temporary(tmp_path):
@@ -60,7 +56,6 @@ def _run_until_blocked(script: str, *args: str) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(TESTS)},
     )
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 120)
@@ -121,7 +116,7 @@ def test_sigkill_during_geotiff_overwrite_keeps_old_file(tmp_path, event):
 _ZARR_WRITER = """
     import sys, threading
     import numpy as np, dask, dask.array as dsa
-    from conftest import synthetic_event
+    from emberxr.testing import synthetic_event
     from emberxr.io.events import save_events
 
     def slow(a):

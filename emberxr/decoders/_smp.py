@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import FireDecoder, resize
@@ -31,3 +32,18 @@ class SmpDecoder(FireDecoder):
     def _net_input(self, context: Tensor, fine: Tensor) -> Tensor:
         """``[projected context upsampled to H×W ‖ fine]``."""
         return torch.cat([resize(self.ctx(context), fine.shape[-2:]), fine], dim=1)
+
+    def _run_net(self, x: Tensor) -> Tensor:
+        """Run ``net`` on input of any size.
+
+        smp encoders need ``H, W`` divisible by their output stride (16 or 32), stricter than the
+        patch size: pad the bottom/right edges (replicate) up to a multiple and crop the output back.
+        """
+        H, W = x.shape[-2:]
+        stride = int(self.net.encoder.output_stride)
+        ph, pw = -H % stride, -W % stride
+        if not (ph or pw):
+            return self.net(x)
+        out = self.net(F.pad(x, (0, pw, 0, ph), mode="replicate"))
+        h, w = out.shape[-2:]
+        return out[..., : h * H // (H + ph), : w * W // (W + pw)]

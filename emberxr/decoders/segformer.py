@@ -61,7 +61,7 @@ class SegformerDecoder(SmpDecoder):
         self._load_encoder(weights)
 
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
-        x = self.net(self._net_input(context, fine))
+        x = self._run_net(self._net_input(context, fine))
         if x.shape[-2:] != fine.shape[-2:]:
             x = resize(x, fine.shape[-2:])
         return self.refine(torch.cat([x, fine], dim=1))

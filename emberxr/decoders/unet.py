@@ -56,4 +56,4 @@ class UnetDecoder(SmpDecoder):
         self._load_encoder(weights)
 
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
-        return self.net(self._net_input(context, fine))
+        return self._run_net(self._net_input(context, fine))

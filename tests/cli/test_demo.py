@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,11 +13,9 @@ def test_demo_writes_table_forecast_and_panels(tmp_path):
     import rasterio
 
     from emberxr.demo import run_demo
+    from emberxr.testing import synthetic_events
 
-    sys.path.insert(0, str(Path(__file__).parents[1] / "train"))
-    from _run_fit import events
-
-    evs = events(6)
+    evs = synthetic_events(6)
     cfg = tmp_path / "demo.yaml"
     cfg.write_text(
         "common:\n"

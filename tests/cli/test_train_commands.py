@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 from emberxr.cli import main
@@ -22,11 +19,9 @@ def test_fit_evaluate_predict(tmp_path, capsys):
     import rasterio
 
     from emberxr.io.events import save_event, save_events
+    from emberxr.testing import synthetic_events
 
-    sys.path.insert(0, str(Path(__file__).parents[1] / "train"))
-    from _run_fit import events
-
-    evs = events(4)
+    evs = synthetic_events(4)
     store = save_events(evs, tmp_path / "events.zarr")
     one = save_event(evs[0], tmp_path / "one.zarr")
     cfg = tmp_path / "tiny.yaml"

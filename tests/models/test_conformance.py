@@ -1,13 +1,20 @@
-"""Run the public conformance checks (``emberxr.testing``) over every registered model and decoder."""
+"""Every registered model and decoder passes every conformance check (``emberxr.testing``).
+
+The cases come from :func:`emberxr.testing.conformance_cases`: one test id per (subject, check),
+e.g. ``test_model_conforms[emberformer:target_unused]``, so a failure names one check.
+"""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
-import torch
 
 import emberxr
-from emberxr.models.base import FireModel, ModelRequirements, last_frame
-from emberxr.testing import check_decoder, check_model, make_batch, pad_history
+from emberxr.testing import CHECKS, check_decoder, check_model, conformance_cases, make_batch, pad_history
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 # tiny sizes keep the suite fast; everything else is each model's default
 SMALL = {
@@ -22,45 +29,86 @@ SMALL = {
 }
 SMALL_DECODERS = {"unet": {"encoder_depth": 3, "decoder_channels": [32, 16, 8]}}
 
-
-@pytest.mark.parametrize("name", emberxr.list_models())
-def test_every_model_conforms(name):
-    report = check_model(name, **SMALL.get(name, {}))
-    assert report.ok and "forward" in report.passed and "padding_invariance" in report.passed
-
-
-@pytest.mark.parametrize("name", emberxr.list_decoders())
-def test_every_decoder_conforms(name):
-    report = check_decoder(name, **SMALL_DECODERS.get(name, {}))
-    assert report.ok and "emberformer:padding_invariance" in report.passed
-
-
-def test_emberformer_with_spatial_attention_and_mean_tokens_conforms():
-    assert check_model("emberformer", **SMALL["emberformer"], spatial_layers=2, token_mode="mean").ok
-
-
-def test_utae_paper_preset_conforms():
-    assert check_model("utae", preset="paper").ok
-
-
-class _PeeksAtPadding(FireModel):
-    """A deliberately wrong model: it reads the first (padded) frame."""
-
-    requires = ModelRequirements(max_history=8, uses_static=False, uses_wind=False)
-
-    def __init__(self, in_static: int = 0, patch_size: int = 16, max_history: int = 8):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.ones(()))
-
-    def forward(self, batch):
-        return self.w * (last_frame(batch) + batch["fire"][:, :1] + batch["fire"].shape[1])
+MODEL_CASES = [
+    case for name in emberxr.list_models() for case in conformance_cases(name, **SMALL.get(name, {}))
+]
+DECODER_CASES = [
+    case
+    for name in emberxr.list_decoders()
+    for case in conformance_cases(name, kind="decoder", **SMALL_DECODERS.get(name, {}))
+]
+VARIANT_CASES = [
+    *conformance_cases(
+        "emberformer",
+        label="emberformer-spatial-mean",
+        **SMALL["emberformer"],
+        spatial_layers=2,
+        token_mode="mean",
+    ),
+    *conformance_cases("utae", label="utae-paper", preset="paper"),
+    *conformance_cases("unets", label="unets-patch16", patch_size=16),
+]
 
 
-def test_conformance_catches_padding_dependence():
-    report = check_model(_PeeksAtPadding, raise_on_failure=False)
-    assert "padding_invariance" in report.failed
-    with pytest.raises(AssertionError, match="padding_invariance"):
-        check_model(_PeeksAtPadding)
+@pytest.mark.parametrize("case", MODEL_CASES, ids=str)
+def test_model_conforms(case):
+    case()
+
+
+@pytest.mark.parametrize("case", DECODER_CASES, ids=str)
+def test_decoder_conforms(case):
+    case()
+
+
+@pytest.mark.parametrize("case", VARIANT_CASES, ids=str)
+def test_model_variant_conforms(case):
+    case()
+
+
+def test_the_table_is_one_list_of_uniquely_named_checks_for_models_and_decoders():
+    names = [c.name for c in CHECKS]
+    assert len(names) == len(set(names))
+    assert all(c.applies_to and set(c.applies_to) <= {"model", "decoder"} for c in CHECKS)
+    shared = {c.name for c in CHECKS if set(c.applies_to) == {"model", "decoder"}}
+    assert {"determinism", "save_load", "batch_independence", "tile_sizes", "inputs_unchanged"} <= shared
+    assert all(c.description for c in CHECKS)
+
+
+def test_parametrised_cases_cover_the_table_once_per_subject():
+    ids = [str(c) for c in MODEL_CASES]
+    assert len(ids) == len(set(ids))
+    model_checks = [c.name for c in CHECKS if "model" in c.applies_to]
+    decoder_checks = [c.name for c in CHECKS if "decoder" in c.applies_to]
+    assert [str(c) for c in conformance_cases("conv2d")] == [f"conv2d:{n}" for n in model_checks]
+    assert [str(c) for c in conformance_cases("light")] == [f"light:{n}" for n in decoder_checks] + [
+        f"light:emberformer:{n}" for n in model_checks
+    ]
+
+
+def test_check_model_and_check_decoder_run_the_same_table():
+    report = check_model("copylast")
+    model_checks = {c.name for c in CHECKS if "model" in c.applies_to}
+    assert set(report.passed) | set(report.skipped) == model_checks
+    assert report.skipped == {
+        "backward": "model has no trainable parameters",
+        "tokens": "model does not use tokens",
+    }
+    dec = check_decoder("light", in_model=False)
+    assert set(dec.passed) == {c.name for c in CHECKS if "decoder" in c.applies_to}
+
+
+def test_a_given_batch_is_used_and_never_changed():
+    batch = make_batch(B=2, T=3, H=16, W=24, in_static=2, patch_size=8, tokens=False)
+    fire = batch["fire"].clone()
+    report = check_model("conv2d", batch=batch, in_static=2, patch_size=8, hidden=4, layers=1)
+    assert report.ok and "tokens" in report.skipped
+    assert batch["fire"].equal(fire) and "fire_tokens" not in batch
+
+
+def test_docs_describe_every_check():
+    text = (DOCS / "plugins.md").read_text()
+    missing = [c.name for c in CHECKS if not re.search(rf"`{c.name}`", text)]
+    assert not missing, f"docs/plugins.md does not describe the checks {missing}"
 
 
 def test_make_batch_follows_the_contract():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,10 +16,18 @@ import pytest
 PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "emberxr-fpn-decoder"
 
 
+def _env(path: Path) -> dict[str, str]:
+    """The environment of a Python that has the packages installed in ``path`` (a pip ``--target``)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), os.environ.get("PYTHONPATH", "")])}
+
+
 def _run(code: str, path: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=_env(path),
+        timeout=300,
     )
 
 
@@ -55,13 +64,12 @@ def test_installed_plugin_is_listed_and_usable_by_name(fpn_target):
         torch.set_num_threads(1)
         import emberxr
         from emberxr import plugins
-        from emberxr.testing import make_batch, check_decoder
+        from emberxr.testing import make_batch
         m = emberxr.create_model("emberformer", decoder="fpn", in_static=4, patch_size=8, d_model=16, nhead=2)
         out = m(make_batch(B=2, T=3, H=32, W=32, in_static=4, patch_size=8))
-        report = check_decoder("fpn", in_model=False)
         print(json.dumps({"decoders": emberxr.list_decoders(), "shape": list(out.shape),
                           "type": type(m.decoder).__module__, "config": m.config["decoder"],
-                          "ok": report.ok, "sources": plugins.decoders.sources()["fpn"]}))
+                          "sources": plugins.decoders.sources()["fpn"]}))
         """,
         fpn_target,
     )
@@ -69,8 +77,35 @@ def test_installed_plugin_is_listed_and_usable_by_name(fpn_target):
     res = json.loads(done.stdout.strip().splitlines()[-1])
     assert "fpn" in res["decoders"] and {"light", "unet", "segformer"} <= set(res["decoders"])
     assert res["shape"] == [2, 1, 32, 32]
-    assert res["type"] == "emberxr_fpn" and res["config"] == "fpn" and res["ok"]
+    assert res["type"] == "emberxr_fpn" and res["config"] == "fpn"
     assert res["sources"].startswith("emberxr-fpn-decoder")
+
+
+def test_plugin_tests_parametrise_over_the_conformance_cases(fpn_target, tmp_path):
+    """The plugin's own pytest file (``conformance_cases("fpn")``) runs one passing test per check."""
+    from emberxr.testing import CHECKS
+
+    env = {**_env(fpn_target), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-rfE",
+            str(fpn_target.parent / "src" / "tests"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    n_checks = sum("decoder" in c.applies_to for c in CHECKS) + sum("model" in c.applies_to for c in CHECKS)
+    assert re.search(rf"\b{n_checks} passed\b", done.stdout), done.stdout[-2000:]
 
 
 def test_cli_lists_plugin_with_its_source(fpn_target):

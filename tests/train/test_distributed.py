@@ -5,11 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import emberxr
-
-HERE = Path(__file__).parent
 
 
 def _free_port() -> int:
@@ -22,11 +19,9 @@ def _free_port() -> int:
 
 def test_torchrun_two_cpu_processes(tmp_path, event):
     from emberxr.io.events import save_events
+    from emberxr.testing import synthetic_events
 
-    sys.path.insert(0, str(HERE))
-    from _run_fit import events
-
-    store = save_events(events(4), tmp_path / "events.zarr")
+    store = save_events(synthetic_events(4), tmp_path / "events.zarr")
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(
         "model: {name: conv2d, options: {hidden: 8, layers: 1}}\n"

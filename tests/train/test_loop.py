@@ -7,22 +7,20 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 import emberxr
+from emberxr.testing import tiny_fit
 from emberxr.train.checkpoint import load_checkpoint
-
-HERE = Path(__file__).parent
 
 
 def test_resume_after_sigkill_continues_from_last_complete_epoch(tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "_run_fit.py"), str(run), "500"],
+        [sys.executable, "-m", "emberxr.testing.training", str(run), "500"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -46,10 +44,8 @@ def test_resume_after_sigkill_continues_from_last_complete_epoch(tmp_path):
             proc.kill()
     done = load_checkpoint(last)["epoch"]  # the file is complete (atomic writes)
     assert done >= 2
-    sys.path.insert(0, str(HERE))
-    from _run_fit import RESUME_FIT, events
-
-    fitted = emberxr.fit(events(), run_dir=run, epochs=done + 1, resume=True, **RESUME_FIT)
+    # the same settings (emberxr.testing.TINY_FIT) as the killed run
+    fitted = tiny_fit(run, epochs=done + 1, resume=True)
     epochs = [h["epoch"] for h in fitted.history]
     assert epochs == list(range(1, done + 2))  # earlier epochs kept, exactly one more trained
     assert fitted.steps == 2 * (done + 1)
