@@ -46,6 +46,7 @@ _LAZY: dict[str, str] = {
     "UnknownNameError": "emberxr.errors:UnknownNameError",
     "ConfigError": "emberxr.errors:ConfigError",
     "CheckpointError": "emberxr.errors:CheckpointError",
+    "ThresholdNotSetError": "emberxr.errors:ThresholdNotSetError",
 }
 
 __getattr__, __dir__, __all__ = lazy_namespace("emberxr", _LAZY, globals())

@@ -43,9 +43,9 @@ def run_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from emberxr.data.cache import build_patch_cache
-    from emberxr.data.sources import load_splits
+    from emberxr.data.sources import resolve_splits
 
-    splits = load_splits(args.catalog)
+    splits = resolve_splits(args.catalog, auto_split=False)
     stats = None
     if not args.no_normalize:
         from emberxr.normalize import compute_stats
