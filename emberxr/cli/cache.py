@@ -23,7 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="tokenise every event of a catalog into a zarr patch cache",
         description="Tokenise every event of a catalog (or event-collection zarr) into a patch cache.",
     )
-    b.add_argument("catalog", metavar="CATALOG", help="catalog name / YAML path, or a save_events zarr store")
+    b.add_argument(
+        "catalog",
+        metavar="CATALOG",
+        help="catalog name / YAML path, event store (zarr), or raw event folder(s)",
+    )
     b.add_argument("--patch-size", type=int, default=16, help="patch size p (default 16)")
     b.add_argument("--strict", action="store_true", help="drop partial patches instead of padding them")
     b.add_argument(
