@@ -286,7 +286,9 @@ class Trainer:
         )
 
     def _restore(self, path: Path) -> None:
-        ck = CheckpointRecord.load(path, map_location=self.device)
+        # read on CPU: RNG states must stay CPU tensors; weights and optimizer state are copied
+        # or cast onto the parameters' device by load_state_dict
+        ck = CheckpointRecord.load(path, map_location="cpu")
         fix = (
             "Resume with the same config and overrides as the interrupted run, or start a new run "
             "directory (--run-dir) without --resume."
