@@ -112,20 +112,17 @@ def resolve_split(data: Any, split: str = "test", *, chunks: Any = "auto") -> li
     Raises
     ------
     ConfigError
-        ``data`` has splits but not ``split``.
+        ``data`` has splits but not ``split``, or that split is empty.
     """
     splits = resolve_splits(data, auto_split=False, chunks=chunks)
     if list(splits) == [UNSPLIT]:
         events = splits[UNSPLIT]
         return split_events(events)[split] if split in ("train", "val") else events
-    if split not in splits:
+    if not splits.get(split):
+        have = ", ".join(k for k, v in splits.items() if v)
+        what = "no" if split not in splits else "an empty"
         raise ConfigError(
-            [
-                Problem(
-                    f"the data has no {split!r} split (it has {', '.join(splits)})",
-                    f"pass split= one of {', '.join(splits)}",
-                )
-            ],
+            [Problem(f"the data has {what} {split!r} split (it has {have})", f"pass split= one of {have}")],
             subject="data",
         )
     return splits[split]
@@ -257,7 +254,13 @@ def _resolve_path(data: str | os.PathLike, chunks: Any) -> tuple[dict[str, list[
         if events is None:
             from emberxr.readers import guess_reader
 
-            guess_reader(target)  # raises NoReaderError naming the readers tried
+            try:
+                guess_reader(target)  # raises NoReaderError naming the readers tried
+            except NoReaderError as exc:
+                raise NoReaderError(
+                    f"{exc} To use a reader that does not recognise the path by itself, open the "
+                    "event with emberxr.open_event(path, reader=...) and pass the event."
+                ) from None
         return {UNSPLIT: events or []}, False
     if os.sep in text or (os.altsep and os.altsep in text) or p.suffix == ".zarr":
         raise ReaderError(
