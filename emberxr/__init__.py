@@ -52,6 +52,7 @@ _LAZY: dict[str, str] = {
     "ConfigError": "emberxr.errors:ConfigError",
     "CheckpointError": "emberxr.errors:CheckpointError",
     "PluginError": "emberxr.errors:PluginError",
+    "ThresholdNotSetError": "emberxr.errors:ThresholdNotSetError",
 }
 
 __getattr__, __dir__, __all__ = lazy_namespace("emberxr", _LAZY, globals())

@@ -121,7 +121,8 @@ def run_demo(
     import pandas as pd
     import torch
 
-    from emberxr.api import fit, resolve_data
+    from emberxr.api import fit
+    from emberxr.data.sources import resolve_splits
     from emberxr.forecast import write_forecast
     from emberxr.plots import plot_horizon, plot_panel
     from emberxr.train.metrics import write_table
@@ -144,7 +145,7 @@ def run_demo(
     label = source if isinstance(source, (str, os.PathLike)) else "given data"
     print(f"[emberxr demo] loading {label} ...", flush=True)
     t0 = time.time()
-    splits = resolve_data(source)
+    splits = resolve_splits(source)
     for s in ("train", "val", "test"):
         if s in splits:
             splits[s] = [ev.load() for ev in splits[s]]

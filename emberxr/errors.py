@@ -96,3 +96,30 @@ class SimulatorNotAvailableError(EmberxrError, ImportError):
 
 class WriteError(EmberxrError, ValueError):
     """Data could not be written (missing georeferencing, unsupported shape, bad group name)."""
+
+
+class ThresholdNotSetError(EmberxrError, ValueError):
+    """A binary decision was asked of a model whose probability threshold was never chosen.
+
+    Checkpoints written during training (``best.pt``, ``last.pt``) hold no threshold: it is chosen
+    on validation data at the end of :func:`emberxr.fit` and stored in ``model.pt``. Probabilities
+    need no threshold; binary masks, arrival times, multi-step forecasts and the evaluation table do.
+
+    Parameters
+    ----------
+    needed
+        What asked for the threshold, e.g. ``"a binary forecast (fire_mask)"``.
+    source
+        The model or file lacking it.
+    """
+
+    def __init__(self, needed: str, source: str = "this model"):
+        self.needed = needed
+        super().__init__(
+            f"{needed} needs a probability threshold, but {source} has none: it was saved during "
+            "training, before fit chose one on validation data. Fix: choose it with "
+            "fitted.choose_threshold(data, split='val') (then fitted.save('model.pt')), or from the "
+            "shell `emberxr evaluate CKPT DATA --choose-threshold val --save model.pt`; or use the "
+            "run's final model.pt, which holds the threshold fit chose. Probabilities "
+            "(fitted.predict with horizon=1) need no threshold."
+        )

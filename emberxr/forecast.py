@@ -14,6 +14,10 @@ an :class:`xarray.Dataset` on the event's grid (``x``, ``y`` and ``spatial_ref``
     ``time[t]``, ``k * dt`` for the first step ``k`` whose binary forecast is 1, NaN when the fire
     does not reach the cell within the horizon.
 
+Without a threshold (``threshold=None``: a checkpoint whose threshold was never chosen) a
+one-step forecast holds ``probability`` only; the binary mask, the arrival time and multi-step
+forecasts (which feed thresholded masks back) raise :class:`~emberxr.errors.ThresholdNotSetError`.
+
 Multi-step forecasts roll the model forward: step ``k + 1`` sees the observed history up to
 ``time[t]`` followed by the **thresholded** forecasts of steps ``1..k`` (fire masks are
 cumulative, so each fed-back mask is OR-ed with the previous one). Thresholded feedback keeps the
@@ -29,14 +33,13 @@ size fit in memory.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import xarray as xr
 
-from emberxr.errors import ConfigError, Problem
+from emberxr.errors import ConfigError, Problem, ThresholdNotSetError
 from emberxr.schema import BAND, BAND_KIND, FIRE, VALID, wind_series
 
 
@@ -158,7 +161,7 @@ def forecast(
     event: xr.Dataset,
     t: int | None = None,
     horizon: int = 1,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     *,
     max_history: int = 8,
     patch_size: int = 16,
@@ -183,13 +186,19 @@ def forecast(
     horizon
         Number of steps to forecast (``>= 1``).
     threshold
-        Probability threshold of the binary forecast.
+        Probability threshold of the binary forecast; None (not chosen) allows ``horizon=1``
+        only and leaves out ``fire_mask`` and ``arrival_time``.
 
     Returns
     -------
     xarray.Dataset
         ``probability``, ``fire_mask`` (step, y, x) and ``arrival_time`` (y, x), with ``step``
         (1..horizon), ``lead_time_hours`` and ``time`` (valid time) per step, CRS kept.
+
+    Raises
+    ------
+    ThresholdNotSetError
+        ``threshold`` is None and ``horizon > 1``.
     """
     import rioxarray  # noqa: F401
 
@@ -207,6 +216,8 @@ def forecast(
         )
     if problems:
         raise ConfigError(problems, subject="forecast")
+    if threshold is None and int(horizon) > 1:
+        raise ThresholdNotSetError(f"a {horizon}-step forecast (it feeds thresholded masks back)")
     t = int(t) % n_t
     horizon = int(horizon)
     dt = time_step_hours(event)
@@ -220,6 +231,7 @@ def forecast(
     step_td = np.timedelta64(round(dt * 3600), "s")
     probs, masks = [], []
     prev_p = None
+    thr = np.inf if threshold is None else float(threshold)  # None: one step, no mask returned
     for k in range(1, horizon + 1):
         p = predict_step(
             model,
@@ -239,7 +251,7 @@ def forecast(
         if prev_p is not None:
             p = np.maximum(p, prev_p)
         prev_p = p
-        mask = ((p >= threshold) | (hist[-1] > 0)) & valid
+        mask = ((p >= thr) | (hist[-1] > 0)) & valid
         probs.append(np.where(valid, p, np.nan).astype(np.float32))
         masks.append(mask.astype(np.uint8))
         # roll forward: append the thresholded forecast, drop frames beyond max_history
@@ -264,25 +276,23 @@ def forecast(
         "y": event["y"].values,
         "x": event["x"].values,
     }
-    ds = xr.Dataset(
-        {
-            "probability": (("step", "y", "x"), prob),
-            "fire_mask": (("step", "y", "x"), fmask),
-            "arrival_time": (("y", "x"), arrival),
-        },
-        coords=coords,
-        attrs={
-            "event_id": str(event.attrs.get("event_id", "event")),
-            "issue_time": str(np.datetime_as_string(times[t], unit="s")),
-            "issue_index": t,
-            "threshold": float(threshold),
-            "time_step_hours": dt,
-            "feedback": "thresholded",
-        },
-    )
+    attrs = {
+        "event_id": str(event.attrs.get("event_id", "event")),
+        "issue_time": str(np.datetime_as_string(times[t], unit="s")),
+        "issue_index": t,
+        "threshold": thr,
+        "time_step_hours": dt,
+        "feedback": "thresholded",
+    }
+    if threshold is None:
+        del attrs["threshold"]
+    ds = xr.Dataset({"probability": (("step", "y", "x"), prob)}, coords=coords, attrs=attrs)
     ds["probability"].attrs.update(long_name="fire probability", units="1", _FillValue=np.nan)
-    ds["fire_mask"].attrs.update(long_name=f"forecast fire mask (probability >= {threshold:.3f})")
-    ds["arrival_time"].attrs.update(long_name="estimated arrival time", units="hours since issue time")
+    if threshold is not None:
+        ds["fire_mask"] = (("step", "y", "x"), fmask)
+        ds["arrival_time"] = (("y", "x"), arrival)
+        ds["fire_mask"].attrs.update(long_name=f"forecast fire mask (probability >= {thr:.3f})")
+        ds["arrival_time"].attrs.update(long_name="estimated arrival time", units="hours since issue time")
     ds = ds.rio.write_crs(event.rio.crs)
     ds = ds.rio.write_transform(event.rio.transform())
     return ds
@@ -300,7 +310,7 @@ def _fmt(h: float) -> str:
 def to_dataarray(ds: xr.Dataset, squeeze: bool = True) -> xr.DataArray:
     """The probability as a DataArray (``(y, x)`` for one step when ``squeeze``) with the binary
     forecast as the ``fire_mask`` coordinate and ``arrival_time`` as a (y, x) coordinate."""
-    da = ds["probability"].assign_coords(fire_mask=ds["fire_mask"], arrival_time=ds["arrival_time"])
+    da = ds["probability"].assign_coords({k: ds[k] for k in ("fire_mask", "arrival_time") if k in ds})
     da.attrs.update(ds.attrs)
     da.attrs["band_descriptions"] = step_labels(ds)
     if squeeze and da.sizes["step"] == 1:
@@ -309,12 +319,19 @@ def to_dataarray(ds: xr.Dataset, squeeze: bool = True) -> xr.DataArray:
     return da.rio.write_crs(ds.rio.crs)
 
 
-def write_forecast(
-    ds: xr.Dataset, path: str, cog: bool = False, variable: str = "probability", extra: Sequence[str] = ()
-) -> None:
-    """Write one variable of a forecast as a GeoTIFF with band descriptions ``t+1h`` ... (atomic)."""
+def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str = "probability") -> None:
+    """Write one variable of a forecast as a GeoTIFF with band descriptions ``t+1h`` ... (atomic).
+
+    Raises
+    ------
+    ThresholdNotSetError
+        ``variable`` is ``fire_mask`` or ``arrival_time`` and the forecast was made without a
+        threshold.
+    """
     from emberxr.io.geotiff import to_geotiff
 
+    if variable in ("fire_mask", "arrival_time") and variable not in ds:
+        raise ThresholdNotSetError(f"the {variable} GeoTIFF")
     da = ds[variable]
     descs = step_labels(ds) if "step" in da.dims else [variable]
     to_geotiff(da.rio.write_crs(ds.rio.crs), path, cog=cog, band_descriptions=descs)

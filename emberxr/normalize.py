@@ -223,16 +223,6 @@ class NormStats:
 
 
 # -- computing statistics ---------------------------------------------------------------------------
-def _event_list(events: Any) -> Iterable[xr.Dataset]:
-    if isinstance(events, xr.Dataset):
-        return [events]
-    if isinstance(events, xr.DataTree):
-        from .io.events import iter_events
-
-        return iter_events(events)
-    return events
-
-
 def compute_stats(events: Iterable[xr.Dataset] | xr.DataTree) -> NormStats:
     """Compute normalisation statistics over training events, one event at a time.
 
@@ -249,13 +239,15 @@ def compute_stats(events: Iterable[xr.Dataset] | xr.DataTree) -> NormStats:
         Categorical bands: sorted vocabulary of the integer codes seen in valid pixels.
         Wind: one scale ``sqrt(E[u² + v²] / 2)`` over all steps (and cells, for gridded wind).
     """
+    from .io.events import iter_events
+
     names: list[str] | None = None
     kinds: list[str] = []
     count = mean = m2 = None
     vocab: dict[str, set[int]] = {}
     wind_sq, wind_n = 0.0, 0
     n_events = 0
-    for ev in _event_list(events):
+    for ev in iter_events(events):
         ev_names = [str(b) for b in ev[BAND].values.tolist()]
         ev_kinds = [str(k) for k in np.asarray(ev["band_kind"].values).tolist()]
         if names is None:

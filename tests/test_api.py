@@ -163,3 +163,86 @@ def test_sliding_window_stitching_is_exact_for_a_pixelwise_model(make_synthetic_
     valid = ev.valid.values
     assert np.isnan(prob[~valid]).all() and np.isfinite(prob[valid]).all()  # nodata outside the footprint
     np.testing.assert_array_equal(prob[valid] > 0.5, ev.fire.values[3][valid] > 0)
+
+
+def test_best_pt_has_no_threshold_until_one_is_chosen(trained, event, tmp_path):
+    from emberxr.errors import ThresholdNotSetError
+    from emberxr.forecast import write_forecast
+
+    fitted, events, run = trained
+    best = emberxr.load(run / "best.pt")
+    assert best.threshold is None and "threshold=None" in repr(best)
+    prob = best.predict(event, t=4)  # a probability needs no threshold
+    np.testing.assert_allclose(prob.values, fitted.predict(event, t=4).values, rtol=1e-5, equal_nan=True)
+    assert "fire_mask" not in prob.coords and "arrival_time" not in prob.coords
+    with pytest.raises(ThresholdNotSetError, match=r"2-step forecast.*choose_threshold"):
+        best.predict(event, t=3, horizon=2)
+    with pytest.raises(ThresholdNotSetError, match=r"evaluation table.*--choose-threshold val"):
+        best.evaluate(events[:1])
+    with pytest.raises(ThresholdNotSetError, match="fire_mask GeoTIFF"):
+        write_forecast(best.forecast(event, t=4), str(tmp_path / "m.tif"), variable="fire_mask")
+    # the same computation as fit's: on the data fit validated on, the same threshold
+    assert best.choose_threshold(events, split="val") == fitted.threshold
+    assert best.metrics["val/best_f1"] == pytest.approx(fitted.metrics["val/best_f1"])
+    again = emberxr.load(best.save(tmp_path / "chosen.pt"))
+    assert again.threshold == fitted.threshold
+    assert best.predict(event, t=3, horizon=2).dims == ("step", "y", "x")
+
+
+def test_new_runs_get_their_own_directory(event, tmp_path):
+    kw = dict(model="copylast", output_dir=str(tmp_path), wandb__enabled=False, progress=False)
+    a = emberxr.fit([event], **kw)
+    b = emberxr.fit([event], **kw)
+    assert a.run_dir != b.run_dir and a.run_dir.parent == b.run_dir.parent == tmp_path
+    assert a.run_dir.name.startswith("copylast-") and len(a.run_dir.name.split("-")[1]) == 8
+    assert (a.run_dir / "model.pt").exists() and (b.run_dir / "model.pt").exists()
+    named = emberxr.fit([event], run_name="mine", **kw)
+    assert named.run_dir == tmp_path / "mine"
+    with pytest.raises(ConfigError, match=r"no run to resume is named.*run_dir"):
+        emberxr.fit(tmp_path / "not-read", resume=True, **kw)  # refused before any data is read
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(emberxr.ReaderError):
+        emberxr.fit(tmp_path / "missing-data", **kw)
+    assert sorted(tmp_path.iterdir()) == before  # a failed run leaves no empty directory
+
+
+def test_fit_and_evaluate_read_a_raw_folder(make_synthetic_event, tmp_path):
+    from emberxr.readers.raw_reader import write_raw_event
+
+    ev = make_synthetic_event(invalid_border=3)
+    folder = write_raw_event(ev, tmp_path / "raw")
+    kw = dict(model="conv2d", epochs=1, steps_per_epoch=2, options={"hidden": 4, "layers": 1}, **FAST)
+    f = emberxr.fit(folder, run_dir=tmp_path / "run", **kw)
+    assert f.steps == 2 and f.threshold is not None
+    from_folder = f.evaluate(folder, per_event=False)
+    in_memory = f.evaluate([ev], per_event=False)
+    assert from_folder.equals(in_memory) and from_folder["n_samples"].iloc[0] == ev.sizes["time"] - 1
+
+
+def test_fit_and_evaluate_read_a_reader_plugins_path(events, tmp_path):
+    import xarray as xr
+
+    from emberxr import plugins
+
+    class NetcdfReader:
+        description = "FireEvent as netCDF (tests)"
+
+        def guess_can_open(self, path):
+            return str(path).endswith(".fire.nc")
+
+        def open(self, path, **kwargs):
+            return xr.open_dataset(path, decode_coords="all").load()
+
+    folder = tmp_path / "nc"
+    folder.mkdir()
+    for ev in events[:3]:
+        ev.to_netcdf(folder / f"{ev.attrs['event_id']}.fire.nc")
+    plugins.readers.register("netcdf-test")(NetcdfReader)
+    try:
+        f = emberxr.fit(
+            folder, model="copylast", run_dir=tmp_path / "run", wandb__enabled=False, progress=False
+        )
+        df = f.evaluate(folder, per_event=True)
+    finally:
+        plugins.readers.unregister("netcdf-test")
+    assert set(df[df.scope == "event"]["group"]) == {"synthetic-0", "synthetic-1", "synthetic-2"}

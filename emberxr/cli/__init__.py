@@ -53,13 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"emberxr {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"emberxr.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"emberxr.cli.{name}":
-                continue  # command not part of this build
-            raise
-        module.register(sub)
+        importlib.import_module(f"emberxr.cli.{name}").register(sub)
     return parser
 
 

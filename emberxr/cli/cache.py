@@ -23,7 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="tokenise every event of a catalog into a zarr patch cache",
         description="Tokenise every event of a catalog (or event-collection zarr) into a patch cache.",
     )
-    b.add_argument("catalog", metavar="CATALOG", help="catalog name / YAML path, or a save_events zarr store")
+    b.add_argument(
+        "catalog",
+        metavar="CATALOG",
+        help="catalog name / YAML path, event store (zarr), or raw event folder(s)",
+    )
     b.add_argument("--patch-size", type=int, default=16, help="patch size p (default 16)")
     b.add_argument("--strict", action="store_true", help="drop partial patches instead of padding them")
     b.add_argument(
@@ -43,9 +47,9 @@ def run_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from emberxr.data.cache import build_patch_cache
-    from emberxr.data.sources import load_splits
+    from emberxr.data.sources import resolve_splits
 
-    splits = load_splits(args.catalog)
+    splits = resolve_splits(args.catalog, auto_split=False)
     stats = None
     if not args.no_normalize:
         from emberxr.normalize import compute_stats

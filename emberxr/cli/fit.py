@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", help="model name (overrides model.name)")
     p.add_argument(
-        "--run-dir", help="checkpoint directory (default: training.output_dir/<run_name or model>)"
+        "--run-dir",
+        help="checkpoint directory (default: training.output_dir/<run_name>, else a new <model>-<timestamp>)",
     )
     p.add_argument(
         "--resume", action="store_true", help="continue from RUN_DIR/last.pt (the last complete epoch)"

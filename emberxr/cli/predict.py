@@ -40,9 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Handle ``emberxr predict``."""
     import emberxr
+    from emberxr.errors import ThresholdNotSetError
     from emberxr.forecast import step_labels, write_forecast
 
     fitted = emberxr.load(args.checkpoint)
+    if fitted.threshold is None and (args.mask or args.arrival):
+        raise ThresholdNotSetError("--mask / --arrival", f"checkpoint {args.checkpoint}")
     event = emberxr.open_event(args.event, **({"event_id": args.event_id} if args.event_id else {}))
     ds = fitted.forecast(event, t=args.t, horizon=args.horizon)
     write_forecast(ds, args.output, cog=args.cog)
@@ -50,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
         write_forecast(ds, args.mask, cog=args.cog, variable="fire_mask")
     if args.arrival:
         write_forecast(ds, args.arrival, cog=args.cog, variable="arrival_time")
+    thr = "no threshold" if fitted.threshold is None else f"threshold {fitted.threshold:.3f}"
     print(
         f"[emberxr] {fitted.model_name} forecast for {ds.attrs['event_id']} from {ds.attrs['issue_time']} "
-        f"({', '.join(step_labels(ds))}, threshold {fitted.threshold:.3f}) -> {args.output}"
+        f"({', '.join(step_labels(ds))}, {thr}) -> {args.output}"
     )
     return 0

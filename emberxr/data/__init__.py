@@ -31,6 +31,12 @@ _LAZY = {
     "open_patch_cache": "emberxr.data.cache",
     "CachedTokenDataset": "emberxr.data.cache",
     "data_check": "emberxr.data.check",
+    "resolve_splits": "emberxr.data.sources",
+    "resolve_split": "emberxr.data.sources",
+    "split_events": "emberxr.data.sources",
+    "EpochSampler": "emberxr.data.loaders",
+    "build_dataset": "emberxr.data.loaders",
+    "build_loader": "emberxr.data.loaders",
 }
 
 __getattr__, __dir__, __all__ = lazy_namespace("emberxr.data", _LAZY, globals())

@@ -36,8 +36,8 @@ import torch
 import xarray as xr
 
 from emberxr.atomic import atomic_path
-from emberxr.data.datasets import as_event_list
 from emberxr.data.samples import SampleIndex
+from emberxr.data.sources import resolve_splits
 from emberxr.data.stripes import write_event_tokens
 from emberxr.errors import CacheMismatchError, ConfigError, Problem
 from emberxr.schema import BAND
@@ -91,15 +91,6 @@ def cache_hash(
     return h.hexdigest()
 
 
-def _as_splits(source: Any) -> dict[str, list[xr.Dataset]]:
-    if isinstance(source, Mapping) and all(isinstance(k, str) for k in source):
-        vals = list(source.values())
-        if vals and all(isinstance(v, xr.Dataset) for v in vals):
-            return {"all": vals}
-        return {str(k): as_event_list(v) for k, v in source.items()}
-    return {"all": as_event_list(source)}
-
-
 def _read_meta(path: Path) -> dict[str, Any] | None:
     try:
         meta = json.loads((path / "zarr.json").read_text())
@@ -127,8 +118,9 @@ def build_patch_cache(
     Parameters
     ----------
     source
-        Mapping ``split -> events`` (lists, DataTrees), a catalog-like mapping, or one list /
-        DataTree of events (stored as split ``"all"``).
+        Anything :func:`~emberxr.data.sources.resolve_splits` accepts: a catalog (name, YAML or
+        ``Catalog``) or split dict keeps its splits; data without splits (a list / DataTree of
+        events, an event store, a folder) is stored as the one split ``"all"``.
     out
         Store directory (``*.zarr``); written atomically.
     patch_size, strict
@@ -159,10 +151,8 @@ def build_patch_cache(
         raise ConfigError(
             [Problem(f"patch_size={patch_size!r} is not positive", "use e.g. 16")], subject="patch cache"
         )
-    splits = _as_splits(source)
+    splits = resolve_splits(source, auto_split=False)
     events_all = [ev for evs in splits.values() for ev in evs]
-    if not events_all:
-        raise ConfigError([Problem("no events to cache", "pass a non-empty catalog or list of events")])
     if stats is not None:
         for ev in events_all:
             stats.check_compatible(ev)

@@ -170,12 +170,7 @@ def data_check(catalog: Any, max_history: int = 8) -> DataReport:
         new burn (pixels that ignite between ``t`` and ``t + 1``), share of samples with an empty
         target / no new burn, and per-band statistics over valid pixels.
     """
-    from emberxr.data.sources import load_splits
+    from emberxr.data.sources import resolve_splits
 
-    if isinstance(catalog, Sequence) and not isinstance(catalog, str):
-        splits = {"all": list(catalog)}
-    elif isinstance(catalog, xr.Dataset):
-        splits = {"all": [catalog]}
-    else:
-        splits = load_splits(catalog)
+    splits = resolve_splits(catalog, auto_split=False)
     return DataReport({s: _split_report(evs, max_history) for s, evs in splits.items()}, int(max_history))

@@ -26,6 +26,7 @@ import xarray as xr
 
 from emberxr.data.augment import Augment, AugPlan
 from emberxr.data.samples import MAX_HISTORY_LIMIT, SampleIndex
+from emberxr.data.sources import as_event_list
 from emberxr.data.tiling import FrontMap, Tile, eval_tiles, front_map, random_crop
 from emberxr.errors import ConfigError, EventValidationError, Problem
 from emberxr.schema import BAND, FIRE, REQUIRED_VARS, STATIC, VALID, wind_series
@@ -35,22 +36,7 @@ __all__ = [
     "FireSampleDataset",
     "PixelFireDataset",
     "TokenFireDataset",
-    "as_event_list",
 ]
-
-
-def as_event_list(events: Any) -> list[xr.Dataset]:
-    """Accept a list of FireEvents, one FireEvent, or an :class:`xarray.DataTree` of events."""
-    if isinstance(events, xr.Dataset):
-        return [events]
-    if isinstance(events, xr.DataTree):
-        try:
-            from emberxr.io.events import iter_events
-
-            return list(iter_events(events))
-        except ImportError:
-            return [node.to_dataset() for node in events.children.values()]
-    return list(events)
 
 
 def _is_dask(a: Any) -> bool:

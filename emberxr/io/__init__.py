@@ -15,6 +15,7 @@ _LAZY = {
     "open_event_store": "emberxr.io.events",
     "list_event_ids": "emberxr.io.events",
     "iter_events": "emberxr.io.events",
+    "is_zarr_store": "emberxr.io.events",
 }
 
 __getattr__, __dir__, __all__ = lazy_namespace("emberxr.io", _LAZY, globals())

@@ -33,7 +33,7 @@ from ..atomic import atomic_path
 from ..errors import ReaderError, WriteError
 from ..schema import BAND, BAND_KIND, FIRE
 
-__all__ = ["iter_events", "list_event_ids", "open_events", "save_event", "save_events"]
+__all__ = ["is_zarr_store", "iter_events", "list_event_ids", "open_events", "save_event", "save_events"]
 
 COLLECTION_ATTR = "emberxr"
 _ROOT_ATTRS = {COLLECTION_ATTR: {"kind": "event_collection", "version": 1}}
@@ -58,6 +58,20 @@ def _node_type(p: Path) -> str | None:
 
 def _is_event_group(p: Path) -> bool:
     return p.is_dir() and _node_type(p) == "group" and _node_type(p / FIRE) == "array"
+
+
+def is_zarr_store(path: str | os.PathLike) -> bool:
+    """True when ``path`` is an existing zarr store (it may or may not hold FireEvents).
+
+    A store is a directory holding zarr v3 metadata (``zarr.json``) or zarr v2 metadata
+    (``.zgroup`` / ``.zarray``), or an existing directory named ``*.zarr``. Only names are looked
+    at, no array data is read. This is the one test emberxr uses to tell a zarr store from a raw
+    event folder, a catalog name or another reader's path.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return False
+    return p.suffix == ".zarr" or any((p / name).is_file() for name in ("zarr.json", ".zgroup", ".zarray"))
 
 
 def _default_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import rioxarray  # noqa: F401  (events we return carry the .rio accessor)
 import xarray as xr
@@ -23,9 +22,10 @@ class ZarrReader:
     description = "emberxr zarr event store or collection (one group per event)"
 
     def guess_can_open(self, path: str | os.PathLike) -> bool:
-        """True for a directory holding a zarr v3 group (``zarr.json``), or a ``*.zarr`` path."""
-        p = Path(path)
-        return (p.is_dir() and (p / "zarr.json").is_file()) or p.suffix == ".zarr"
+        """True for a zarr store (:func:`emberxr.io.events.is_zarr_store`)."""
+        from ..io.events import is_zarr_store
+
+        return is_zarr_store(path)
 
     def open(
         self,
@@ -84,8 +84,3 @@ class ZarrReader:
 
     def __repr__(self) -> str:
         return "ZarrReader()"
-
-
-def open_zarr_event(path: str | os.PathLike, **kwargs: Any) -> xr.Dataset:
-    """Shortcut for ``ZarrReader().open(path, **kwargs)`` (no validation)."""
-    return ZarrReader().open(path, **kwargs)

@@ -3,11 +3,15 @@
 Modules (each has one job):
 
 - :mod:`emberxr.train.config` — the config schema, YAML loading, dotted overrides, validation.
-- :mod:`emberxr.train.loss` — masked weighted BCE + Dice.
+- :mod:`emberxr.train.loss` — masked weighted BCE + Dice, and its ``pos_weight`` from the events.
 - :mod:`emberxr.train.metrics` — streaming pixel metrics (P/R/F1/IoU/AP) for the next mask and
   the newly burned pixels, stratified by history length and per event.
-- :mod:`emberxr.train.checkpoint` — one-file, ``weights_only``-safe checkpoints.
+- :mod:`emberxr.train.checkpoint` — :class:`~emberxr.train.checkpoint.CheckpointRecord`, the one
+  ``weights_only``-safe checkpoint record (``best.pt``, ``last.pt``, ``model.pt``).
 - :mod:`emberxr.train.loop` — :class:`~emberxr.train.loop.Trainer`, the one loop for every model.
+- :mod:`emberxr.train.evaluate` — the metrics table of a trained model and the choice of its
+  threshold (max next-mask F1).
+- :mod:`emberxr.train.runs` — run directories (``<model>-<timestamp>``).
 - :mod:`emberxr.train.wandb_utils` — W&B that never hangs nor fails a run.
 - :mod:`emberxr.train.distributed` — DDP set-up from ``torchrun`` environment variables.
 

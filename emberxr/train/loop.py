@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from emberxr.errors import CheckpointError
-from emberxr.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from emberxr.train.checkpoint import CheckpointRecord, ResumeState, rng_state, set_rng_state
 from emberxr.train.config import freeze_epochs
 from emberxr.train.distributed import DistInfo, barrier, broadcast_object
 from emberxr.train.loss import FireLoss
@@ -148,8 +148,8 @@ class Trainer:
     run_dir
         Where ``last.pt`` and ``best.pt`` go.
     checkpoint_extra
-        Fields stored in every checkpoint (``model_name``, ``model_config``, ``norm_stats``,
-        ``band_names``, ``data_config`` ...).
+        :class:`~emberxr.train.checkpoint.CheckpointRecord` fields stored in every checkpoint
+        (``model_name``, ``model_config``, ``norm_stats``, ``band_names``, ``data_config`` ...).
     dist
         DDP placement (default: one process).
     logger
@@ -256,65 +256,70 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     # -- checkpoints -----------------------------------------------------------------------------
-    def checkpoint_payload(
-        self, epoch: int, metrics: Mapping[str, float], threshold: float, resume: bool
-    ) -> dict[str, Any]:
-        """The checkpoint dict for the current model state."""
-        payload: dict[str, Any] = {
-            **self.extra,
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "threshold": float(threshold),
-            "config": self.cfg,
-            "epoch": int(epoch),
-            "metrics": {k: float(v) for k, v in metrics.items()},
-        }
+    def checkpoint_payload(self, epoch: int, metrics: Mapping[str, float], resume: bool) -> CheckpointRecord:
+        """The checkpoint record of the current model state.
+
+        Its threshold is None: the threshold is chosen after training (:func:`emberxr.fit`).
+        ``resume`` adds the optimizer, scheduler, scaler and RNG state (``last.pt``).
+        """
+        state = None
         if resume:
-            payload["resume"] = {
-                "optimizer": self.optimizer.state_dict() if self.optimizer else None,
-                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-                "rng": rng_state(),
-                "best_metric": self.best_metric,
-                "best_epoch": self.best_epoch,
-                "bad_epochs": self.bad_epochs,
-                "global_step": self.global_step,
-                "history": self.history,
-            }
-        return payload
+            state = ResumeState(
+                optimizer=self.optimizer.state_dict() if self.optimizer else None,
+                scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
+                scaler=self.scaler.state_dict() if self.scaler is not None else None,
+                rng=rng_state(),
+                best_metric=self.best_metric,
+                best_epoch=self.best_epoch,
+                bad_epochs=self.bad_epochs,
+                global_step=self.global_step,
+            )
+        return CheckpointRecord.of(
+            self.model,
+            **self.extra,
+            threshold=None,
+            config=dict(self.cfg),
+            epoch=int(epoch),
+            metrics={k: float(v) for k, v in metrics.items()},
+            history=list(self.history),
+            resume=state,
+        )
 
     def _restore(self, path: Path) -> None:
-        ck = load_checkpoint(path, map_location=self.device)
+        # read on CPU: RNG states must stay CPU tensors; weights and optimizer state are copied
+        # or cast onto the parameters' device by load_state_dict
+        ck = CheckpointRecord.load(path, map_location="cpu")
         fix = (
             "Resume with the same config and overrides as the interrupted run, or start a new run "
             "directory (--run-dir) without --resume."
         )
         want = self.extra.get("model_name")
-        if want is not None and ck.get("model_name") != want:
+        if want is not None and ck.model_name != want:
             raise CheckpointError(
-                f"cannot resume from {path}: it holds {ck.get('model_name')!r}, not {want!r}. {fix}"
+                f"cannot resume from {path}: it holds {ck.model_name!r}, not {want!r}. {fix}"
             )
         try:
-            self.model.load_state_dict(ck["state_dict"])
+            self.model.load_state_dict(ck.state_dict)
         except RuntimeError as exc:
             raise CheckpointError(
                 f"cannot resume from {path}: its weights do not fit this run's {want or 'model'} "
-                f"(saved config {ck.get('model_config')}). {fix}\n{exc}"
+                f"(saved config {ck.model_config}). {fix}\n{exc}"
             ) from None
-        r = ck.get("resume") or {}
-        if self.optimizer is not None and r.get("optimizer"):
-            self.optimizer.load_state_dict(r["optimizer"])
-        if self.scheduler is not None and r.get("scheduler"):
-            self.scheduler.load_state_dict(r["scheduler"])
-        if self.scaler is not None and r.get("scaler"):
-            self.scaler.load_state_dict(r["scaler"])
-        if r.get("rng"):
-            set_rng_state(r["rng"])
-        self.best_metric = r.get("best_metric")
-        self.best_epoch = int(r.get("best_epoch", 0))
-        self.bad_epochs = int(r.get("bad_epochs", 0))
-        self.global_step = int(r.get("global_step", 0))
-        self.history = list(r.get("history", []))
-        self.start_epoch = int(ck["epoch"]) + 1
+        r = ck.resume or ResumeState()
+        if self.optimizer is not None and r.optimizer:
+            self.optimizer.load_state_dict(r.optimizer)
+        if self.scheduler is not None and r.scheduler:
+            self.scheduler.load_state_dict(r.scheduler)
+        if self.scaler is not None and r.scaler:
+            self.scaler.load_state_dict(r.scaler)
+        if r.rng:
+            set_rng_state(r.rng)
+        self.best_metric = r.best_metric
+        self.best_epoch = int(r.best_epoch)
+        self.bad_epochs = int(r.bad_epochs)
+        self.global_step = int(r.global_step)
+        self.history = list(ck.history)
+        self.start_epoch = int(ck.epoch) + 1
 
     # -- the loop --------------------------------------------------------------------------------
     def _batches(self, loader: Any, sampler: Any, epoch: int, steps: int | None) -> Iterator[dict[str, Any]]:
@@ -391,8 +396,8 @@ class Trainer:
             if self.dist.is_main:
                 self.history.append({"epoch": 0, **metrics})
                 self.best_metric = metrics.get(monitor)
-                save_checkpoint(best_path, self.checkpoint_payload(0, metrics, 0.5, resume=False))
-                save_checkpoint(last_path, self.checkpoint_payload(0, metrics, 0.5, resume=True))
+                self.checkpoint_payload(0, metrics, resume=False).save(best_path)
+                self.checkpoint_payload(0, metrics, resume=True).save(last_path)
                 if self.logger is not None:
                     self.logger.log({**metrics, "epoch": 0})
             barrier(self.dist)
@@ -483,7 +488,7 @@ class Trainer:
                 improved = self._improved(value)
                 if improved:
                     self.best_metric, self.best_epoch, self.bad_epochs = value, epoch, 0
-                    save_checkpoint(best_path, self.checkpoint_payload(epoch, metrics, 0.5, resume=False))
+                    self.checkpoint_payload(epoch, metrics, resume=False).save(best_path)
                     if self.logger is not None:
                         self.logger.log_artifact(
                             str(best_path),
@@ -495,7 +500,7 @@ class Trainer:
                 self.history.append({"epoch": epoch, **metrics})
                 patience = self.tcfg["early_stopping"]
                 stop = patience is not None and self.bad_epochs >= patience
-                save_checkpoint(last_path, self.checkpoint_payload(epoch, metrics, 0.5, resume=True))
+                self.checkpoint_payload(epoch, metrics, resume=True).save(last_path)
                 if self.logger is not None:
                     self.logger.log({**metrics, "epoch": epoch})
                 if self.tcfg["progress"]:

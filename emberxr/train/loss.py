@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import xarray as xr
 from torch import Tensor, nn
 
 
@@ -82,12 +83,38 @@ def pos_weight_from_counts(n_pos: float, n_neg: float, max_weight: float = 50.0)
     return float(np.clip(n_neg / n_pos, 1.0, max_weight))
 
 
-def count_targets(batches: Iterable[dict[str, Any]]) -> tuple[float, float]:
-    """Count (positive, negative) valid target pixels over batches (dicts with ``target``, ``valid``)."""
+def pos_weight_from_events(events: Sequence[xr.Dataset], max_weight: float) -> float:
+    """``negatives / positives`` of the next-frame targets of every sample, over valid pixels.
+
+    Every frame after the first is the target of exactly one sample, whatever the history cap, so
+    the count runs over frames ``1..T-1`` of each event.
+
+    Parameters
+    ----------
+    events
+        Training FireEvents (``fire`` and ``valid`` are read).
+    max_weight
+        Upper clip of the weight (see :func:`pos_weight_from_counts`).
+
+    Returns
+    -------
+    float
+        The BCE positive-class weight, in ``[1, max_weight]``.
+    """
     pos = neg = 0.0
-    for b in batches:
-        v = b["valid"].bool()
-        t = b["target"] > 0.5
-        pos += float((t & v).sum())
-        neg += float((~t & v).sum())
-    return pos, neg
+    for ev in events:
+        fire = np.asarray(ev["fire"].values[1:]) > 0
+        valid = np.asarray(ev["valid"].values, bool)
+        p = float((fire & valid).sum())
+        pos += p
+        neg += float(valid.sum()) * fire.shape[0] - p
+    return pos_weight_from_counts(pos, neg, max_weight)
+
+
+def build_loss(training: Mapping[str, Any], train_events: Sequence[xr.Dataset]) -> FireLoss:
+    """The loss of a configuration's ``training`` section; ``pos_weight: auto`` is counted on
+    ``train_events`` (:func:`pos_weight_from_events`, capped at ``max_pos_weight``)."""
+    pw = training["pos_weight"]
+    if pw == "auto":
+        pw = pos_weight_from_events(train_events, training["max_pos_weight"])
+    return FireLoss(float(pw), training["bce_weight"], training["dice_weight"])

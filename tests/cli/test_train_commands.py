@@ -54,6 +54,20 @@ def test_fit_evaluate_predict(tmp_path, capsys):
     assert rc == 0 and "| model" in out and "new" in out
     assert (tmp_path / "t.csv").read_text().startswith("model,target,scope,group")
 
+    # best.pt was saved before fit chose a threshold: evaluate says how to get one, and gets it
+    import emberxr
+
+    assert main(["evaluate", str(run / "best.pt"), str(store), "--split", "val"]) == 1
+    assert "--choose-threshold val --save model.pt" in capsys.readouterr().err
+    chosen = tmp_path / "chosen.pt"
+    args = ["evaluate", str(run / "best.pt"), str(store), "--split", "val", "--choose-threshold", "val"]
+    assert main([*args, "--save", str(chosen)]) == 0
+    assert "chosen on split 'val'" in capsys.readouterr().out
+    assert emberxr.load(chosen).threshold == emberxr.load(run / "model.pt").threshold
+    args = ["predict", str(run / "best.pt"), str(one), "-o", str(tmp_path / "p.tif"), "--mask", "m.tif"]
+    assert main(args) == 1
+    assert "--mask / --arrival needs a probability threshold" in capsys.readouterr().err
+
     tif = tmp_path / "forecast.tif"
     rc = main(
         [

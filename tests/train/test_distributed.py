@@ -1,4 +1,5 @@
-"""DDP: torchrun with 2 CPU processes (gloo) trains one tiny epoch; rank 0 writes a loadable model."""
+"""DDP: torchrun with 2 CPU processes (gloo) trains one tiny epoch; rank 0 writes a loadable model
+into the one new run directory all ranks share."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_torchrun_two_cpu_processes(tmp_path, event):
         "training: {epochs: 1, steps_per_epoch: 2, batch_size: 2, progress: false, early_stopping: null}\n"
         "wandb: {enabled: false}\n"
     )
-    run = tmp_path / "run"
+    runs = tmp_path / "runs"
     env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
     cmd = [
         sys.executable,
@@ -41,14 +42,15 @@ def test_torchrun_two_cpu_processes(tmp_path, event):
         "emberxr",
         "fit",
         str(cfg),
+        f"training.output_dir={runs}",
         "--data",
         str(store),
-        "--run-dir",
-        str(run),
     ]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "on 2 process(es)" in res.stdout
+    (run,) = runs.iterdir()  # both ranks used the one <model>-<timestamp> directory rank 0 made
+    assert run.name.startswith("conv2d-")
     fitted = emberxr.load(run / "model.pt")
     assert fitted.model_name == "conv2d" and fitted.epoch == 1
     assert fitted.predict(event).dims == ("y", "x")

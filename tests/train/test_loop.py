@@ -13,7 +13,7 @@ import torch
 
 import emberxr
 from emberxr.testing import tiny_fit
-from emberxr.train.checkpoint import load_checkpoint
+from emberxr.train.checkpoint import CheckpointRecord
 
 
 def test_resume_after_sigkill_continues_from_last_complete_epoch(tmp_path):
@@ -31,7 +31,7 @@ def test_resume_after_sigkill_continues_from_last_complete_epoch(tmp_path):
         while time.monotonic() < deadline and proc.poll() is None:
             if last.exists():
                 try:
-                    if load_checkpoint(last)["epoch"] >= 2:
+                    if CheckpointRecord.load(last).epoch >= 2:
                         break
                 except emberxr.CheckpointError:
                     pass
@@ -42,14 +42,14 @@ def test_resume_after_sigkill_continues_from_last_complete_epoch(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    done = load_checkpoint(last)["epoch"]  # the file is complete (atomic writes)
+    done = CheckpointRecord.load(last).epoch  # the file is complete (atomic writes)
     assert done >= 2
     # the same settings (emberxr.testing.TINY_FIT) as the killed run
     fitted = tiny_fit(run, epochs=done + 1, resume=True)
     epochs = [h["epoch"] for h in fitted.history]
     assert epochs == list(range(1, done + 2))  # earlier epochs kept, exactly one more trained
     assert fitted.steps == 2 * (done + 1)
-    assert load_checkpoint(last)["epoch"] == done + 1
+    assert CheckpointRecord.load(last).epoch == done + 1
 
 
 def test_early_stopping_and_plateau_schedule(events, tmp_path):

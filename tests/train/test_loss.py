@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from emberxr.train.loss import FireLoss, count_targets, masked_bce, masked_dice, pos_weight_from_counts
+from emberxr.train.loss import (
+    FireLoss,
+    masked_bce,
+    masked_dice,
+    pos_weight_from_counts,
+    pos_weight_from_events,
+)
 
 
 def _data():
@@ -47,10 +53,24 @@ def test_dice_is_zero_for_a_perfect_confident_prediction():
     assert masked_dice(-logits, target, valid).item() > 0.7
 
 
-def test_pos_weight_from_counts_and_batches():
+def test_pos_weight_from_counts():
     assert pos_weight_from_counts(10, 90) == pytest.approx(9.0)
     assert pos_weight_from_counts(0, 90) == 1.0
     assert pos_weight_from_counts(1, 1000, max_weight=50) == 50.0
-    _, target, valid = _data()
-    pos, neg = count_targets([{"target": target, "valid": valid}])
-    assert pos == float(((target > 0.5) & valid).sum()) and pos + neg == float(valid.sum())
+
+
+def test_pos_weight_from_events_counts_the_targets_of_every_sample(make_synthetic_event):
+    from emberxr.data.datasets import FireSampleDataset
+    from emberxr.normalize import compute_stats
+
+    evs = [make_synthetic_event(seed=s, steps=5, invalid_border=4) for s in range(2)]
+    ds = FireSampleDataset(evs, compute_stats(evs), max_history=2, patch_size=8, train=False, preload=True)
+    pos = neg = 0.0
+    for i in range(len(ds)):  # the targets the loss actually sees, over valid pixels
+        s = ds[i]
+        t, v = s["target"] > 0.5, s["valid"].bool()
+        pos += float((t & v).sum())
+        neg += float((~t & v).sum())
+    assert pos > 0
+    assert pos_weight_from_events(evs, 1000.0) == pytest.approx(neg / pos)
+    assert pos_weight_from_events(evs, 2.0) == 2.0
