@@ -2,7 +2,7 @@
 
 Runs in one process, or under DDP when launched by ``torchrun``::
 
-    emberxr fit configs/emberformer.yaml model.temporal.d_model=128 training.epochs=5
+    emberxr fit configs/emberformer.yaml model.d_model=128 training.epochs=5
     torchrun --nproc_per_node=2 -m emberxr fit configs/emberformer.yaml
 """
 
@@ -23,7 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "config", metavar="CONFIG", help="YAML config (configs/*.yaml) or a bare name such as 'emberformer'"
     )
     p.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. model.temporal.d_model=128"
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="dotted overrides, e.g. model.d_model=128 training.epochs=5",
     )
     p.add_argument(
         "--data", help="catalog name/path, event store (zarr) (default: data.catalog of the config)"

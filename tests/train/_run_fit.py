@@ -25,7 +25,8 @@ RESUME_FIT = dict(
     wandb__enabled=False,
     progress=False,
     early_stopping=None,
-    options={"hidden": 8, "layers": 2},
+    hidden=8,
+    layers=2,
 )
 
 
