@@ -45,13 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Handle ``emberxr fit``."""
     from emberxr.api import fit
-    from emberxr.train.config import apply_overrides, read_yaml
+    from emberxr.train.config import merge_overrides, read_yaml
 
-    base = read_yaml(args.config)
     extra = list(args.overrides)
     if args.no_wandb:
         extra.append("wandb.enabled=false")
-    cfg = apply_overrides(base, extra)
+    cfg = merge_overrides(read_yaml(args.config), extra)  # fit validates it all at once
     fitted = fit(args.data, model=args.model, config=cfg, resume=args.resume, run_dir=args.run_dir)
     import os
 

@@ -28,9 +28,11 @@ channels and scaled by ``3 / C`` so activations keep their magnitude.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,21 @@ _PREFIXES = ("", "module.", "encoder.", "model.", "backbone.", "net.encoder.", "
 #: first key components of classifier heads: present in ImageNet files, never part of an encoder
 HEAD_PREFIXES = ("fc", "head", "heads", "classifier", "last_linear", "pre_logits")
 _SUFFIXES = {".pth", ".pt", ".bin", ".safetensors", ".ckpt"}
+_SKIP_FILES: contextvars.ContextVar[bool] = contextvars.ContextVar("emberxr_skip_weight_files", default=False)
+
+
+@contextlib.contextmanager
+def skip_weight_files() -> Iterator[None]:
+    """Build models without reading weight files (``weights`` is treated as None inside).
+
+    For rebuilding a model whose every tensor comes from a checkpoint's state dict right after:
+    the weight file it was trained from is not needed then (and may no longer exist).
+    """
+    token = _SKIP_FILES.set(True)
+    try:
+        yield
+    finally:
+        _SKIP_FILES.reset(token)
 
 
 @dataclass
@@ -141,7 +158,7 @@ def resolve_weights(weights: bool | str | os.PathLike | None, decoder: str, enco
         ``True`` without a default file, or a path that does not exist (a hub name gets the recipe
         to make a local file).
     """
-    if weights is None or weights is False:
+    if weights is None or weights is False or _SKIP_FILES.get():
         return None
     if weights is True:
         return str(default_weights_path(decoder, encoder))

@@ -66,9 +66,11 @@ __all__ = [
     "flatten",
     "is_known_key",
     "load_config",
+    "merge_overrides",
     "model_kwargs",
     "model_options",
     "read_yaml",
+    "upgrade_legacy_config",
     "validate_config",
 ]
 
@@ -516,7 +518,10 @@ def _canonical(key: str) -> str:
     return f"{head}.{rest}" if rest else head
 
 
-def _merge(cfg: Mapping[str, Any], overrides: Sequence[str] | Mapping[str, Any] | None) -> dict[str, Any]:
+def merge_overrides(
+    cfg: Mapping[str, Any], overrides: Sequence[str] | Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Apply dotted overrides (see :func:`apply_overrides`) without validating the result."""
     out = _fold_aliases(cfg)
     if not overrides:
         return out
@@ -560,7 +565,7 @@ def apply_overrides(
     ConfigError
         Every problem of the result (see :func:`validate_config`).
     """
-    return validate_config(_merge(cfg, overrides))
+    return validate_config(merge_overrides(cfg, overrides))
 
 
 def load_config(
@@ -623,6 +628,45 @@ def flatten(cfg: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(values, Mapping)
         for k, v in values.items()
     }
+
+
+def upgrade_legacy_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Rewrite a configuration of an older emberxr (a checkpoint's) in the current layout, unvalidated.
+
+    ``model.temporal.*``, ``model.spatial.*`` and ``model.options.*`` become model options
+    (:data:`LEGACY_KEYS`), keeping only those the model's constructor accepts — the older mapping
+    dropped the others too (a U-Net never received ``d_model``); ``model.spatial.freeze_epochs``
+    becomes ``training.freeze_epochs`` unless that was set; ``data.token_cache_dir`` is dropped.
+    A configuration without old keys is returned unchanged (as a copy).
+    """
+    out = _fold_aliases(cfg)
+    model = out.get("model")
+    if isinstance(model, Mapping):
+        model = dict(model)
+        try:
+            accepted = set(model_option_names(get_model_class(model.get("name", DEFAULT_MODEL))))
+        except (EmberxrError, TypeError):
+            accepted = set()
+        moved: dict[str, Any] = {}
+        for group in _LEGACY_GROUPS:
+            inner = model.get(group)
+            if group in accepted or not isinstance(inner, Mapping):
+                continue
+            del model[group]
+            for k, v in inner.items():
+                new = LEGACY_KEYS.get(f"model.{group}.{k}") or f"model.{k}"
+                section, _, key = new.partition(".")
+                if section == "training":
+                    training = out.setdefault("training", {})
+                    if isinstance(training, dict) and training.get(key) is None:
+                        training[key] = v
+                elif key in accepted and v is not None:
+                    moved[key] = v
+        out["model"] = {**model, **moved}
+    data = out.get("data")
+    if isinstance(data, Mapping):
+        out["data"] = {k: v for k, v in data.items() if f"data.{k}" not in LEGACY_KEYS}
+    return out
 
 
 def is_known_key(key: str) -> bool:
@@ -729,7 +773,7 @@ def build_config(
     name = (
         base["model"].get("name", DEFAULT_MODEL) if isinstance(base.get("model"), Mapping) else DEFAULT_MODEL
     )
-    merged = _merge(base, _kw_overrides(overrides or {}, name))
+    merged = merge_overrides(base, _kw_overrides(overrides or {}, name))
     return _validate(merged, build=True, renamed_from=renamed_from)
 
 

@@ -172,3 +172,19 @@ def test_local_file_loads_into_segformer_encoder(tmp_path):
     assert loaded[first[0]].shape[1] == 16 + 5
     assert all(torch.equal(loaded[k], state[k]) for k in state if k not in first)
     assert {id(p) for p in dec.pretrained_parameters()} == {id(p) for p in dec.net.encoder.parameters()}
+
+
+def test_rebuilding_from_a_checkpoint_needs_no_weight_file(tmp_path, monkeypatch):
+    from emberxr.decoders.weights import skip_weight_files
+
+    monkeypatch.setenv("EMBERXR_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    torch.save(timm.create_model("resnet18", pretrained=False).state_dict(), tmp_path / "unet-resnet18.pt")
+    trained = _small_unet(pretrained=True)
+    (tmp_path / "unet-resnet18.pt").unlink()  # the file is gone; the checkpoint has every tensor
+    with pytest.raises(WeightsError):
+        _small_unet(**{"pretrained": True})
+    with skip_weight_files():
+        again = emberxr.create_model("emberformer", **trained.config)
+    again.load_state_dict(trained.state_dict())
+    assert again.config == trained.config and again.pretrained_parameters() == []

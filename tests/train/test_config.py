@@ -314,3 +314,45 @@ def test_fit_checks_the_config_before_reading_data(tmp_path):
     msg = _problems(emberxr.fit, str(missing), model="emberfromer", grad_clip=-1, run_dir=tmp_path / "r")
     assert "'model.name'" in msg and "'training.grad_clip'" in msg and "2 problem(s)" in msg
     assert not (tmp_path / "r").exists()
+
+
+def test_old_checkpoint_configs_upgrade_to_the_current_layout():
+    from emberxr.train.config import upgrade_legacy_config
+
+    old = {
+        "model": {
+            "name": "emberformer",
+            "temporal": {"d_model": 32, "nhead": 4, "num_layers": 2, "token_mode": None},
+            "spatial": {
+                "decoder_type": "light",
+                "pretrained": False,
+                "freeze_epochs": 3,
+                "spatial_layers": 0,
+            },
+            "options": {},
+        },
+        "data": {"token_cache_dir": None, "patch_size": 8},
+        "training": {"freeze_epochs": None, "lr_spatial": 1e-4},
+    }
+    cfg = validate_config(upgrade_legacy_config(old))
+    assert cfg["model"] == {
+        "name": "emberformer",
+        "preset": None,
+        "d_model": 32,
+        "nhead": 4,
+        "num_layers": 2,
+        "decoder": "light",
+        "pretrained": False,
+        "spatial_layers": 0,
+    }
+    assert cfg["training"]["freeze_epochs"] == 3 and cfg["training"]["lr_spatial"] == 1e-4
+    assert cfg["data"]["patch_size"] == 8
+    # a U-Net's old config carried EmberFormer's defaults too: they are dropped, its options kept
+    unets = {"model": {"name": "unets", "temporal": {"d_model": 64}, "options": {"widths": [8, 16]}}}
+    assert validate_config(upgrade_legacy_config(unets))["model"] == {
+        "name": "unets",
+        "preset": None,
+        "widths": [8, 16],
+    }
+    new = default_config()
+    assert upgrade_legacy_config(new) == new
