@@ -673,7 +673,7 @@ def is_known_key(key: str) -> bool:
     """Whether a dotted key can be set: a section key, ``model.name``/``preset`` or any model option
     (checked against the model when the configuration is validated)."""
     key = _canonical(key)
-    return key in LEAVES or (key.startswith("model.") and key.count(".") >= 1)
+    return key in LEAVES or key.startswith("model.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -696,11 +696,12 @@ def _kw_overrides(overrides: Mapping[str, Any], model_name: Any) -> dict[str, An
         if "." in key:
             out[key] = v
             continue
-        if key in ("options", "temporal", "spatial") and key not in accepted:
+        if key in _LEGACY_GROUPS and key not in accepted:
+            example = "hidden=8" if key == "options" else "d_model=128"
             problems.append(
                 Problem(
                     f"keyword {k!r} is from an older emberxr",
-                    f"pass the model's options as keywords themselves (e.g. fit(..., {'hidden=8' if key == 'options' else 'd_model=128'}))",
+                    f"pass the model's options as keywords themselves (e.g. fit(..., {example}))",
                 )
             )
             continue
