@@ -23,55 +23,7 @@ from typing import Any
 
 import xarray as xr
 
-from emberxr.errors import ConfigError, Problem, ThresholdNotSetError
-
-
-def _kw_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    from emberxr.train.config import LEAVES, _close
-
-    out, problems = {}, []
-    for k, v in overrides.items():
-        key = k.replace("__", ".")
-        if key in LEAVES or key.split(".", 1)[0] in ("model", "data", "training", "train", "wandb"):
-            out[key] = v
-            continue
-        hits = [p for p in LEAVES if p.rsplit(".", 1)[-1] == key]
-        if len(hits) == 1:
-            out[hits[0]] = v
-        elif hits:
-            problems.append(
-                Problem(
-                    f"keyword {k!r} is ambiguous ({', '.join(hits)})",
-                    f"use the full dotted key with __, e.g. {hits[0].replace('.', '__')}",
-                )
-            )
-        else:
-            import difflib
-
-            leaf_names = sorted({p.rsplit(".", 1)[-1] for p in LEAVES})
-            near = difflib.get_close_matches(key, leaf_names, n=3, cutoff=0.6)
-            paths = [p for n in near for p in LEAVES if p.rsplit(".", 1)[-1] == n]
-            fix = (
-                f"did you mean {', '.join(repr(n) for n in near)} ({', '.join(paths)})?"
-                if near
-                else _close(key)
-            )
-            problems.append(Problem(f"unknown keyword {k!r}", fix))
-    if problems:
-        raise ConfigError(problems)
-    return out
-
-
-def build_config(
-    model: str | None, config: Any, overrides: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Configuration from a YAML path / mapping / None, a model name and keyword overrides."""
-    from emberxr.train.config import apply_overrides, load_config
-
-    cfg = load_config(config)
-    if model is not None:
-        cfg["model"]["name"] = model
-    return apply_overrides(cfg, _kw_overrides(overrides or {}))
+from emberxr.errors import ThresholdNotSetError
 
 
 def fit(
@@ -119,7 +71,7 @@ def fit(
     from emberxr.data.sources import SPLITS, resolve_splits
     from emberxr.normalize import compute_stats
     from emberxr.registry import create_model, get_model_class
-    from emberxr.train.config import apply_overrides, model_kwargs
+    from emberxr.train.config import build_config, model_kwargs
     from emberxr.train.distributed import cleanup, init_distributed
     from emberxr.train.evaluate import restore_best
     from emberxr.train.loop import Trainer, seed_everything
@@ -142,7 +94,7 @@ def fit(
             cfg, context={"world_size": dist.world_size}, enabled=dist.is_main, directory=rdir
         )
         if sweep and (injected := logger.sweep_overrides()):
-            cfg = logger.cfg = apply_overrides(cfg, injected)
+            cfg = logger.cfg = build_config(None, cfg, injected)
             tr, name = cfg["training"], cfg["model"]["name"]
         seed_everything(tr["seed"])
         source = data if data is not None else cfg["data"]["catalog"]

@@ -130,7 +130,7 @@ def test_resume_with_another_model_or_shape_fails_clearly(trained, tmp_path):
             epochs=5,
             run_dir=copy,
             resume=True,
-            model__options={"widths": [8, 16, 32]},
+            widths=[8, 16, 32],
             **FAST,
         )
 

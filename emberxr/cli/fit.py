@@ -2,7 +2,7 @@
 
 Runs in one process, or under DDP when launched by ``torchrun``::
 
-    emberxr fit configs/emberformer.yaml model.temporal.d_model=128 training.epochs=5
+    emberxr fit configs/emberformer.yaml model.d_model=128 training.epochs=5
     torchrun --nproc_per_node=2 -m emberxr fit configs/emberformer.yaml
 """
 
@@ -23,7 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "config", metavar="CONFIG", help="YAML config (configs/*.yaml) or a bare name such as 'emberformer'"
     )
     p.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="dotted overrides, e.g. model.temporal.d_model=128"
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="dotted overrides, e.g. model.d_model=128 training.epochs=5",
     )
     p.add_argument(
         "--data", help="catalog name/path, event store (zarr) (default: data.catalog of the config)"
@@ -43,13 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Handle ``emberxr fit``."""
     from emberxr.api import fit
-    from emberxr.train.config import apply_overrides, read_yaml
+    from emberxr.train.config import merge_overrides, read_yaml
 
-    base = read_yaml(args.config)
     extra = list(args.overrides)
     if args.no_wandb:
         extra.append("wandb.enabled=false")
-    cfg = apply_overrides(base, extra)
+    cfg = merge_overrides(read_yaml(args.config), extra)  # fit validates it all at once
     fitted = fit(args.data, model=args.model, config=cfg, resume=args.resume, run_dir=args.run_dir)
     import os
 

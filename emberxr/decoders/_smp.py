@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import FireDecoder, resize
-from .weights import LoadReport, load_pretrained
+from .weights import LoadReport, load_pretrained, resolve_weights
 
 
 class SmpDecoder(FireDecoder):
@@ -21,9 +21,12 @@ class SmpDecoder(FireDecoder):
     net: nn.Module
     load_report: LoadReport | None
 
-    def _load_encoder(self, weights: str | None) -> None:
-        """Load offline encoder weights (first conv adapted); ``None`` keeps the random init."""
-        self.load_report = load_pretrained(self.net.encoder, weights) if weights is not None else None
+    def _load_encoder(self, weights: bool | str | None, encoder: str) -> None:
+        """Load offline encoder weights (first conv adapted): ``True`` = the default file of this
+        decoder and ``encoder`` (:func:`~emberxr.decoders.weights.default_weights_path`), a path =
+        that file, ``None``/``False`` = keep the random initialisation."""
+        path = resolve_weights(weights, self.name, encoder)
+        self.load_report = load_pretrained(self.net.encoder, path) if path is not None else None
 
     def pretrained_parameters(self) -> list[nn.Parameter]:
         """The encoder's parameters when weights were loaded, else none."""

@@ -8,8 +8,8 @@ A decoder turns the patch context grid of a token model into sharp pixel logits:
 front, the static bands, wind planes and the validity mask), so boundaries can follow pixels rather
 than p×p blocks. Constructor keyword arguments are plain JSON-able values (recorded by the base
 class, see :mod:`emberxr.configurable`):
-``context_channels`` (d), ``fine_channels`` (Cf), ``patch_size`` (p), ``weights`` (None, a local
-file, or a hub name — see :mod:`emberxr.decoders.weights`) plus the decoder's own options.
+``context_channels`` (d), ``fine_channels`` (Cf), ``patch_size`` (p), ``weights`` (None/False, True
+for the default weight file, or a local file — see :mod:`emberxr.decoders.weights`) plus the decoder's own options.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def resize(x: Tensor, size: Sequence[int]) -> Tensor:
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
 
 
-def reject_weights(name: str, weights: str | None, hint: str = "") -> None:
+def reject_weights(name: str, weights: bool | str | None, hint: str = "") -> None:
     """Fail clearly when a decoder without pretrained weights is given some.
 
     Parameters
@@ -70,17 +70,17 @@ def reject_weights(name: str, weights: str | None, hint: str = "") -> None:
     name
         Registry name of the decoder (used in the message).
     weights
-        The ``weights`` constructor argument; anything but None is an error.
+        The ``weights`` constructor argument; anything but None or False is an error.
     hint
         Optional extra advice appended to the message.
 
     Raises
     ------
     WeightsError
-        ``weights`` is not None.
+        ``weights`` is True or a path.
     """
-    if weights is not None:
+    if weights is not None and weights is not False:
         raise WeightsError(
-            f"the {name!r} decoder has no pretrained weights; pass decoder_weights=None"
+            f"the {name!r} decoder has no pretrained weights (got {weights!r}); set pretrained=false"
             + (f", {hint}" if hint else "")
         )

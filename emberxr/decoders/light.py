@@ -26,7 +26,7 @@ class LightDecoder(FireDecoder):
     patch_size
         Patch size of the context grid (informative).
     weights
-        Must be None (this decoder has no pretrained weights).
+        Must be None or False (this decoder has no pretrained weights).
     widths
         Channels at full, 1/2 and 1/4 resolution.
     """
@@ -38,7 +38,7 @@ class LightDecoder(FireDecoder):
         context_channels: int,
         fine_channels: int,
         patch_size: int = 16,
-        weights: str | None = None,
+        weights: bool | str | None = None,
         widths: tuple[int, int, int] | list[int] = (16, 32, 48),
     ):
         super().__init__()

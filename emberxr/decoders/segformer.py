@@ -22,7 +22,8 @@ class SegformerDecoder(SmpDecoder):
     context_channels, fine_channels, patch_size
         See :mod:`emberxr.decoders.base`.
     weights
-        None, or a local MiT encoder state-dict file / hub name (first conv adapted).
+        None/False, True (the default ``segformer-<encoder>.pt`` file) or a local MiT encoder
+        state-dict file (first conv adapted; see :mod:`emberxr.decoders.weights`).
     encoder
         smp MiT encoder (``mit_b0`` … ``mit_b5``).
     segmentation_channels
@@ -40,7 +41,7 @@ class SegformerDecoder(SmpDecoder):
         context_channels: int,
         fine_channels: int,
         patch_size: int = 16,
-        weights: str | None = None,
+        weights: bool | str | None = None,
         encoder: str = "mit_b0",
         segmentation_channels: int = 64,
         refine_channels: int = 8,
@@ -58,7 +59,7 @@ class SegformerDecoder(SmpDecoder):
             classes=refine_channels,
         )
         self.refine = nn.Sequential(ConvBlock(refine_channels + fine_channels, 16, n=1), nn.Conv2d(16, 1, 1))
-        self._load_encoder(weights)
+        self._load_encoder(weights, encoder)
 
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
         x = self._run_net(self._net_input(context, fine))

@@ -15,7 +15,8 @@ class UnetDecoder(SmpDecoder):
     context_channels, fine_channels, patch_size
         See :mod:`emberxr.decoders.base`.
     weights
-        None, or a local encoder state-dict file / hub name (see :mod:`emberxr.decoders.weights`);
+        None/False, True (the default ``unet-<encoder>.pt`` file) or a local encoder state-dict
+        file (see :mod:`emberxr.decoders.weights`);
         the first conv is adapted to ``context_out + fine_channels`` input channels.
     encoder
         smp encoder name (``resnet18``, ``resnet34``, ``tu-<timm name>`` ...).
@@ -34,7 +35,7 @@ class UnetDecoder(SmpDecoder):
         context_channels: int,
         fine_channels: int,
         patch_size: int = 16,
-        weights: str | None = None,
+        weights: bool | str | None = None,
         encoder: str = "resnet18",
         encoder_depth: int = 4,
         decoder_channels: tuple[int, ...] | list[int] = (128, 64, 32, 16),
@@ -53,7 +54,7 @@ class UnetDecoder(SmpDecoder):
             in_channels=context_out + fine_channels,
             classes=1,
         )
-        self._load_encoder(weights)
+        self._load_encoder(weights, encoder)
 
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
         return self._run_net(self._net_input(context, fine))

@@ -20,6 +20,7 @@ the data pipeline uses.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -67,6 +68,10 @@ class FireModel(Configurable, nn.Module):
     #: lower-cased class name); the registry key is what ``create_model`` uses
     name: ClassVar[str]
     requires: ModelRequirements = ModelRequirements()
+    #: named variants: ``{"preset-name": {constructor option: value, ...}}`` (like timm's default
+    #: configs); a training config selects one with ``model.preset``, and its explicit options
+    #: override the preset's values
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __init__(self) -> None:
         super().__init__()
@@ -86,6 +91,14 @@ class FireModel(Configurable, nn.Module):
         The default puts every parameter in ``"temporal"``. Each parameter appears exactly once.
         """
         return {"temporal": list(self.parameters()), "spatial": []}
+
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        """Parameters whose values were loaded from pretrained weights (empty when none were).
+
+        The trainer freezes the decoder and lowers its learning rate (``lr_spatial: auto``) only
+        when this is not empty.
+        """
+        return []
 
     def freeze_decoder(self) -> None:
         """Stop gradients into the (pretrained) decoder. No-op for models without one."""

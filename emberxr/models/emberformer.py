@@ -52,6 +52,35 @@ from .base import (
     steps_back,
 )
 
+#: named variants (``model.preset`` in a training config; explicit options override them)
+PRESETS: dict[str, dict[str, Any]] = {
+    # the design notes' recommended architecture (emberformer-notes.md, "Task 2.3"): 3 temporal
+    # layers of width 64 with 4 heads, no cross-patch attention, a pretrained SegFormer decoder
+    # (`pretrained: true` needs the segformer-mit_b0.pt weight file, see docs/models.md)
+    "notes": dict(
+        d_model=64,
+        nhead=4,
+        num_layers=3,
+        dropout=0.1,
+        max_seq_len=8,
+        spatial_layers=0,
+        decoder="segformer",
+        pretrained=True,
+    ),
+    # what `make demo` trains on two CPU cores: 2 temporal layers, 1 cross-patch attention layer,
+    # the light decoder (no weights)
+    "cpu": dict(
+        d_model=64,
+        nhead=4,
+        num_layers=2,
+        dropout=0.1,
+        max_seq_len=8,
+        spatial_layers=1,
+        decoder="light",
+        pretrained=False,
+    ),
+}
+
 
 class EmberFormer(FireModel):
     """Temporal transformer per patch + spatial decoder (the notes' "Recommended Architecture").
@@ -74,8 +103,10 @@ class EmberFormer(FireModel):
         F1 from 0.693 to 0.715 and new-burn AP from 0.767 to 0.792 (``docs/models.md``).
     decoder
         Decoder name from ``emberxr.list_decoders()`` (``light``, ``unet``, ``segformer``, plugins).
-    decoder_weights
-        None, a local encoder weight file, or a hub name (see :mod:`emberxr.decoders.weights`).
+    pretrained
+        Decoder encoder weights: ``False`` (random initialisation), ``True`` (the default weight
+        file ``<decoder>-<encoder>.pt`` in the weights directory; an error when there is none) or a
+        local file path (see :mod:`emberxr.decoders.weights`).
     decoder_config
         Extra keyword arguments for the decoder.
     token_mode
@@ -89,6 +120,7 @@ class EmberFormer(FireModel):
 
     name = "emberformer"
     requires = ModelRequirements(tokens=True, max_history=8, uses_static=True, uses_wind=True)
+    presets = PRESETS
 
     def __init__(
         self,
@@ -102,7 +134,7 @@ class EmberFormer(FireModel):
         max_seq_len: int = 8,
         spatial_layers: int = 1,
         decoder: str = "light",
-        decoder_weights: str | None = None,
+        pretrained: bool | str = False,
         decoder_config: dict[str, Any] | None = None,
         token_mode: str = "pixels",
         use_wind: bool = True,
@@ -112,17 +144,25 @@ class EmberFormer(FireModel):
         problems = []
         if token_mode not in TOKEN_MODES:
             problems.append(Problem(f"token_mode={token_mode!r}", f"use one of {', '.join(TOKEN_MODES)}"))
-        if d_model % nhead:
-            problems.append(
-                Problem(f"d_model={d_model} not divisible by nhead={nhead}", "pick nhead dividing d_model")
-            )
         for key, val, low in (
             ("patch_size", patch_size, 1),
+            ("d_model", d_model, 1),
+            ("nhead", nhead, 1),
             ("max_seq_len", max_seq_len, 1),
             ("num_layers", num_layers, 0),
+            ("spatial_layers", spatial_layers, 0),
         ):
             if int(val) < low:
                 problems.append(Problem(f"{key}={val}", f"use an integer >= {low}"))
+        if int(nhead) >= 1 and int(d_model) % int(nhead):
+            problems.append(
+                Problem(
+                    f"d_model={d_model} is not divisible by nhead={nhead}",
+                    "pick nhead dividing d_model (e.g. d_model 64 with nhead 2, 4 or 8)",
+                )
+            )
+        if not 0.0 <= float(dropout) < 1.0:
+            problems.append(Problem(f"dropout={dropout}", "use a probability in [0, 1), e.g. 0.1"))
         if problems:
             raise ConfigError(problems, subject="emberformer")
         from emberxr.registry import create_decoder
@@ -149,7 +189,7 @@ class EmberFormer(FireModel):
             context_channels=d,
             fine_channels=self.fine_channels,
             patch_size=p,
-            weights=decoder_weights,
+            weights=pretrained or None,
             **(decoder_config or {}),
         )
         self.persistence = nn.Parameter(torch.tensor(4.0))
@@ -163,8 +203,12 @@ class EmberFormer(FireModel):
         ids = {id(q) for q in spatial}
         return {"temporal": [q for q in self.parameters() if id(q) not in ids], "spatial": spatial}
 
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        """The decoder's parameters that were loaded from weights (empty without ``pretrained``)."""
+        return list(self.decoder.pretrained_parameters())
+
     def freeze_decoder(self) -> None:
-        """Freeze the decoder's pretrained parameters (no-op when no ``decoder_weights`` were loaded)."""
+        """Freeze the decoder's pretrained parameters (no-op when no weights were loaded)."""
         for q in self.decoder.pretrained_parameters():
             q.requires_grad_(False)
 

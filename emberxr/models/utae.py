@@ -140,6 +140,7 @@ class UTAE(FireModel):
 
     name = "utae"
     requires = ModelRequirements(tokens=False, max_history=8, uses_static=True, uses_wind=True)
+    presets = PRESETS
 
     def __init__(
         self,
@@ -177,6 +178,8 @@ class UTAE(FireModel):
             problems.append(
                 Problem(f"encoder widths {bad} not divisible by n_head={heads}", "change widths or n_head")
             )
+        if not 0.0 <= float(ltae_dropout) < 1.0:
+            problems.append(Problem(f"ltae_dropout={ltae_dropout}", "use a probability in [0, 1), e.g. 0.2"))
         if dm % heads:
             problems.append(
                 Problem(f"ltae_dim={dm} not divisible by n_head={heads}", "change ltae_dim or n_head")

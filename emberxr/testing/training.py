@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["TINY_FIT", "main", "tiny_fit"]
 
 #: the settings of :func:`tiny_fit` (a killed run and its resumption must train the very same
-#: model, so both use these); ``options`` are ``conv2d``'s and are dropped for another model
+#: model, so both use these); ``hidden``/``layers`` are ``conv2d``'s options and are dropped for
+#: another model
 TINY_FIT: dict[str, Any] = {
     "model": "conv2d",
     "steps_per_epoch": 2,
@@ -34,8 +35,10 @@ TINY_FIT: dict[str, Any] = {
     "wandb__enabled": False,
     "progress": False,
     "early_stopping": None,
-    "options": {"hidden": 8, "layers": 2},
+    "hidden": 8,
+    "layers": 2,
 }
+_MODEL_OPTIONS = ("hidden", "layers")
 
 
 def tiny_fit(
@@ -71,7 +74,8 @@ def tiny_fit(
 
     settings = dict(TINY_FIT)
     if overrides.get("model", settings["model"]) != settings["model"]:
-        settings.pop("options")
+        for key in _MODEL_OPTIONS:
+            settings.pop(key)
     settings.update(overrides)
     return fit(synthetic_events(events), run_dir=run_dir, epochs=epochs, resume=resume, **settings)
 

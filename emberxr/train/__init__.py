@@ -2,7 +2,10 @@
 
 Modules (each has one job):
 
-- :mod:`emberxr.train.config` — the config schema, YAML loading, dotted overrides, validation.
+- :mod:`emberxr.train.config` — the configuration: pydantic sections, model-owned options, YAML,
+  dotted overrides, `fit` keywords (`build_config`), validation before any data is read.
+- :mod:`emberxr.train.model_config` — the model section: options checked against the model's
+  constructor, presets, constructor arguments, a dry build on the ``meta`` device.
 - :mod:`emberxr.train.loss` — masked weighted BCE + Dice, and its ``pos_weight`` from the events.
 - :mod:`emberxr.train.metrics` — streaming pixel metrics (P/R/F1/IoU/AP) for the next mask and
   the newly burned pixels, stratified by history length and per event.

@@ -1,186 +1,277 @@
-"""Training configuration: schema with defaults, YAML loading, dotted overrides, validation.
+"""Training configuration: validation, YAML loading, dotted overrides and ``fit`` keywords.
 
-A configuration is a plain nested ``dict`` (JSON/YAML-able, stored in checkpoints) with the
-structure of the EmberFormer notes::
+A configuration is a plain nested ``dict`` (JSON/YAML-able, stored in checkpoints)::
 
-    model:    name, temporal.{d_model, nhead, num_layers, dropout, max_seq_len},
-              spatial.{decoder_type, pretrained, freeze_epochs, spatial_layers}, options{...}
+    model:    name, preset, <the model's own constructor options>
     data:     catalog, patch_size, max_history, tile_size, strict, ...
     training: batch_size, lr_temporal, lr_spatial, weight_decay, epochs, schedule, ...
     wandb:    enabled, project, entity, mode, tags, watch, log_images, name
 
-Overrides are dotted keys, from the command line (``model.temporal.d_model=128``) or as a flat
-mapping injected by a sweep (``{"model.temporal.d_model": 128}``); the same function,
-:func:`apply_overrides`, serves both. ``train.*`` is accepted as an alias of ``training.*`` (the
-notes' sweep file uses it). Every unknown key and every value of the wrong type is reported at
-once in a :class:`~emberxr.errors.ConfigError`, with close matches for misspelt keys.
+**The model section belongs to the model.** Besides ``name`` (a registry name) and ``preset`` (one
+of the model class's named ``presets``, whose values the explicit options override), every key is a
+keyword argument of that model's constructor: ``model: {name: emberformer, d_model: 128,
+decoder: unet}``. Options are checked against the constructor's signature (unknown options get
+close matches) and type annotations (:mod:`emberxr.train.model_config`); ``in_static`` comes
+from the data, ``patch_size`` and ``max_history`` from the ``data`` section. No model is known by
+name here.
+
+**The other sections** are pydantic models (:class:`DataConfig`, :class:`TrainingConfig`,
+:class:`WandbConfig`): every value is type-, range- and choice-checked. Problems are gathered, with
+close matches for misspelt keys, and raised together as one :class:`~emberxr.errors.ConfigError`;
+no pydantic exception reaches the caller. :func:`build_config` (what :func:`emberxr.fit` calls)
+also builds the model on the ``meta`` device, so constructor checks (``nhead`` dividing
+``d_model``, a missing weight file for ``pretrained: true``) fail before any data is read.
+
+Overrides are dotted keys, from the command line (``model.d_model=128``) or as a flat mapping
+injected by a sweep (``{"model.d_model": 128}``); :func:`apply_overrides` serves both.
+``train.*`` is accepted as an alias of ``training.*``. Keys of older versions
+(``model.temporal.d_model``, ``model.spatial.decoder_type``, ``model.options``,
+``data.token_cache_dir``) are errors that name the key to use now (:data:`LEGACY_KEYS`).
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import inspect
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from emberxr.errors import ConfigError, Problem
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-NoneType = type(None)
-_ANY = object()  # leaf type marker: free-form mapping, not checked key by key
+from emberxr.errors import ConfigError, EmberxrError, Problem
+from emberxr.train.model_config import (
+    DATA_OWNED,
+    check_model_build,
+    get_model_class,
+    model_kwargs,
+    model_option_names,
+    model_options,
+    show_value,
+    validate_options,
+)
 
+__all__ = [
+    "LEAVES",
+    "LEGACY_KEYS",
+    "DataConfig",
+    "TrainingConfig",
+    "WandbConfig",
+    "apply_overrides",
+    "build_config",
+    "check_model_build",
+    "default_config",
+    "describe",
+    "flatten",
+    "is_known_key",
+    "load_config",
+    "merge_overrides",
+    "model_kwargs",
+    "model_options",
+    "read_yaml",
+    "upgrade_legacy_config",
+    "validate_config",
+]
 
-class _Leaf:
-    """One configurable value: its accepted types, its default and a one-line help."""
-
-    __slots__ = ("choices", "default", "help", "types")
-
-    def __init__(
-        self, types: type | tuple[type, ...], default: Any, help: str = "", choices: Sequence[Any] = ()
-    ):
-        self.types = types if isinstance(types, tuple) else (types,)
-        self.default = default
-        self.help = help
-        self.choices = tuple(choices)
-
-
-L = _Leaf
-INT = int
-FLOAT = (float, int)
-OPT_INT = (int, NoneType)
-OPT_STR = (str, NoneType)
-
-SCHEMA: dict[str, Any] = {
-    "model": {
-        "name": L(str, "emberformer", "registry name of the model (see `emberxr models`)"),
-        "temporal": {
-            "d_model": L(INT, 64, "token width of the temporal transformer"),
-            "nhead": L(INT, 4, "attention heads"),
-            "num_layers": L(INT, 3, "transformer layers"),
-            "dropout": L(FLOAT, 0.1, "dropout in the temporal transformer"),
-            "max_seq_len": L(INT, 8, "longest history the positional encoding covers"),
-            "token_mode": L(
-                OPT_STR, None, "how fire patches become tokens (model-specific; null = model default)"
-            ),
-            "use_wind": L(bool, True, "embed the wind series"),
-            "use_static": L(bool, True, "embed the static bands"),
-        },
-        "spatial": {
-            "decoder_type": L(str, "light", "decoder registry name (`emberxr models --decoders`)"),
-            "pretrained": L((bool, str), False, "false, or a local weight file for the decoder"),
-            "freeze_epochs": L(INT, 0, "epochs the pretrained decoder stays frozen"),
-            "spatial_layers": L(INT, 1, "cross-patch attention layers after the temporal encoder"),
-            "decoder_config": L(dict, {}, "extra keyword arguments for the decoder"),
-        },
-        "options": L(dict, {}, "extra constructor keyword arguments passed to the model as they are"),
-    },
-    "data": {
-        "catalog": L(OPT_STR, "sim-small", "catalog name or path (used when fit gets no data)"),
-        "token_cache_dir": L(OPT_STR, None, "patch-token cache directory (null = build tokens on the fly)"),
-        "patch_size": L(INT, 16, "patch size p; H and W are padded/cropped to multiples of p"),
-        "max_history": L(INT, 6, "longest history fed to the model"),
-        "tile_size": L(OPT_INT, None, "train on tiles of this size (null = whole events)"),
-        "strict": L(bool, False, "crop to multiples of the patch size instead of padding"),
-        "augment": L(bool, False, "random flips/rotations of training samples (wind rotated to match)"),
-        "num_workers": L(INT, 0, "DataLoader worker processes"),
-        "max_train_samples": L(
-            OPT_INT, None, "use at most this many training samples (deterministic subset)"
-        ),
-        "max_val_samples": L(OPT_INT, None, "use at most this many validation samples"),
-    },
-    "training": {
-        "batch_size": L(INT, 8, "samples per optimisation step (per process under DDP)"),
-        "lr_temporal": L(FLOAT, 1e-3, "learning rate of the temporal parameter group"),
-        "lr_spatial": L(FLOAT, 1e-4, "learning rate of the spatial (decoder) parameter group"),
-        "weight_decay": L(FLOAT, 0.01, "AdamW weight decay (not applied to biases and norms)"),
-        "epochs": L(INT, 50, "maximum number of epochs"),
-        "steps_per_epoch": L(OPT_INT, None, "optimisation steps per epoch (null = one pass over the data)"),
-        "schedule": L(str, "cosine", "learning-rate schedule", choices=("cosine", "plateau", "constant")),
-        "warmup_steps": L(INT, 0, "linear warm-up steps before the cosine schedule"),
-        "grad_clip": L((float, int, NoneType), 1.0, "clip the gradient norm (null = off)"),
-        "early_stopping": L(OPT_INT, 10, "stop after this many epochs without improvement (null = off)"),
-        "monitor": L(str, "val/new_ap", "validation metric used for early stopping and the best checkpoint"),
-        "monitor_mode": L(
-            str, "max", "whether the monitored metric should go up or down", choices=("max", "min")
-        ),
-        "freeze_epochs": L(OPT_INT, None, "decoder freeze epochs (null = model.spatial.freeze_epochs)"),
-        "bce_weight": L(FLOAT, 1.0, "weight of the BCE term"),
-        "dice_weight": L(FLOAT, 0.1, "weight of the Dice term"),
-        "pos_weight": L((float, int, str), "auto", "BCE positive weight, or 'auto' = negatives/positives"),
-        "max_pos_weight": L(FLOAT, 50.0, "upper bound of the automatic pos_weight"),
-        "seed": L(INT, 0, "seed for torch, numpy and Python"),
-        "amp": L((bool, str), "auto", "mixed precision: true, false or 'auto' (on where supported)"),
-        "device": L(str, "auto", "'auto', 'cpu', 'cuda', 'cuda:1' ..."),
-        "num_threads": L(OPT_INT, None, "torch CPU threads (null = leave as is)"),
-        "output_dir": L(str, "runs", "where run directories (checkpoints, tables) go"),
-        "run_name": L(OPT_STR, None, "run directory name (null = <model>-<timestamp>)"),
-        "progress": L(bool, True, "tqdm progress bars"),
-    },
-    "wandb": {
-        "enabled": L(bool, True, "log to Weights & Biases (offline unless WANDB_API_KEY is set)"),
-        "project": L(str, "emberxr", "W&B project"),
-        "entity": L(OPT_STR, None, "W&B entity"),
-        "mode": L(OPT_STR, None, "online/offline/disabled (null = offline without an API key)"),
-        "name": L(OPT_STR, None, "run name (null = generated from model and key settings)"),
-        "tags": L(list, [], "extra tags"),
-        "watch": L(bool, False, "wandb.watch the model (gradients)"),
-        "log_images": L(bool, True, "log a history/target/prediction preview each validation"),
-        "log_artifact": L(bool, True, "upload the best checkpoint as an artifact"),
-    },
-}
-
+SECTIONS = ("model", "data", "training", "wandb")
 ALIASES = {"train": "training"}
+DEFAULT_MODEL = "emberformer"
+#: keys of older versions -> the key to use now (None: removed)
+LEGACY_KEYS: dict[str, str | None] = {
+    **{
+        f"model.temporal.{k}": f"model.{k}"
+        for k in (
+            "d_model",
+            "nhead",
+            "num_layers",
+            "dropout",
+            "max_seq_len",
+            "token_mode",
+            "use_wind",
+            "use_static",
+        )
+    },
+    "model.spatial.decoder_type": "model.decoder",
+    "model.spatial.pretrained": "model.pretrained",
+    "model.spatial.freeze_epochs": "training.freeze_epochs",
+    "model.spatial.spatial_layers": "model.spatial_layers",
+    "model.spatial.decoder_config": "model.decoder_config",
+    "data.token_cache_dir": None,
+}
+_LEGACY_GROUPS = ("temporal", "spatial", "options")
 
 
-def _defaults(schema: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        k: (copy.deepcopy(v.default) if isinstance(v, _Leaf) else _defaults(v)) for k, v in schema.items()
-    }
+# ---------------------------------------------------------------------------------------------
+# the sections (pydantic)
+# ---------------------------------------------------------------------------------------------
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    return value
 
 
-def _leaf_paths(schema: Mapping[str, Any], prefix: str = "") -> dict[str, _Leaf]:
-    out: dict[str, _Leaf] = {}
-    for k, v in schema.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, _Leaf):
-            out[key] = v
-        else:
-            out.update(_leaf_paths(v, key + "."))
-    return out
+Int = Annotated[int, BeforeValidator(_no_bool)]
+Float = Annotated[float, BeforeValidator(_no_bool)]
 
 
-LEAVES = _leaf_paths(SCHEMA)
+def _key(default: Any, help: str, accepts: str) -> Any:
+    """A section field: its default, a one-line help and the accepted values in words."""
+    return Field(default, description=help, json_schema_extra={"accepts": accepts})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Section):
+    """``data.*``: where samples come from and how they are cut."""
+
+    catalog: str | None = _key(
+        "sim-small", "catalog name or path (used when fit gets no data)", "text or null"
+    )
+    patch_size: Annotated[Int, Field(ge=1)] = _key(
+        16, "patch size p; H and W are padded/cropped to multiples of p", "an integer >= 1"
+    )
+    max_history: Annotated[Int, Field(ge=1)] = _key(6, "longest history fed to the model", "an integer >= 1")
+    tile_size: Annotated[Int, Field(ge=1)] | None = _key(
+        None,
+        "train on tiles of this size (null = whole events)",
+        "an integer >= 1 (a multiple of patch_size) or null",
+    )
+    strict: bool = _key(False, "crop to multiples of the patch size instead of padding", "true or false")
+    augment: bool = _key(
+        False, "random flips/rotations of training samples (wind rotated to match)", "true or false"
+    )
+    num_workers: Annotated[Int, Field(ge=0)] = _key(0, "DataLoader worker processes", "an integer >= 0")
+    max_train_samples: Annotated[Int, Field(ge=1)] | None = _key(
+        None, "use at most this many training samples (deterministic subset)", "an integer >= 1 or null"
+    )
+    max_val_samples: Annotated[Int, Field(ge=1)] | None = _key(
+        None, "use at most this many validation samples", "an integer >= 1 or null"
+    )
+
+
+class TrainingConfig(_Section):
+    """``training.*`` (alias ``train.*``): optimisation, loss, checkpoints, device."""
+
+    batch_size: Annotated[Int, Field(ge=1)] = _key(
+        8, "samples per optimisation step (per process under DDP)", "an integer >= 1"
+    )
+    lr_temporal: Annotated[Float, Field(gt=0)] = _key(
+        1e-3, "learning rate of the temporal parameter group (every parameter of most models)", "a number > 0"
+    )
+    lr_spatial: Annotated[Float, Field(gt=0)] | Literal["auto"] = _key(
+        "auto",
+        "learning rate of the spatial (decoder) group; auto = lr_temporal / 10 when pretrained weights "
+        "were loaded, else lr_temporal",
+        "a number > 0 or 'auto'",
+    )
+    weight_decay: Annotated[Float, Field(ge=0)] = _key(
+        0.01, "AdamW weight decay (not applied to biases and norms)", "a number >= 0"
+    )
+    epochs: Annotated[Int, Field(ge=1)] = _key(50, "maximum number of epochs", "an integer >= 1")
+    steps_per_epoch: Annotated[Int, Field(ge=1)] | None = _key(
+        None, "optimisation steps per epoch (null = one pass over the data)", "an integer >= 1 or null"
+    )
+    schedule: Literal["cosine", "plateau", "constant"] = _key(
+        "cosine", "learning-rate schedule", "'cosine', 'plateau' or 'constant'"
+    )
+    warmup_steps: Annotated[Int, Field(ge=0)] = _key(
+        0, "linear warm-up steps before the cosine schedule", "an integer >= 0"
+    )
+    grad_clip: Annotated[Float, Field(gt=0)] | None = _key(
+        1.0, "clip the gradient norm at this value (null = off)", "a number > 0 or null"
+    )
+    early_stopping: Annotated[Int, Field(ge=1)] | None = _key(
+        10, "stop after this many epochs without improvement (null = off)", "an integer >= 1 or null"
+    )
+    monitor: str = _key(
+        "val/new_ap",
+        "metric that picks the best checkpoint and drives early stopping",
+        "a logged metric: val/ap, val/new_ap, val/f1, val/loss ...",
+    )
+    monitor_mode: Literal["max", "min"] = _key(
+        "max", "whether the monitored metric should go up or down", "'max' or 'min'"
+    )
+    freeze_epochs: Annotated[Int, Field(ge=0)] = _key(
+        0,
+        "epochs the pretrained part of the decoder stays frozen (only when weights were loaded)",
+        "an integer >= 0",
+    )
+    bce_weight: Annotated[Float, Field(ge=0)] = _key(1.0, "weight of the BCE term", "a number >= 0")
+    dice_weight: Annotated[Float, Field(ge=0)] = _key(0.1, "weight of the Dice term", "a number >= 0")
+    pos_weight: Annotated[Float, Field(gt=0)] | Literal["auto"] = _key(
+        "auto",
+        "BCE positive weight, or 'auto' = negatives/positives of the training targets",
+        "a number > 0 or 'auto'",
+    )
+    max_pos_weight: Annotated[Float, Field(ge=1)] = _key(
+        50.0, "upper bound of the automatic pos_weight", "a number >= 1"
+    )
+    seed: Annotated[Int, Field(ge=0)] = _key(0, "seed for torch, numpy and Python", "an integer >= 0")
+    amp: bool | Literal["auto"] = _key(
+        "auto", "mixed precision: true, false or 'auto' (on where supported)", "true, false or 'auto'"
+    )
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")] = _key(
+        "auto", "where to train", "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
+    )
+    num_threads: Annotated[Int, Field(ge=1)] | None = _key(
+        None, "torch CPU threads (null = leave as is)", "an integer >= 1 or null"
+    )
+    output_dir: str = _key("runs", "where run directories (checkpoints, tables) go", "a directory path")
+    run_name: str | None = _key(None, "run directory name (null = <model>-<timestamp>)", "text or null")
+    progress: bool = _key(True, "tqdm progress bars", "true or false")
+
+
+class WandbConfig(_Section):
+    """``wandb.*``: Weights & Biases logging (never fails or hangs a run)."""
+
+    enabled: bool = _key(
+        True, "log to Weights & Biases (offline unless WANDB_API_KEY is set)", "true or false"
+    )
+    project: str = _key("emberxr", "W&B project", "text")
+    entity: str | None = _key(None, "W&B entity", "text or null")
+    mode: Literal["online", "offline", "disabled"] | None = _key(
+        None,
+        "null = $WANDB_MODE, else online with an API key and offline without",
+        "'online', 'offline', 'disabled' or null",
+    )
+    name: str | None = _key(
+        None, "run name (null = generated from the model and key settings)", "text or null"
+    )
+    tags: list[str | int | float] = _key([], "extra tags", "a list of tags")
+    watch: bool = _key(False, "wandb.watch the model (gradients)", "true or false")
+    log_images: bool = _key(True, "log a history/target/prediction preview each validation", "true or false")
+    log_artifact: bool = _key(True, "upload the best checkpoint as an artifact", "true or false")
+
+
+SECTION_MODELS: dict[str, type[_Section]] = {
+    "data": DataConfig,
+    "training": TrainingConfig,
+    "wandb": WandbConfig,
+}
+#: every dotted key of the data/training/wandb sections
+LEAVES: tuple[str, ...] = tuple(f"{s}.{f}" for s, m in SECTION_MODELS.items() for f in m.model_fields)
+_MODEL_KEYS = ("model.name", "model.preset")
 
 
 def default_config() -> dict[str, Any]:
     """A fresh copy of the default configuration (nested dict)."""
-    return _defaults(SCHEMA)
+    return validate_config({})
 
 
-def _canonical(key: str) -> str:
-    head, _, rest = key.partition(".")
-    head = ALIASES.get(head, head)
-    return f"{head}.{rest}" if rest else head
-
-
-def _all_paths(schema: Mapping[str, Any], prefix: str = "") -> list[str]:
-    out = []
-    for k, v in schema.items():
-        out.append(f"{prefix}{k}")
-        if not isinstance(v, _Leaf):
-            out += _all_paths(v, f"{prefix}{k}.")
-    return out
-
-
-def _close(key: str) -> str:
+# ---------------------------------------------------------------------------------------------
+# hints
+# ---------------------------------------------------------------------------------------------
+def _close(key: str, extra: Sequence[str] = ()) -> str:
+    """Close matches of a dotted key: the same name in another section first, then spellings."""
+    pool = [*SECTIONS, *_MODEL_KEYS, *LEAVES, *extra]
     depth = key.count(".")
-    pool = [p for p in _all_paths(SCHEMA) if p.count(".") == depth] or list(LEAVES)
     last = key.rsplit(".", 1)[-1]
-    # a right name in the wrong section first, then spelling neighbours
-    close = [p for p in LEAVES if p.rsplit(".", 1)[-1] == last]
-    close += [c for c in difflib.get_close_matches(key, pool, n=3, cutoff=0.6) if c not in close]
+    close = [p for p in pool if p.count(".") == depth and p != key and p.rsplit(".", 1)[-1] == last]
+    same_depth = [p for p in pool if p.count(".") == depth]
+    close += [c for c in difflib.get_close_matches(key, same_depth, n=3, cutoff=0.6) if c not in close]
     return (
         f"did you mean {', '.join(repr(c) for c in close[:3])}?"
         if close
@@ -188,71 +279,199 @@ def _close(key: str) -> str:
     )
 
 
-def _type_name(types: tuple[type, ...]) -> str:
-    return " or ".join("null" if t is NoneType else t.__name__ for t in types)
-
-
-def _coerce(value: Any, leaf: _Leaf) -> tuple[Any, bool]:
-    """Return (value, ok): ints are accepted for floats, text for numbers, booleans and null."""
-    types = leaf.types
-    if isinstance(value, bool):
-        return value, bool in types
-    if isinstance(value, int) and float in types:
-        return float(value), True
-    if isinstance(value, types):
-        return value, True
-    if isinstance(value, str):
-        low = value.strip().lower()
-        if low in ("null", "none", "~") and NoneType in types:
-            return None, True
-        if bool in types and low in ("true", "false", "yes", "no"):
-            return low in ("true", "yes"), True
-        for t in (int, float):
-            if t in types:
-                try:
-                    return t(value), True
-                except ValueError:
-                    pass
-    if isinstance(value, tuple) and list in types:
-        return list(value), True
-    return value, False
-
-
-def _check(cfg: Any, schema: Mapping[str, Any], prefix: str, problems: list[Problem]) -> dict[str, Any]:
-    out = _defaults(schema)
-    if not isinstance(cfg, Mapping):
+def _section_problems(section: str, values: Any, problems: list[Problem], extra_keys: Sequence[str]) -> dict:
+    """Validate one pydantic section; every problem becomes a :class:`Problem`."""
+    model = SECTION_MODELS[section]
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
         problems.append(
             Problem(
-                f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(cfg).__name__}",
-                "use `key: value` pairs",
+                f"{section!r} must be a mapping, got {type(values).__name__}",
+                f"write {section}: {{key: value}}",
             )
         )
-        return out
-    for raw_key, value in cfg.items():
-        key = ALIASES.get(raw_key, raw_key) if not prefix else raw_key
-        path = f"{prefix}{key}"
-        spec = schema.get(key)
-        if spec is None:
-            problems.append(Problem(f"unknown key {path!r}", _close(path)))
+        return model().model_dump()
+    try:
+        return model.model_validate(dict(values)).model_dump()
+    except ValidationError as exc:
+        done: set[str] = set()
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else ""
+            path = f"{section}.{field}"
+            if path in done:
+                continue
+            done.add(path)
+            if err["type"] == "extra_forbidden":
+                problems.append(Problem(f"unknown key {path!r}", _close(path, extra_keys)))
+                continue
+            info = model.model_fields[field]
+            accepts = (info.json_schema_extra or {}).get("accepts", "see docs/training.md")
+            problems.append(
+                Problem(
+                    f"{path!r} is {show_value(values.get(field))}",
+                    f"use {accepts} (default {info.default!r})",
+                )
+            )
+        # the valid part, for the cross-field checks
+        good = {k: v for k, v in values.items() if f"{section}.{k}" not in done}
+        try:
+            return model.model_validate(good).model_dump()
+        except ValidationError:  # pragma: no cover - the bad keys were removed
+            return model().model_dump()
+
+
+# ---------------------------------------------------------------------------------------------
+# the model section (its options are checked by emberxr.train.model_config)
+# ---------------------------------------------------------------------------------------------
+def _legacy_model_problems(
+    options: Mapping[str, Any], accepted: set[str], problems: list[Problem]
+) -> set[str]:
+    """Report the model keys of older versions (``temporal``, ``spatial``, ``options`` groups that the
+    model does not take as options), naming the new key of each; returns the keys to skip."""
+    skip: set[str] = set()
+    for group in _LEGACY_GROUPS:
+        if group not in options or group in accepted:
             continue
-        if isinstance(spec, _Leaf):
-            coerced, ok = _coerce(value, spec)
-            if not ok:
-                problems.append(
-                    Problem(
-                        f"{path!r} must be {_type_name(spec.types)}, got {type(value).__name__} {value!r}",
-                        f"set {path} to a {_type_name(spec.types)} (default {spec.default!r})",
-                    )
+        skip.add(group)
+        inner = options[group]
+        for k in list(inner) if isinstance(inner, Mapping) and inner else [None]:
+            old = f"model.{group}" + (f".{k}" if k is not None else "")
+            new = LEGACY_KEYS.get(old) or (f"model.{k}" if k is not None else "model.<option>")
+            why = (
+                " (models own their options: model: {name: ..., <option>: ...})"
+                if new.startswith("model.")
+                else ""
+            )
+            problems.append(Problem(f"{old!r} is a key of an older emberxr", f"write it as {new!r}{why}"))
+    return skip
+
+
+def _legacy_section_problems(section: str, values: Any, problems: list[Problem]) -> Any:
+    """Report removed keys of a section; returns the section without them."""
+    if not isinstance(values, Mapping):
+        return values
+    out = {}
+    for k, v in values.items():
+        old = f"{section}.{k}"
+        if old in LEGACY_KEYS:
+            new = LEGACY_KEYS[old]
+            problems.append(
+                Problem(
+                    f"{old!r} is a key of an older emberxr",
+                    f"write it as {new!r}"
+                    if new
+                    else "remove it: nothing read it (tokens are built on the fly)",
                 )
-                continue
-            if spec.choices and coerced not in spec.choices:
-                problems.append(
-                    Problem(f"{path!r} is {coerced!r}", f"use one of {', '.join(map(repr, spec.choices))}")
-                )
-                continue
-            out[key] = copy.deepcopy(coerced)
+            )
         else:
-            out[key] = _check(value, spec, path + ".", problems)
+            out[k] = v
+    return out
+
+
+def _model_section(
+    section: Any, problems: list[Problem], legacy: list[Problem], renamed_from: str | None
+) -> dict[str, Any]:
+    """Validate ``model``: a known name, then the preset and options against that model."""
+    if section is None:
+        section = {}
+    if not isinstance(section, Mapping):
+        problems.append(
+            Problem(
+                f"'model' must be a mapping, got {type(section).__name__}",
+                "write model: {name: ..., <option>: ...}",
+            )
+        )
+        return {"name": DEFAULT_MODEL, "preset": None}
+    name = section.get("name", DEFAULT_MODEL)
+    out: dict[str, Any] = {"name": name, "preset": section.get("preset")}
+    if not isinstance(name, str):
+        problems.append(
+            Problem(f"'model.name' is {show_value(name)}", "use a registry name (see `emberxr models`)")
+        )
+        return out
+    try:
+        cls = get_model_class(name)
+    except EmberxrError as exc:
+        problems.append(Problem(f"'model.name' is {name!r}", str(exc)))
+        return out
+    options = {k: v for k, v in section.items() if k not in ("name", "preset")}
+    skip = _legacy_model_problems(options, set(model_option_names(cls)), legacy)
+    options = {k: v for k, v in options.items() if k not in skip}
+    out.update(validate_options(cls, name, out["preset"], options, problems, LEAVES, renamed_from))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+# ---------------------------------------------------------------------------------------------
+def _fold_aliases(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(cfg))
+    for alias, canonical in ALIASES.items():  # fold `train:` into `training:`
+        if alias in out:
+            given = out.pop(alias)
+            if isinstance(given, Mapping) and isinstance(out.get(canonical) or {}, Mapping):
+                out[canonical] = {**given, **(out.get(canonical) or {})}
+            else:
+                out.setdefault(canonical, given)
+    return out
+
+
+def _validate(cfg: Any, build: bool = False, renamed_from: str | None = None) -> dict[str, Any]:
+    problems: list[Problem] = []
+    if cfg is None:
+        cfg = {}
+    if not isinstance(cfg, Mapping):
+        raise ConfigError(
+            [Problem(f"config must be a mapping, got {type(cfg).__name__}", "use key: value pairs")]
+        )
+    cfg = _fold_aliases(cfg)
+    for key in cfg:
+        if key not in SECTIONS:
+            problems.append(Problem(f"unknown key {str(key)!r}", _close(str(key))))
+    legacy: list[Problem] = []
+    sections = {k: _legacy_section_problems(k, cfg.get(k), legacy) for k in ("data", "training", "wandb")}
+    n_before = len(problems) + len(legacy)
+    model = _model_section(cfg.get("model"), problems, legacy, renamed_from)
+    model_ok = len(problems) + len(legacy) == n_before
+    try:  # the model's options, for "right name in the wrong section" hints
+        extra = [f"model.{k}" for k in model_option_names(get_model_class(model["name"]))]
+    except (EmberxrError, TypeError):
+        extra = []
+    out = {
+        "model": model,
+        **{k: _section_problems(k, v, problems, extra) for k, v in sections.items()},
+    }
+    problems = legacy + problems
+    d, tr = out["data"], out["training"]
+    if d["tile_size"] is not None and d["tile_size"] % d["patch_size"]:
+        problems.append(
+            Problem(
+                f"'data.tile_size' {d['tile_size']} is not a multiple of 'data.patch_size' {d['patch_size']}",
+                "choose a tile size divisible by the patch size",
+            )
+        )
+    if tr["bce_weight"] == 0 and tr["dice_weight"] == 0:
+        problems.append(
+            Problem("'training.bce_weight' and 'training.dice_weight' are both 0", "give one a weight > 0")
+        )
+    if isinstance(cfg.get("training"), Mapping) and "monitor" in cfg["training"]:
+        from emberxr.train.loop import monitor_keys
+
+        keys = monitor_keys()
+        if tr["monitor"] not in keys:
+            close = difflib.get_close_matches(str(cfg["training"]["monitor"]), keys, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+            problems.append(
+                Problem(
+                    f"'training.monitor' is {show_value(cfg['training']['monitor'])}",
+                    f"{hint}use a metric the trainer logs: {', '.join(keys)}",
+                )
+            )
+    if build and model_ok:
+        problems += check_model_build(out)
+    if problems:
+        raise ConfigError(problems)
     return out
 
 
@@ -267,35 +486,17 @@ def validate_config(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     Returns
     -------
     dict
-        The complete configuration.
+        The complete configuration: ``model`` holds ``name``, ``preset`` and the explicit options;
+        ``data``/``training``/``wandb`` every key.
 
     Raises
     ------
     ConfigError
-        Unknown keys (with close matches) or values of the wrong type, all listed at once.
+        Unknown keys (with close matches), keys of older versions (with the new key), values of
+        the wrong type or out of range, an unknown model, preset or monitored metric — all listed
+        at once.
     """
-    problems: list[Problem] = []
-    out = _check(cfg or {}, SCHEMA, "", problems)
-    tr = out["training"]
-    for k in ("batch_size", "epochs"):
-        if tr[k] < 1:
-            problems.append(Problem(f"'training.{k}' is {tr[k]}", "use a positive integer"))
-    for k in ("patch_size", "max_history"):
-        if out["data"][k] < 1:
-            problems.append(Problem(f"'data.{k}' is {out['data'][k]}", "use a positive integer"))
-    ts = out["data"]["tile_size"]
-    if ts is not None and ts % out["data"]["patch_size"]:
-        problems.append(
-            Problem(
-                f"'data.tile_size' {ts} is not a multiple of 'data.patch_size' {out['data']['patch_size']}",
-                "choose a tile size divisible by the patch size",
-            )
-        )
-    if isinstance(tr["pos_weight"], str) and tr["pos_weight"] != "auto":
-        problems.append(Problem(f"'training.pos_weight' is {tr['pos_weight']!r}", "use a number or 'auto'"))
-    if problems:
-        raise ConfigError(problems)
-    return out
+    return _validate(cfg)
 
 
 def _parse_override(item: str) -> tuple[str, Any]:
@@ -311,6 +512,35 @@ def _parse_override(item: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def _canonical(key: str) -> str:
+    head, _, rest = key.partition(".")
+    head = ALIASES.get(head, head)
+    return f"{head}.{rest}" if rest else head
+
+
+def merge_overrides(
+    cfg: Mapping[str, Any], overrides: Sequence[str] | Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Apply dotted overrides (see :func:`apply_overrides`) without validating the result."""
+    out = _fold_aliases(cfg)
+    if not overrides:
+        return out
+    items = (
+        list(overrides.items()) if isinstance(overrides, Mapping) else [_parse_override(o) for o in overrides]
+    )
+    for raw_key, value in items:
+        parts = _canonical(str(raw_key)).split(".")
+        node = out
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if not isinstance(nxt, dict):
+                nxt = {}
+                node[p] = nxt
+            node = nxt
+        node[parts[-1]] = copy.deepcopy(value)
+    return out
+
+
 def apply_overrides(
     cfg: Mapping[str, Any], overrides: Sequence[str] | Mapping[str, Any] | None
 ) -> dict[str, Any]:
@@ -321,9 +551,9 @@ def apply_overrides(
     cfg
         Base configuration (nested mapping; may be partial).
     overrides
-        ``["model.temporal.d_model=128", ...]`` from the command line, or a flat mapping
-        ``{"model.temporal.d_model": 128}`` (W&B sweep or Optuna trial). Values given as text are
-        parsed as YAML scalars and coerced to the key's type.
+        ``["model.d_model=128", ...]`` from the command line, or a flat mapping
+        ``{"model.d_model": 128}`` (W&B sweep or Optuna trial). Values given as text are parsed as
+        YAML scalars; ``model.decoder_config.encoder=resnet34`` sets a key inside a mapping option.
 
     Returns
     -------
@@ -333,42 +563,9 @@ def apply_overrides(
     Raises
     ------
     ConfigError
-        Unknown keys or wrong types, all listed with close matches.
+        Every problem of the result (see :func:`validate_config`).
     """
-    out = copy.deepcopy(dict(cfg))
-    for alias, canonical in ALIASES.items():  # fold `train:` into `training:` before merging
-        if isinstance(out.get(alias), Mapping):
-            out[canonical] = {**out.pop(alias), **(out.get(canonical) or {})}
-    if not overrides:
-        return validate_config(out)
-    items = (
-        list(overrides.items()) if isinstance(overrides, Mapping) else [_parse_override(o) for o in overrides]
-    )
-    problems: list[Problem] = []
-    for raw_key, value in items:
-        key = _canonical(str(raw_key))
-        if key not in LEAVES:
-            # a whole sub-mapping (e.g. "model.options") or a key inside a free-form dict leaf
-            parent = next((p for p in LEAVES if key.startswith(p + ".") and LEAVES[p].types == (dict,)), None)
-            if parent is None:
-                problems.append(Problem(f"unknown key {raw_key!r}", _close(key)))
-                continue
-        node = out
-        parts = key.split(".")
-        for p in parts[:-1]:
-            nxt = node.get(p)
-            if not isinstance(nxt, dict):
-                nxt = {}
-                node[p] = nxt
-            node = nxt
-        node[parts[-1]] = value
-    if problems:
-        try:
-            validate_config(out)
-        except ConfigError as exc:
-            problems += [p for p in exc.problems if p not in problems]
-        raise ConfigError(problems)
-    return validate_config(out)
+    return validate_config(merge_overrides(cfg, overrides))
 
 
 def load_config(
@@ -390,13 +587,15 @@ def load_config(
     dict
         The validated configuration.
     """
+    return apply_overrides(_read(source), overrides)
+
+
+def _read(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[str, Any]:
     if source is None:
-        base: Mapping[str, Any] = {}
-    elif isinstance(source, Mapping):
-        base = source
-    else:
-        base = read_yaml(source)
-    return apply_overrides(base, overrides)
+        return {}
+    if isinstance(source, Mapping):
+        return copy.deepcopy(dict(source))
+    return read_yaml(source)
 
 
 def read_yaml(source: str | os.PathLike) -> dict[str, Any]:
@@ -413,7 +612,7 @@ def read_yaml(source: str | os.PathLike) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError([Problem(f"{path} is not valid YAML: {exc}", "fix the YAML syntax")]) from exc
+        raise ConfigError([Problem(f"{path} is not valid YAML: {exc}", "fix the YAML syntax")]) from None
     if not isinstance(data, dict):
         raise ConfigError(
             [Problem(f"{path} holds a {type(data).__name__}, not a mapping", "write key: value pairs")]
@@ -421,63 +620,183 @@ def read_yaml(source: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def flatten(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Flatten a nested configuration to dotted keys (for W&B and tables)."""
-    out: dict[str, Any] = {}
-    for k, v in cfg.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and key in LEAVES and LEAVES[key].types == (dict,):
-            out[key] = dict(v)
-        elif isinstance(v, Mapping):
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
+def flatten(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Flatten a configuration to ``section.key`` (for W&B and tables; option values kept whole)."""
+    return {
+        f"{section}.{k}": copy.deepcopy(v)
+        for section, values in cfg.items()
+        if isinstance(values, Mapping)
+        for k, v in values.items()
+    }
+
+
+def upgrade_legacy_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Rewrite a configuration of an older emberxr (a checkpoint's) in the current layout, unvalidated.
+
+    ``model.temporal.*``, ``model.spatial.*`` and ``model.options.*`` become model options
+    (:data:`LEGACY_KEYS`), keeping only those the model's constructor accepts — the older mapping
+    dropped the others too (a U-Net never received ``d_model``); ``model.spatial.freeze_epochs``
+    becomes ``training.freeze_epochs`` unless that was set; ``data.token_cache_dir`` is dropped.
+    A configuration without old keys is returned unchanged (as a copy).
+    """
+    out = _fold_aliases(cfg)
+    model = out.get("model")
+    if isinstance(model, Mapping):
+        model = dict(model)
+        try:
+            accepted = set(model_option_names(get_model_class(model.get("name", DEFAULT_MODEL))))
+        except (EmberxrError, TypeError):
+            accepted = set()
+        moved: dict[str, Any] = {}
+        for group in _LEGACY_GROUPS:
+            inner = model.get(group)
+            if group in accepted or not isinstance(inner, Mapping):
+                continue
+            del model[group]
+            for k, v in inner.items():
+                new = LEGACY_KEYS.get(f"model.{group}.{k}") or f"model.{k}"
+                section, _, key = new.partition(".")
+                if section == "training":
+                    training = out.setdefault("training", {})
+                    if isinstance(training, dict) and training.get(key) is None:
+                        training[key] = v
+                elif key in accepted and v is not None:
+                    moved[key] = v
+        out["model"] = {**model, **moved}
+    data = out.get("data")
+    if isinstance(data, Mapping):
+        out["data"] = {k: v for k, v in data.items() if f"data.{k}" not in LEGACY_KEYS}
     return out
 
 
-def model_kwargs(cfg: Mapping[str, Any], model_cls: Any, in_static: int) -> dict[str, Any]:
-    """Map a configuration to constructor keyword arguments for ``model_cls``.
+def is_known_key(key: str) -> bool:
+    """Whether a dotted key can be set: a section key, ``model.name``/``preset`` or any model option
+    (checked against the model when the configuration is validated)."""
+    key = _canonical(key)
+    return key in LEAVES or key.startswith("model.")
 
-    ``model.temporal.*`` map to the same names; ``model.spatial.decoder_type -> decoder``,
-    ``pretrained -> decoder_weights`` (a path; ``false`` = none), ``decoder_config`` and
-    ``spatial_layers`` as they are; ``data.patch_size`` and ``data.max_history`` are always given,
-    as is ``in_static``. Keys the constructor does not accept are dropped (a U-Net has no
-    ``d_model``), unless it takes ``**kwargs``. ``model.options`` is passed unfiltered.
+
+# ---------------------------------------------------------------------------------------------
+# fit(**keywords) -> configuration
+# ---------------------------------------------------------------------------------------------
+def _kw_overrides(overrides: Mapping[str, Any], model_name: Any) -> dict[str, Any]:
+    """Map ``fit`` keywords to dotted keys.
+
+    ``training__epochs`` is ``training.epochs``; a bare name is the section key of that name
+    (``epochs``) or an option of the model (``d_model`` -> ``model.d_model``) — an error when both
+    exist, listing the dotted keys to use instead.
     """
-    m = cfg["model"]
-    t, s = m["temporal"], m["spatial"]
-    cand: dict[str, Any] = {
-        "in_static": int(in_static),
-        "patch_size": cfg["data"]["patch_size"],
-        "max_history": cfg["data"]["max_history"],
-        **{k: v for k, v in t.items() if v is not None},
-        "decoder": s["decoder_type"],
-        "spatial_layers": s["spatial_layers"],
-    }
-    if s["decoder_config"]:
-        cand["decoder_config"] = dict(s["decoder_config"])
-    if isinstance(s["pretrained"], str):
-        cand["decoder_weights"] = s["pretrained"]
     try:
-        params = inspect.signature(model_cls).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        params = {}
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        cand = {k: v for k, v in cand.items() if k in params}
-    cand.update(m["options"])
-    return cand
+        accepted = model_option_names(get_model_class(model_name)) if isinstance(model_name, str) else []
+    except EmberxrError:
+        accepted = []  # the unknown name is reported by validation
+    out, problems = {}, []
+    for k, v in overrides.items():
+        key = k.replace("__", ".")
+        if "." in key:
+            out[key] = v
+            continue
+        if key in _LEGACY_GROUPS and key not in accepted:
+            example = "hidden=8" if key == "options" else "d_model=128"
+            problems.append(
+                Problem(
+                    f"keyword {k!r} is from an older emberxr",
+                    f"pass the model's options as keywords themselves (e.g. fit(..., {example}))",
+                )
+            )
+            continue
+        hits = [p for p in LEAVES if p.rsplit(".", 1)[-1] == key]
+        if key in accepted or key == "preset":
+            hits.append(f"model.{key}")
+        if len(hits) == 1:
+            out[hits[0]] = v
+        elif hits:
+            problems.append(
+                Problem(
+                    f"keyword {k!r} is ambiguous ({', '.join(hits)})",
+                    f"use the full dotted key with __, e.g. {hits[0].replace('.', '__')}",
+                )
+            )
+        else:
+            names = sorted({p.rsplit(".", 1)[-1] for p in LEAVES} | set(accepted))
+            near = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+            if near:
+                fix = f"did you mean {', '.join(repr(n) for n in near)}?"
+            elif key in DATA_OWNED:
+                fix = DATA_OWNED[key]
+            else:
+                fix = f"use a key of docs/training.md or an option of model {model_name!r}: {', '.join(accepted)}"
+            problems.append(Problem(f"unknown keyword {k!r}", fix))
+    if problems:
+        raise ConfigError(problems)
+    return out
 
 
-def freeze_epochs(cfg: Mapping[str, Any]) -> int:
-    """Epochs the decoder stays frozen: ``training.freeze_epochs`` or ``model.spatial.freeze_epochs``."""
-    fe = cfg["training"]["freeze_epochs"]
-    return int(cfg["model"]["spatial"]["freeze_epochs"] if fe is None else fe)
+def build_config(
+    model: str | None,
+    config: str | os.PathLike | Mapping[str, Any] | None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The validated configuration of a ``fit`` call: YAML path / mapping / None, model name, keywords.
+
+    Everything is checked here, before any data is read: every key, type, range and choice, the
+    model name and its options (the model is built on the ``meta`` device, see
+    :func:`check_model_build`), the monitored metric. Problems are raised together.
+
+    Parameters
+    ----------
+    model
+        Registry name; None keeps ``model.name`` of the configuration.
+    config
+        YAML path, mapping (validated or not) or None (defaults).
+    overrides
+        ``fit`` keywords: section keys by leaf name (``epochs=3``), model options (``d_model=128``),
+        dotted paths with ``__`` (``training__epochs=3``) or with dots (``{"model.d_model": 128}``).
+
+    Returns
+    -------
+    dict
+        The validated configuration.
+
+    Raises
+    ------
+    ConfigError
+        Every problem found.
+    """
+    base = _fold_aliases(_read(config))
+    renamed_from = None
+    if model is not None:
+        section = base.get("model")
+        if not isinstance(section, Mapping):
+            section = {}
+        renamed_from = section.get("name", DEFAULT_MODEL)
+        base["model"] = {**section, "name": model}
+    name = (
+        base["model"].get("name", DEFAULT_MODEL) if isinstance(base.get("model"), Mapping) else DEFAULT_MODEL
+    )
+    merged = merge_overrides(base, _kw_overrides(overrides or {}, name))
+    return _validate(merged, build=True, renamed_from=renamed_from)
 
 
+# ---------------------------------------------------------------------------------------------
+# documentation
+# ---------------------------------------------------------------------------------------------
 def describe() -> str:
-    """A markdown table of every key, its type, default and meaning (for docs/training.md)."""
-    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for k, leaf in LEAVES.items():
-        choices = f" ({' / '.join(map(str, leaf.choices))})" if leaf.choices else ""
-        rows.append(f"| `{k}` | {_type_name(leaf.types)} | `{leaf.default!r}` | {leaf.help}{choices} |")
+    """A markdown table of every key, the values it accepts, its default and meaning (docs/training.md)."""
+    rows = ["| key | accepts | default | meaning |", "|---|---|---|---|"]
+    rows.append(
+        f"| `model.name` | a registry name (`emberxr models`) | `{DEFAULT_MODEL!r}` | the model to train |"
+    )
+    rows.append(
+        "| `model.preset` | a preset name of that model, or null | `None` | named option values of the "
+        "model ([models.md](models.md)); explicit options override them |"
+    )
+    rows.append(
+        "| `model.<option>` | the constructor's type | the constructor's default | any other key is an "
+        "option of the model's constructor ([models.md](models.md)) |"
+    )
+    for section, model in SECTION_MODELS.items():
+        for name, info in model.model_fields.items():
+            accepts = (info.json_schema_extra or {}).get("accepts", "")
+            rows.append(f"| `{section}.{name}` | {accepts} | `{info.default!r}` | {info.description} |")
     return "\n".join(rows)

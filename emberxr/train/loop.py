@@ -2,7 +2,10 @@
 
 :class:`Trainer` runs AdamW with differential learning rates (``model.param_groups()``:
 ``temporal`` at ``training.lr_temporal``, ``spatial`` at ``training.lr_spatial``; no weight decay
-on biases and norms), keeps the pretrained decoder frozen for ``freeze_epochs``, follows a cosine
+on biases and norms). When pretrained weights were loaded (``model.pretrained_parameters()``), those
+parameters stay frozen — their BatchNorm statistics included — for ``training.freeze_epochs`` and
+``lr_spatial: auto`` is ``lr_temporal / 10``; otherwise nothing is frozen and ``auto`` is
+``lr_temporal``. It follows a cosine
 (with optional warm-up) or plateau schedule, clips gradients, uses mixed precision where the
 device supports it, validates every epoch, keeps the best checkpoint, stops early, and writes a
 resumable ``last.pt`` after every complete epoch. Under DDP (``torchrun``) every rank trains on
@@ -28,13 +31,44 @@ from torch import nn
 
 from emberxr.errors import CheckpointError
 from emberxr.train.checkpoint import CheckpointRecord, ResumeState, rng_state, set_rng_state
-from emberxr.train.config import freeze_epochs
 from emberxr.train.distributed import DistInfo, barrier, broadcast_object
 from emberxr.train.loss import FireLoss
-from emberxr.train.metrics import MetricAccumulator
+from emberxr.train.metrics import MetricAccumulator, summary_keys
 
 LAST = "last.pt"
 BEST = "best.pt"
+#: per-epoch values the trainer logs besides the validation summary
+EPOCH_METRICS = ("val/loss", "train/loss_epoch")
+
+
+def monitor_keys() -> list[str]:
+    """Every metric :class:`Trainer` logs per epoch, i.e. the values ``training.monitor`` may name."""
+    return [*summary_keys("val/"), *EPOCH_METRICS]
+
+
+def pretrained_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters of ``model`` that were loaded from pretrained weights (empty if none)."""
+    fn = getattr(model, "pretrained_parameters", None)
+    return list(fn()) if callable(fn) else []
+
+
+def resolve_lr_spatial(tcfg: Mapping[str, Any], loaded: bool) -> float:
+    """``training.lr_spatial``: a number as given; ``auto`` = ``lr_temporal / 10`` when pretrained
+    weights were loaded, else ``lr_temporal`` (a random decoder learns at the temporal rate)."""
+    lr = tcfg["lr_spatial"]
+    if lr == "auto":
+        return float(tcfg["lr_temporal"]) / (10.0 if loaded else 1.0)
+    return float(lr)
+
+
+def hold_frozen_norms(model: nn.Module) -> None:
+    """Put every BatchNorm layer whose parameters are all frozen in eval mode (running statistics
+    are not updated), after ``model.train()``."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            params = list(m.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                m.eval()
 
 
 def seed_everything(seed: int) -> None:
@@ -177,7 +211,9 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
         self.model.to(self.device)
         self.trainable = has_trainable(model)
-        self.freeze_epochs = freeze_epochs(cfg)
+        # freezing (and the lower decoder learning rate) only apply to weights that were loaded
+        self.pretrained = bool(pretrained_parameters(model))
+        self.freeze_epochs = int(self.tcfg["freeze_epochs"]) if self.pretrained else 0
         self.history: list[dict[str, float]] = []
         self.best_metric: float | None = None
         self.best_epoch = 0
@@ -201,7 +237,10 @@ class Trainer:
             if hasattr(self.model, "param_groups")
             else {"temporal": list(self.model.parameters())}
         )
-        lrs = {"temporal": self.tcfg["lr_temporal"], "spatial": self.tcfg["lr_spatial"]}
+        lrs = {
+            "temporal": self.tcfg["lr_temporal"],
+            "spatial": resolve_lr_spatial(self.tcfg, self.pretrained),
+        }
         groups, seen = [], set()
         for gname, params in groups_src.items():
             lr = lrs.get(gname, self.tcfg["lr_temporal"])
@@ -403,6 +442,12 @@ class Trainer:
             barrier(self.dist)
             return self._result(best_path, last_path, t0)
         self._build_optimizer(epochs * n_steps)
+        if self.pretrained and self.tcfg["progress"] and self.dist.is_main:
+            n = sum(q.numel() for q in pretrained_parameters(self.model))
+            print(
+                f"[emberxr] {n:,} pretrained parameters: frozen for {self.freeze_epochs} epoch(s), "
+                f"decoder learning rate {resolve_lr_spatial(self.tcfg, True):g}"
+            )
         if resume and last_path.exists():
             self._restore(last_path)
             if self.dist.is_main:
@@ -415,6 +460,8 @@ class Trainer:
             (self.model.freeze_decoder if frozen else self.model.unfreeze_decoder)()
             net = self._net(frozen)
             net.train()
+            if frozen:
+                hold_frozen_norms(self.model)
             bar = None
             it = self._batches(train_loader, train_sampler, epoch, steps_per_epoch)
             if self.tcfg["progress"] and self.dist.is_main:
@@ -474,12 +521,11 @@ class Trainer:
                 if monitor not in metrics and val_loader is not None:
                     from emberxr.errors import ConfigError, Problem
 
-                    keys = sorted(k for k in metrics if k.startswith("val/"))
                     raise ConfigError(
                         [
                             Problem(
-                                f"training.monitor {monitor!r} is not a validation metric",
-                                f"use one of {', '.join(keys)}",
+                                f"'training.monitor' {monitor!r} is not a logged metric",
+                                f"use one of {', '.join(monitor_keys())}",
                             )
                         ]
                     )

@@ -36,6 +36,19 @@ HIST_BUCKETS = ((1, 2, "1-2"), (3, 4, "3-4"), (5, 6, "5-6"), (7, 10**9, "7+"))
 METRIC_COLUMNS = ("precision", "recall", "f1", "iou", "ap", "best_f1", "best_threshold")
 
 
+def _summary_items(prefix: str) -> dict[str, tuple[str, str]]:
+    return {
+        f"{prefix}{'' if family == 'next' else 'new_'}{k}": (family, k)
+        for family in FAMILIES
+        for k in METRIC_COLUMNS
+    }
+
+
+def summary_keys(prefix: str = "val/") -> list[str]:
+    """The keys of :meth:`MetricAccumulator.summary` (``val/ap``, ``val/new_f1`` ...)."""
+    return list(_summary_items(prefix))
+
+
 def history_bucket(hist_len: int) -> str:
     """The stratum of a history length: ``"1-2"``, ``"3-4"``, ``"5-6"`` or ``"7+"``."""
     for lo, hi, name in HIST_BUCKETS:
@@ -237,15 +250,11 @@ class MetricAccumulator:
         return out
 
     def summary(self, prefix: str = "val/") -> dict[str, float]:
-        """Flat metrics of the ``all`` group: ``{prefix}f1``, ``{prefix}ap`` ... for the next mask and
-        ``{prefix}new_f1``, ``{prefix}new_ap`` ... for the newly burned pixels."""
-        out: dict[str, float] = {}
-        for family in FAMILIES:
-            r = self.result(family)
-            tag = "" if family == "next" else "new_"
-            for k in METRIC_COLUMNS:
-                out[f"{prefix}{tag}{k}"] = float(r[k])
-        return out
+        """Flat metrics of the ``all`` group (keys: :func:`summary_keys`): ``{prefix}f1``,
+        ``{prefix}ap`` ... for the next mask and ``{prefix}new_f1``, ``{prefix}new_ap`` ... for the
+        newly burned pixels."""
+        results = {family: self.result(family) for family in FAMILIES}
+        return {key: float(results[family][k]) for key, (family, k) in _summary_items(prefix).items()}
 
     def table(self, model: str | None = None) -> Any:
         """A tidy :class:`pandas.DataFrame`: one row per (family, scope, group)."""

@@ -4,12 +4,13 @@
   ``$WANDB_API_KEY`` is set and ``offline`` otherwise. ``disabled`` turns everything into no-ops.
 - Every W&B call is wrapped: an exception (no network, no login, a W&B bug) is reported once as a
   warning and logging is switched off for the rest of the run; training goes on.
-- Run names and tags are generated from the model and the key settings; ``define_metric`` ties
+- Run names and tags are generated from the model name, its preset and the options the config sets
+  explicitly (no model is special-cased), history length and seed; ``define_metric`` ties
   ``train/*`` and ``val/*`` to their step counters; the model may be ``watch``-ed; each validation
   logs a preview image (history, target, prediction); the best checkpoint is uploaded as an artifact.
 - Sweeps: a W&B sweep agent injects its parameters into ``run.config`` as flat dotted keys
-  (``model.temporal.d_model``); :func:`sweep_overrides` returns them so they can be applied over
-  the defaults with :func:`emberxr.train.config.apply_overrides` (which an Optuna trial uses too).
+  (``model.d_model``); :meth:`WandbLogger.sweep_overrides` returns them so they can be applied over
+  the configuration with :func:`emberxr.train.config.build_config` (which an Optuna trial uses too).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from emberxr.train.config import LEAVES, flatten
+from emberxr.train.config import flatten, is_known_key
 
 
 class _Safe:
@@ -64,26 +65,33 @@ def _has_netrc_login() -> bool:
         return False
 
 
+def _explicit_options(cfg: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The model options a configuration sets itself (scalars only), in the order given."""
+    return [
+        (k, v)
+        for k, v in cfg["model"].items()
+        if k not in ("name", "preset") and (v is None or isinstance(v, (str, int, float, bool)))
+    ]
+
+
 def run_name(cfg: Mapping[str, Any]) -> str:
-    """A short descriptive run name, e.g. ``emberformer-d64-L3-h6-s0``."""
+    """A short descriptive run name: model, preset, explicit options, history and seed, e.g.
+    ``emberformer-cpu-d_model=128-h6-s0`` (at most 128 characters)."""
     m, d, t = cfg["model"], cfg["data"], cfg["training"]
-    parts = [m["name"]]
-    if m["name"] == "emberformer":
-        parts += [
-            f"d{m['temporal']['d_model']}",
-            f"L{m['temporal']['num_layers']}",
-            m["spatial"]["decoder_type"],
-        ]
+    parts = [m["name"], *([m["preset"]] if m.get("preset") else [])]
+    parts += [f"{k}={v}" for k, v in _explicit_options(cfg)]
     parts += [f"h{d['max_history']}", f"s{t['seed']}"]
-    return "-".join(str(p) for p in parts)
+    name = "-".join(str(p) for p in parts)
+    return name if len(name) <= 128 else name[:125] + "..."
 
 
 def run_tags(cfg: Mapping[str, Any]) -> list[str]:
-    """Tags: model name, decoder, history length, schedule, plus ``wandb.tags``."""
+    """Tags: model name, preset, text-valued explicit options (``decoder=unet``), history length,
+    schedule, plus ``wandb.tags``."""
     m = cfg["model"]
-    tags = [m["name"], f"hist{cfg['data']['max_history']}", cfg["training"]["schedule"]]
-    if m["name"] == "emberformer":
-        tags.append(f"decoder-{m['spatial']['decoder_type']}")
+    tags = [m["name"], *([f"preset-{m['preset']}"] if m.get("preset") else [])]
+    tags += [f"{k}={v}"[:64] for k, v in _explicit_options(cfg) if isinstance(v, str)]
+    tags += [f"hist{cfg['data']['max_history']}", cfg["training"]["schedule"]]
     return tags + [str(x) for x in cfg["wandb"]["tags"]]
 
 
@@ -165,7 +173,7 @@ class WandbLogger:
             return {}
         for k, v in items:
             key = "training" + k[5:] if k.startswith("train.") else k
-            if key in LEAVES and given.get(key) != v:
+            if is_known_key(key) and given.get(key) != v:
                 out[key] = v
         return out
 

@@ -24,7 +24,7 @@ def test_demo_writes_table_forecast_and_panels(tmp_path):
         "  wandb: {enabled: false}\n"
         "models:\n"
         "  copylast: {}\n"
-        "  conv2d: {model: {options: {hidden: 8, layers: 1}}}\n"
+        "  conv2d: {model: {hidden: 8, layers: 1}}\n"
         "forecast: {model: conv2d, horizon: 3}\n"
         "panels: {n_events: 1}\n"
     )

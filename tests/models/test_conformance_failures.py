@@ -24,12 +24,6 @@ from emberxr.models.base import (
 from emberxr.testing import CHECKS, check_decoder, check_model, conformance_cases
 
 
-def _record(module: nn.Module, **config: Any) -> None:
-    # base classes that do not capture constructor arguments themselves take them from _set_config
-    if hasattr(module, "_set_config"):
-        module._set_config(**config)
-
-
 class _Good(FireModel):
     """A correct tiny model: a 3×3 conv over [last frame, static] plus persistence."""
 
@@ -41,7 +35,6 @@ class _Good(FireModel):
         self.conv = nn.Conv2d(in_static + 1, hidden, 3, padding=1)
         self.head = nn.Conv2d(hidden, 1, 1)
         self.w = nn.Parameter(torch.tensor(2.0))
-        _record(self, in_static=in_static, patch_size=patch_size, max_history=max_history, hidden=hidden)
 
     def logits(self, batch: dict[str, Any]) -> Tensor:
         last = last_frame(batch)
@@ -222,13 +215,6 @@ class _MutatingDecoder(FireDecoder):
         self.fine = nn.Conv2d(fine_channels, 4, 3, padding=1)
         self.head = nn.Conv2d(4, 1, 1)
         self.p = patch_size
-        _record(
-            self,
-            context_channels=context_channels,
-            fine_channels=fine_channels,
-            patch_size=patch_size,
-            weights=weights,
-        )
 
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
         fine.clamp_(-1.0, 1.0)

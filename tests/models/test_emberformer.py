@@ -84,7 +84,7 @@ def test_freeze_and_unfreeze_decoder(tmp_path):
     torch.save(enc.state_dict(), path)
     model = _model(
         decoder="unet",
-        decoder_weights=str(path),
+        pretrained=str(path),
         decoder_config={"encoder_depth": 3, "decoder_channels": [32, 16, 8]},
     )
     model.freeze_decoder()

@@ -25,7 +25,7 @@ def test_torchrun_two_cpu_processes(tmp_path, event):
     store = save_events(synthetic_events(4), tmp_path / "events.zarr")
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(
-        "model: {name: conv2d, options: {hidden: 8, layers: 1}}\n"
+        "model: {name: conv2d, hidden: 8, layers: 1}\n"
         "data: {patch_size: 8, max_history: 3}\n"
         "training: {epochs: 1, steps_per_epoch: 2, batch_size: 2, progress: false, early_stopping: null}\n"
         "wandb: {enabled: false}\n"

@@ -22,10 +22,16 @@ def test_mode_resolution(monkeypatch):
     assert resolve_mode(None) == "online"
 
 
-def test_names_and_tags():
-    cfg = load_config(None, ["model.temporal.d_model=32", "wandb.tags=[exp1]"])
-    assert run_name(cfg) == "emberformer-d32-L3-light-h6-s0"
-    assert {"emberformer", "hist6", "cosine", "decoder-light", "exp1"} <= set(run_tags(cfg))
+def test_names_and_tags_come_from_the_config_not_from_a_model_name():
+    cfg = load_config(None, ["model.d_model=32", "model.decoder=unet", "wandb.tags=[exp1]"])
+    assert run_name(cfg) == "emberformer-d_model=32-decoder=unet-h6-s0"
+    assert {"emberformer", "hist6", "cosine", "decoder=unet", "exp1"} <= set(run_tags(cfg))
+    # any model is named the same way: its name, preset and explicit options
+    cfg = load_config(
+        None, ["model.name=utae", "model.preset=paper", "model.ltae_dropout=0.1", "training.seed=3"]
+    )
+    assert run_name(cfg) == "utae-paper-ltae_dropout=0.1-h6-s3"
+    assert "preset-paper" in run_tags(cfg)
 
 
 def test_disabled_logger_is_a_no_op(monkeypatch):
@@ -55,7 +61,7 @@ def test_offline_run_logs_without_network(tmp_path, monkeypatch):
 
 
 def test_sweep_injected_values_are_found_and_applied(tmp_path, monkeypatch):
-    from emberxr.train.config import apply_overrides
+    from emberxr.train.config import build_config
 
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -63,9 +69,9 @@ def test_sweep_injected_values_are_found_and_applied(tmp_path, monkeypatch):
     lg = WandbLogger(cfg)
     assert lg.sweep_overrides() == {}  # nothing injected: the run config equals ours
     # what a sweep agent does: its parameters override the config under the same dotted keys
-    lg.run.config.update({"model.temporal.d_model": 128, "train.lr_temporal": 0.003}, allow_val_change=True)
+    lg.run.config.update({"model.d_model": 128, "train.lr_temporal": 0.003}, allow_val_change=True)
     injected = lg.sweep_overrides()
     lg.finish()
-    assert injected == {"model.temporal.d_model": 128, "training.lr_temporal": 0.003}
-    new = apply_overrides(cfg, injected)
-    assert new["model"]["temporal"]["d_model"] == 128 and new["training"]["lr_temporal"] == 0.003
+    assert injected == {"model.d_model": 128, "training.lr_temporal": 0.003}
+    new = build_config(None, cfg, injected)
+    assert new["model"]["d_model"] == 128 and new["training"]["lr_temporal"] == 0.003
