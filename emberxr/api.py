@@ -378,13 +378,12 @@ def fit(
         best = load_checkpoint(result["best_path"])
         net.load_state_dict(best["state_dict"])
         net.to("cpu")
-        threshold, val_metrics = 0.5, dict(best.get("metrics", {}))
-        if dist.is_main:
-            acc, _ = evaluate_model(net, val_loader, 0.5, "cpu", per_event=False)
-            threshold = float(acc.result("next")["best_threshold"])
-            val_metrics.update(
-                {f"val/{k}": v for k, v in acc.result("next").items() if k in ("ap", "best_f1")}
-            )
+        val_metrics = dict(best.get("metrics", {}))
+        acc, _ = evaluate_model(
+            net, val_loader, 0.5, "cpu", per_event=False, progress=tr["progress"], dist=dist, desc="threshold"
+        )
+        threshold = float(acc.result("next")["best_threshold"])
+        val_metrics.update({f"val/{k}": v for k, v in acc.result("next").items() if k in ("ap", "best_f1")})
         fitted = Fitted(
             net,
             name,
