@@ -297,24 +297,63 @@ def _fmt(h: float) -> str:
     return str(int(h)) if float(h).is_integer() else f"{h:g}"
 
 
+MASK_NODATA = 255
+"""Value of ``fire_mask`` GeoTIFF cells outside the data footprint (the file's nodata)."""
+
+# per variable: COG overview resampling and the file's nodata
+_OUTPUTS = {
+    "probability": ("average", float("nan")),
+    "fire_mask": ("nearest", MASK_NODATA),
+    "arrival_time": ("nearest", float("nan")),
+}
+
+
 def to_dataarray(ds: xr.Dataset, squeeze: bool = True) -> xr.DataArray:
     """The probability as a DataArray (``(y, x)`` for one step when ``squeeze``) with the binary
-    forecast as the ``fire_mask`` coordinate and ``arrival_time`` as a (y, x) coordinate."""
+    forecast as the ``fire_mask`` coordinate and ``arrival_time`` as a (y, x) coordinate.
+
+    Ready for ``da.rio.to_raster(path)``: nodata is NaN (``_FillValue``) and the band names
+    ``t+1h`` ... are in ``long_name`` (what rioxarray writes as band descriptions) and
+    ``band_descriptions`` (what :func:`emberxr.io.to_geotiff` reads), as ``emberxr predict``
+    writes them.
+    """
     da = ds["probability"].assign_coords(fire_mask=ds["fire_mask"], arrival_time=ds["arrival_time"])
     da.attrs.update(ds.attrs)
-    da.attrs["band_descriptions"] = step_labels(ds)
+    labels = step_labels(ds)
     if squeeze and da.sizes["step"] == 1:
         da = da.isel(step=0)
     da.name = "fire_probability"
+    da.attrs.update(description=ds["probability"].attrs.get("long_name", "fire probability"))
+    da.attrs["long_name"] = labels
+    da.attrs["band_descriptions"] = labels
+    da = da.rio.write_nodata(np.nan, encoded=False)
     return da.rio.write_crs(ds.rio.crs)
 
 
 def write_forecast(
     ds: xr.Dataset, path: str, cog: bool = False, variable: str = "probability", extra: Sequence[str] = ()
 ) -> None:
-    """Write one variable of a forecast as a GeoTIFF with band descriptions ``t+1h`` ... (atomic)."""
+    """Write one variable of a forecast as a GeoTIFF with band descriptions ``t+1h`` ... (atomic).
+
+    Every file has nodata: NaN for ``probability`` and ``arrival_time``, :data:`MASK_NODATA`
+    (255) for ``fire_mask`` cells outside the data footprint (where the probability is NaN).
+    COG overviews average probabilities and take the nearest value of masks and arrival times.
+    """
+    from emberxr.errors import WriteError
     from emberxr.io.geotiff import to_geotiff
 
+    if variable not in _OUTPUTS:
+        raise WriteError(f"cannot write forecast variable {variable!r}; use one of {', '.join(_OUTPUTS)}")
+    resampling, nodata = _OUTPUTS[variable]
     da = ds[variable]
+    if variable == "fire_mask":
+        da = da.where(ds["probability"].notnull(), MASK_NODATA).astype(np.uint8)
     descs = step_labels(ds) if "step" in da.dims else [variable]
-    to_geotiff(da.rio.write_crs(ds.rio.crs), path, cog=cog, band_descriptions=descs)
+    to_geotiff(
+        da.rio.write_crs(ds.rio.crs),
+        path,
+        cog=cog,
+        nodata=nodata,
+        band_descriptions=descs,
+        resampling=resampling,
+    )
