@@ -170,6 +170,7 @@ def _dataset(events: list[xr.Dataset], stats: Any, cfg: Mapping[str, Any], model
         **_token_kwargs(model),
         seed=cfg["training"]["seed"],
         preload=True,
+        progress=cfg["training"]["progress"],
     )
 
 
@@ -344,7 +345,7 @@ def fit(
                 [Problem("no training events", "give data with a 'train' split")], subject="fit"
             )
         val_events = splits.get("val") or splits["train"]
-        stats = compute_stats(splits["train"])
+        stats = compute_stats(splits["train"], progress=tr["progress"])
         cls = get_model_class(cfg["model"]["name"])
         kwargs = model_kwargs(cfg, cls, stats.n_static)
         net = create_model(cfg["model"]["name"], **kwargs)

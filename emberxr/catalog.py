@@ -222,9 +222,11 @@ class Catalog(Mapping[str, xr.DataTree]):
             )
         if split not in self._trees:
             from emberxr.io.events import open_event_store
+            from emberxr.progress import progress
 
+            ids = progress(self._split_ids[split], f"open {self.name} {split}", unit="event", delay=2.0)
             self._trees[split] = xr.DataTree.from_dict(
-                {eid: open_event_store(self.data_path, group=eid) for eid in self._split_ids[split]}
+                {eid: open_event_store(self.data_path, group=eid) for eid in ids}
             )
         return self._trees[split]
 

@@ -101,16 +101,20 @@ def predict_step(
     overlap: int | None = None,
     batch_size: int = 4,
     device: str | torch.device = "cpu",
+    progress: bool = False,
+    desc: str = "predict",
 ) -> np.ndarray:
     """Probability [H, W] of the next frame given a history of fire masks (``[h, H, W]``).
 
     The history is run through the same :class:`~emberxr.data.datasets.FireSampleDataset`
     preprocessing as in training; windows of ``tile_size`` with ``overlap`` when the scene is
-    larger than one tile.
+    larger than one tile. With ``progress``, a bar labelled ``desc`` counts the window batches
+    once they take more than a second.
     """
     from emberxr.data.collate import temporal_collate
     from emberxr.data.datasets import FireSampleDataset
     from emberxr.data.tiling import stitch
+    from emberxr.progress import progress as progress_bar
 
     H, W = fire_hist.shape[-2:]
     tile = tile_size if tile_size is not None and (H > tile_size or W > tile_size) else None
@@ -134,7 +138,8 @@ def predict_step(
     items = [i for i in range(len(ds)) if ds.sample_info(i)["t"] == last_t]
     tiles, values = [], []
     model.eval()
-    for s in range(0, len(items), batch_size):
+    starts = range(0, len(items), batch_size)
+    for s in progress_bar(starts, desc, unit="batch", enabled=progress, delay=1.0):
         chunk = items[s : s + batch_size]
         batch = temporal_collate([ds[i] for i in chunk])
         batch = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
@@ -167,6 +172,7 @@ def forecast(
     tile_size: int | None = None,
     overlap: int | None = None,
     device: str | torch.device = "cpu",
+    progress: bool = True,
 ) -> xr.Dataset:
     """Forecast ``horizon`` steps after frame ``t`` of ``event`` (see the module docstring).
 
@@ -184,6 +190,9 @@ def forecast(
         Number of steps to forecast (``>= 1``).
     threshold
         Probability threshold of the binary forecast.
+    progress
+        Show a progress bar per step for scenes that take more than a second (large scenes cut
+        into many windows).
 
     Returns
     -------
@@ -235,6 +244,8 @@ def forecast(
             tile_size=tile_size,
             overlap=overlap,
             device=device,
+            progress=progress,
+            desc=f"forecast step {k}/{horizon}",
         )
         if prev_p is not None:
             p = np.maximum(p, prev_p)

@@ -58,6 +58,7 @@ def progress(
     enabled: bool = True,
     unit: str = "it",
     leave: bool = False,
+    delay: float = 0.0,
     **kwargs: Any,
 ) -> Bar:
     """A progress bar over ``iterable`` (or a manual one with ``total``), set up for where it draws.
@@ -75,6 +76,9 @@ def progress(
     unit, leave
         As in tqdm; on a terminal a finished bar vanishes unless ``leave`` (in a log file its
         final state always stays).
+    delay
+        Show the bar only once the work has taken this many seconds (for work that is usually
+        quick, such as predicting a small scene).
     **kwargs
         Other tqdm options (``position``, ``initial`` ...); the refresh settings are this
         module's.
@@ -96,5 +100,6 @@ def progress(
         dynamic_ncols=live,
         mininterval=interval,
         maxinterval=max(interval, 10.0),
+        delay=delay,
         **kwargs,
     )
