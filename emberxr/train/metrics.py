@@ -141,7 +141,7 @@ class ScoreCounts:
         if int(max_bins) < 2:
             raise ValueError(f"max_bins={max_bins} must be at least 2")
         self.max_bins = int(max_bins)
-        self.shift = 0  # low key bits dropped so far
+        self.shift = 0  # low key bits dropped so far: 0 while exact (after table())
         self._keys = np.zeros(0, np.int64)  # sorted, at self._table_shift
         self._counts = np.zeros((2, 0), np.int64)  # [negatives, positives]
         self._table_shift = 0
@@ -188,12 +188,6 @@ class ScoreCounts:
         self._pending, self._n_pending = [], 0
 
     # -- reading ---------------------------------------------------------------------------------
-    @property
-    def exact(self) -> bool:
-        """True while every distinct score has its own entry (results equal scikit-learn's)."""
-        self._compact()
-        return self.shift == 0
-
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(lower, upper, counts)``: per entry, in increasing score order, the lowest and highest
         logit it can hold (equal when exact) and the ``[2, n]`` negative/positive counts."""

@@ -109,15 +109,14 @@ def test_bounded_table_stays_within_1e3_of_sklearn():
     table = ScoreCounts(max_bins=1024)
     for x, y in zip(np.array_split(logits, 9), np.array_split(labels, 9)):
         table.add(x, y)
-    assert not table.exact and table.table()[2].shape[1] <= 1024  # memory stays bounded
-    assert table.average_precision() == pytest.approx(_sklearn_ap(labels, logits), abs=1e-3)
     lower, upper, counts = table.table()
+    assert table.shift > 0 and counts.shape[1] <= 1024  # merged neighbours: memory stays bounded
+    assert table.average_precision() == pytest.approx(_sklearn_ap(labels, logits), abs=1e-3)
     assert (lower <= upper).all() and (upper[:-1] < lower[1:]).all() and counts.sum() == n
     exact = ScoreCounts()
     exact.add(logits[:1000], labels[:1000])
-    assert exact.exact and exact.average_precision() == pytest.approx(
-        _sklearn_ap(labels[:1000], logits[:1000]), abs=1e-12
-    )
+    assert exact.table()[2].shape[1] == len(np.unique(logits[:1000])) and exact.shift == 0
+    assert exact.average_precision() == pytest.approx(_sklearn_ap(labels[:1000], logits[:1000]), abs=1e-12)
 
 
 def test_best_threshold_reproduces_the_best_f1_of_the_same_curve():
