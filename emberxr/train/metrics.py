@@ -117,12 +117,34 @@ def _key_value(keys: np.ndarray) -> np.ndarray:
 
 def _combine(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sort ``keys`` and sum the ``[2, n]`` counts of equal keys."""
+    order = np.argsort(keys, kind="stable")
+    return _combine_sorted(keys[order], counts[:, order])
+
+
+def _combine_sorted(keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum the ``[2, n]`` counts of equal neighbours of sorted ``keys``."""
     if keys.size == 0:
         return keys.astype(np.int64), counts.reshape(2, 0).astype(np.int64)
-    order = np.argsort(keys, kind="stable")
-    k = keys[order]
-    starts = np.concatenate([[0], np.flatnonzero(k[1:] != k[:-1]) + 1])
-    return k[starts], np.add.reduceat(counts[:, order], starts, axis=1)
+    starts = np.concatenate([[0], np.flatnonzero(keys[1:] != keys[:-1]) + 1])
+    if starts.size == keys.size:
+        return keys, counts
+    return keys[starts], np.add.reduceat(counts, starts, axis=1)
+
+
+def _merge_tables(
+    keys: np.ndarray, counts: np.ndarray, new_keys: np.ndarray, new_counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add a sorted table of distinct keys into another (the bigger one is never re-sorted)."""
+    at = np.searchsorted(keys, new_keys)
+    hit = at < keys.size
+    hit[hit] = keys[at[hit]] == new_keys[hit]
+    counts = counts.copy()
+    counts[:, at[hit]] += new_counts[:, hit]  # distinct keys: no index repeats
+    fresh = ~hit
+    if fresh.any():
+        keys = np.insert(keys, at[fresh], new_keys[fresh])
+        counts = np.insert(counts, at[fresh], new_counts[:, fresh], axis=1)
+    return keys, counts
 
 
 class ScoreCounts:
@@ -153,12 +175,13 @@ class ScoreCounts:
         """Add scores (logits) with their boolean labels."""
         if isinstance(labels, Tensor):
             labels = labels.detach().cpu().numpy()
-        self.add_counts(*reduce_keys(score_keys(logits), np.asarray(labels, bool)))
+        self.add_keys(score_keys(logits), labels)
 
-    def add_counts(self, keys: np.ndarray, counts: np.ndarray) -> None:
-        """Add distinct :func:`score_keys` keys with their ``[2, n]`` negative/positive counts
-        (:func:`reduce_keys`); the arrays are kept, not copied: do not modify them afterwards."""
-        self._push(np.asarray(keys, np.int64), np.asarray(counts, np.int64), 0)
+    def add_keys(self, keys: np.ndarray, labels: np.ndarray) -> None:
+        """Add :func:`score_keys` keys with their boolean labels (reduced at once to counts per
+        distinct key at the table's current resolution)."""
+        keys = np.asarray(keys, np.int64)
+        self._push(*reduce_keys(keys >> self.shift, labels), self.shift)
 
     def _push(self, keys: np.ndarray, counts: np.ndarray, shift: int) -> None:
         if keys.size == 0:
@@ -178,12 +201,17 @@ class ScoreCounts:
         if not self._pending and self._table_shift == self.shift:
             return
         s = self.shift
-        keys = [self._keys >> (s - self._table_shift)] + [k >> (s - ks) for k, _, ks in self._pending]
-        counts = [self._counts] + [c for _, c, _ in self._pending]
-        k, c = _combine(np.concatenate(keys), np.concatenate(counts, axis=1))
+        # dropping low bits keeps keys sorted: equal neighbours merge without a sort
+        k, c = _combine_sorted(self._keys >> (s - self._table_shift), self._counts)
+        if self._pending:
+            new_k, new_c = _combine(
+                np.concatenate([pk >> (s - ps) for pk, _, ps in self._pending]),
+                np.concatenate([pc for _, pc, _ in self._pending], axis=1),
+            )
+            k, c = _merge_tables(k, c, new_k, new_c)
         while k.size > self.max_bins:
             s += 1
-            k, c = _combine(k >> 1, c)
+            k, c = _combine_sorted(k >> 1, c)
         self._keys, self._counts, self._table_shift, self.shift = k, c, s, s
         self._pending, self._n_pending = [], 0
 
@@ -257,13 +285,18 @@ class ScoreCounts:
 
 
 def reduce_keys(keys: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct keys and their ``[2, n]`` negative/positive counts."""
-    keys = np.asarray(keys, np.int64).ravel()
+    """Distinct keys (sorted) and their ``[2, n]`` negative/positive counts."""
     labels = np.asarray(labels, bool).ravel()
-    u, inv = np.unique(keys, return_inverse=True)
-    pos = np.bincount(inv.ravel(), weights=labels, minlength=u.size).astype(np.int64)
-    tot = np.bincount(inv.ravel(), minlength=u.size).astype(np.int64)
-    return u, np.stack([tot - pos, pos])
+    # one sort of (key, label) pairs: each distinct pair is a run, its length the count
+    pairs = np.sort((np.asarray(keys, np.int64).ravel() << 1) | labels)
+    if pairs.size == 0:
+        return pairs, np.zeros((2, 0), np.int64)
+    starts = np.concatenate([[0], np.flatnonzero(pairs[1:] != pairs[:-1]) + 1])
+    runs = np.diff(np.append(starts, pairs.size))
+    first = pairs[starts]
+    counts = np.zeros((2, starts.size), np.int64)
+    counts[first & 1, np.arange(starts.size)] = runs
+    return _combine_sorted(first >> 1, counts)
 
 
 class _Group:
@@ -355,22 +388,30 @@ class MetricAccumulator:
         valid = valid.detach().reshape(n, -1).bool().cpu().numpy()
         last = (last.detach().reshape(n, -1) > 0.5).cpu().numpy()
         hl = [int(h) for h in (hist_len.tolist() if isinstance(hist_len, Tensor) else hist_len)]
+        members: dict[tuple[str, str], list[int]] = {("all", "all"): list(range(n))}
         for b in range(n):
-            names = [("all", "all"), ("history", history_bucket(hl[b]))]
+            members.setdefault(("history", history_bucket(hl[b])), []).append(b)
             if self.per_event and event_ids is not None:
-                names.append(("event", str(event_ids[b])))
-            for family in FAMILIES:
-                m = valid[b] if family == "next" else valid[b] & ~last[b]
-                t = target[b][m]
-                s = x[b][m]
-                p = s.astype(np.float64) >= self._logit_thr
-                tp, fp = int((p & t).sum()), int((p & ~t).sum())
-                fn, tn = int((~p & t).sum()), int((~p & ~t).sum())
-                keys, counts = reduce_keys(score_keys(s), t)
-                for scope, name in names:
-                    g = self._group(family, scope, name)
-                    g.count(tp, fp, fn, tn, 1)
-                    g.scores.add_counts(keys, counts)
+                members.setdefault(("event", str(event_ids[b])), []).append(b)
+        pred = x.astype(np.float64) >= self._logit_thr
+        for family in FAMILIES:
+            m = valid if family == "next" else valid & ~last
+            # per sample: (p & t, p & ~t, ~p & t, ~p & ~t) = tp, fp, fn, tn
+            conf = np.stack([(a & b & m).sum(axis=1) for a in (pred, ~pred) for b in (target, ~target)])
+            # the scored pixels of every sample, one contiguous run per sample (row-major)
+            t = target[m]
+            keys = score_keys(x[m])
+            sizes = m.sum(axis=1)
+            runs = [slice(int(e) - int(c), int(e)) for e, c in zip(np.cumsum(sizes), sizes)]
+            for (scope, name), rows in members.items():
+                g = self._group(family, scope, name)
+                tp, fp, fn, tn = (int(c) for c in conf[:, rows].sum(axis=1))
+                g.count(tp, fp, fn, tn, len(rows))
+                if len(rows) == n:
+                    g.scores.add_keys(keys, t)
+                else:
+                    part = np.concatenate([np.arange(runs[b].start, runs[b].stop) for b in rows])
+                    g.scores.add_keys(keys[part], t[part])
 
     def merge(self, other: MetricAccumulator) -> None:
         """Add another accumulator's counts (same threshold), e.g. from another DDP rank."""
