@@ -99,7 +99,7 @@ def fit(
         seed_everything(tr["seed"])
         source = data if data is not None else cfg["data"]["catalog"]
         splits = resolve_splits(source, allowed=SPLITS, required=("train",))
-        stats = compute_stats(splits["train"])
+        stats = compute_stats(splits["train"], progress=tr["progress"])
         net = create_model(name, **model_kwargs(cfg, get_model_class(name), stats.n_static))
         train, val = splits["train"], splits.get("val") or splits["train"]
         train_loader, val_loader, sampler = training_loaders(
@@ -110,7 +110,9 @@ def fit(
         extra = {"model_name": name, "norm_stats": stats.to_dict(), "pos_weight": pw}
         trainer = Trainer(net, cfg, rdir, extra, dist=dist, logger=logger)
         result = trainer.fit(train_loader, val_loader, loss_fn, train_sampler=sampler, resume=resume)
-        best, threshold, val_metrics = restore_best(net, result["best_path"], val_loader, dist)
+        best, threshold, val_metrics = restore_best(
+            net, result["best_path"], val_loader, dist, progress=tr["progress"]
+        )
         fitted = Fitted(
             net, name, cfg, stats, threshold, result["history"], rdir, val_metrics, best.epoch, pw
         )

@@ -301,9 +301,10 @@ class Catalog(Mapping[str, xr.DataTree]):
                 f"catalog {self.name!r} has no split {split!r}; splits: {', '.join(self._split_ids)}"
             )
         if split not in self._trees:
-            self._trees[split] = xr.DataTree.from_dict(
-                {eid: self.open_event(eid) for eid in self._split_ids[split]}
-            )
+            from emberxr.progress import progress
+
+            ids = progress(self._split_ids[split], f"open {self.name} {split}", unit="event", delay=2.0)
+            self._trees[split] = xr.DataTree.from_dict({eid: self.open_event(eid) for eid in ids})
         return self._trees[split]
 
     def __iter__(self) -> Iterator[str]:

@@ -104,16 +104,20 @@ def predict_step(
     overlap: int | None = None,
     batch_size: int = 4,
     device: str | torch.device = "cpu",
+    progress: bool = False,
+    desc: str = "predict",
 ) -> np.ndarray:
     """Probability [H, W] of the next frame given a history of fire masks (``[h, H, W]``).
 
     The history is run through the same :class:`~emberxr.data.datasets.FireSampleDataset`
     preprocessing as in training; windows of ``tile_size`` with ``overlap`` when the scene is
-    larger than one tile.
+    larger than one tile. With ``progress``, a bar labelled ``desc`` counts the window batches
+    once they take more than a second.
     """
     from emberxr.data.collate import temporal_collate
     from emberxr.data.datasets import FireSampleDataset
     from emberxr.data.tiling import stitch
+    from emberxr.progress import progress as progress_bar
 
     H, W = fire_hist.shape[-2:]
     tile = tile_size if tile_size is not None and (H > tile_size or W > tile_size) else None
@@ -137,7 +141,8 @@ def predict_step(
     items = [i for i in range(len(ds)) if ds.sample_info(i)["t"] == last_t]
     tiles, values = [], []
     model.eval()
-    for s in range(0, len(items), batch_size):
+    starts = range(0, len(items), batch_size)
+    for s in progress_bar(starts, desc, unit="batch", enabled=progress, delay=1.0):
         chunk = items[s : s + batch_size]
         batch = temporal_collate([ds[i] for i in chunk])
         batch = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
@@ -170,6 +175,7 @@ def forecast(
     tile_size: int | None = None,
     overlap: int | None = None,
     device: str | torch.device = "cpu",
+    progress: bool = True,
 ) -> xr.Dataset:
     """Forecast ``horizon`` steps after frame ``t`` of ``event`` (see the module docstring).
 
@@ -188,6 +194,9 @@ def forecast(
     threshold
         Probability threshold of the binary forecast; None (not chosen) allows ``horizon=1``
         only and leaves out ``fire_mask`` and ``arrival_time``.
+    progress
+        Show a progress bar per step for scenes that take more than a second (large scenes cut
+        into many windows).
 
     Returns
     -------
@@ -247,6 +256,8 @@ def forecast(
             tile_size=tile_size,
             overlap=overlap,
             device=device,
+            progress=progress,
+            desc=f"forecast step {k}/{horizon}",
         )
         if prev_p is not None:
             p = np.maximum(p, prev_p)
@@ -307,20 +318,45 @@ def _fmt(h: float) -> str:
     return str(int(h)) if float(h).is_integer() else f"{h:g}"
 
 
+MASK_NODATA = 255
+"""Value of ``fire_mask`` GeoTIFF cells outside the data footprint (the file's nodata)."""
+
+# per variable: COG overview resampling and the file's nodata
+_OUTPUTS = {
+    "probability": ("average", float("nan")),
+    "fire_mask": ("nearest", MASK_NODATA),
+    "arrival_time": ("nearest", float("nan")),
+}
+
+
 def to_dataarray(ds: xr.Dataset, squeeze: bool = True) -> xr.DataArray:
     """The probability as a DataArray (``(y, x)`` for one step when ``squeeze``) with the binary
-    forecast as the ``fire_mask`` coordinate and ``arrival_time`` as a (y, x) coordinate."""
+    forecast as the ``fire_mask`` coordinate and ``arrival_time`` as a (y, x) coordinate.
+
+    Ready for ``da.rio.to_raster(path)``: nodata is NaN (``_FillValue``) and the band names
+    ``t+1h`` ... are in ``long_name`` (what rioxarray writes as band descriptions) and
+    ``band_descriptions`` (what :func:`emberxr.io.to_geotiff` reads), as ``emberxr predict``
+    writes them.
+    """
     da = ds["probability"].assign_coords({k: ds[k] for k in ("fire_mask", "arrival_time") if k in ds})
     da.attrs.update(ds.attrs)
-    da.attrs["band_descriptions"] = step_labels(ds)
+    labels = step_labels(ds)
     if squeeze and da.sizes["step"] == 1:
         da = da.isel(step=0)
     da.name = "fire_probability"
+    da.attrs.update(description=ds["probability"].attrs.get("long_name", "fire probability"))
+    da.attrs["long_name"] = labels
+    da.attrs["band_descriptions"] = labels
+    da = da.rio.write_nodata(np.nan, encoded=False)
     return da.rio.write_crs(ds.rio.crs)
 
 
 def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str = "probability") -> None:
     """Write one variable of a forecast as a GeoTIFF with band descriptions ``t+1h`` ... (atomic).
+
+    Every file has nodata: NaN for ``probability`` and ``arrival_time``, :data:`MASK_NODATA`
+    (255) for ``fire_mask`` cells outside the data footprint (where the probability is NaN).
+    COG overviews average probabilities and take the nearest value of masks and arrival times.
 
     Raises
     ------
@@ -328,10 +364,23 @@ def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str =
         ``variable`` is ``fire_mask`` or ``arrival_time`` and the forecast was made without a
         threshold.
     """
+    from emberxr.errors import WriteError
     from emberxr.io.geotiff import to_geotiff
 
+    if variable not in _OUTPUTS:
+        raise WriteError(f"cannot write forecast variable {variable!r}; use one of {', '.join(_OUTPUTS)}")
     if variable in ("fire_mask", "arrival_time") and variable not in ds:
         raise ThresholdNotSetError(f"the {variable} GeoTIFF")
+    resampling, nodata = _OUTPUTS[variable]
     da = ds[variable]
+    if variable == "fire_mask":
+        da = da.where(ds["probability"].notnull(), MASK_NODATA).astype(np.uint8)
     descs = step_labels(ds) if "step" in da.dims else [variable]
-    to_geotiff(da.rio.write_crs(ds.rio.crs), path, cog=cog, band_descriptions=descs)
+    to_geotiff(
+        da.rio.write_crs(ds.rio.crs),
+        path,
+        cog=cog,
+        nodata=nodata,
+        band_descriptions=descs,
+        resampling=resampling,
+    )

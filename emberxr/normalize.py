@@ -223,7 +223,7 @@ class NormStats:
 
 
 # -- computing statistics ---------------------------------------------------------------------------
-def compute_stats(events: Iterable[xr.Dataset] | xr.DataTree) -> NormStats:
+def compute_stats(events: Iterable[xr.Dataset] | xr.DataTree, progress: bool = False) -> NormStats:
     """Compute normalisation statistics over training events, one event at a time.
 
     Parameters
@@ -231,6 +231,8 @@ def compute_stats(events: Iterable[xr.Dataset] | xr.DataTree) -> NormStats:
     events
         Iterable of FireEvents (a generator is fine; each event is reduced then released), or a
         DataTree collection. All events must have the same bands in the same order.
+    progress
+        Show a progress bar over the events.
 
     Returns
     -------
@@ -247,7 +249,9 @@ def compute_stats(events: Iterable[xr.Dataset] | xr.DataTree) -> NormStats:
     vocab: dict[str, set[int]] = {}
     wind_sq, wind_n = 0.0, 0
     n_events = 0
-    for ev in iter_events(events):
+    from emberxr.progress import progress as progress_bar
+
+    for ev in progress_bar(iter_events(events), "normalisation stats", unit="event", enabled=progress):
         ev_names = [str(b) for b in ev[BAND].values.tolist()]
         ev_kinds = [str(k) for k in np.asarray(ev["band_kind"].values).tolist()]
         if names is None:

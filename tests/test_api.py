@@ -211,7 +211,7 @@ def test_fit_and_evaluate_read_a_raw_folder(make_synthetic_event, tmp_path):
 
     ev = make_synthetic_event(invalid_border=3)
     folder = write_raw_event(ev, tmp_path / "raw")
-    kw = dict(model="conv2d", epochs=1, steps_per_epoch=2, options={"hidden": 4, "layers": 1}, **FAST)
+    kw = dict(model="conv2d", epochs=1, steps_per_epoch=2, hidden=4, layers=1, **FAST)
     f = emberxr.fit(folder, run_dir=tmp_path / "run", **kw)
     assert f.steps == 2 and f.threshold is not None
     from_folder = f.evaluate(folder, per_event=False)

@@ -137,7 +137,7 @@ def build_patch_cache(
     workers
         Worker processes of the LocalCluster (default 2).
     progress
-        Show a tqdm progress bar.
+        Show a progress bar (:func:`emberxr.progress.progress`).
     force
         Rebuild even when the existing store's hash matches.
 
@@ -202,9 +202,9 @@ def _run(
     workers: int | None,
     progress: bool,
 ) -> list[dict[str, Any]]:
-    from tqdm.auto import tqdm
+    from emberxr.progress import progress as progress_bar
 
-    bar = tqdm(total=len(jobs), desc="patch cache", unit="event", disable=not progress)
+    bar = progress_bar(total=len(jobs), desc="patch cache", unit="event", enabled=progress, leave=True)
     try:
         if scheduler == "synchronous":
             out = []

@@ -182,6 +182,8 @@ class FireSampleDataset(torch.utils.data.Dataset):
         baselines that want one stacked tensor per step (the notes' RawFireDataset layout).
     static_cache_size
         Bound of the per-worker LRU cache of normalised static windows (0 disables it).
+    progress
+        Show a progress bar while preloading the events.
     """
 
     def __init__(
@@ -204,6 +206,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
         preload: bool = False,
         pixels: bool = False,
         static_cache_size: int = 256,
+        progress: bool = False,
     ) -> None:
         problems = []
         if not isinstance(patch_size, int | np.integer) or patch_size < 1:
@@ -248,7 +251,10 @@ class FireSampleDataset(torch.utils.data.Dataset):
         self.pixels = bool(pixels)
         self.epoch = 0
         self.index = SampleIndex.from_events(self.events, self.max_history, min_history)
-        self._ev = [_Event.from_dataset(ev, i, preload) for i, ev in enumerate(self.events)]
+        from emberxr.progress import progress as progress_bar
+
+        loading = progress_bar(self.events, "load events", unit="event", enabled=progress and preload)
+        self._ev = [_Event.from_dataset(ev, i, preload) for i, ev in enumerate(loading)]
         self._fronts: dict[int, FrontMap] = {}
         self._static_cache: OrderedDict[tuple[int, int, int, int, int], np.ndarray] = OrderedDict()
         self._static_cache_size = int(static_cache_size)

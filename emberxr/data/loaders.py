@@ -156,6 +156,7 @@ def build_dataset(
         **token_kwargs(model),
         seed=cfg["training"]["seed"],
         preload=True,
+        progress=cfg["training"]["progress"],
     )
 
 

@@ -1,8 +1,17 @@
 """Write georeferenced rasters (predictions, probabilities) as GeoTIFF or Cloud-Optimised GeoTIFF.
 
 The file is tiled, DEFLATE-compressed and keeps CRS, transform, nodata and band descriptions.
-A COG is made in a second step from a finished GeoTIFF (GDAL's COG driver builds overviews and
-reorders the file), never streamed from Dask. Every write is atomic (:func:`emberxr.atomic.atomic_path`).
+Bands are data, not colours: the photometric interpretation is ``MINISBLACK`` and the colour
+interpretation is gray for band 1 and undefined for the others, so GIS software never shows a
+3- or 4-band file as RGB(A) (where a 4th band would become a transparency mask).
+
+A COG is made in a second step from a finished GeoTIFF (overviews built in it, then copied with
+``COPY_SRC_OVERVIEWS`` into the COG layout), never streamed from Dask. GDAL's COG driver is not
+used: it rewrites 3- and 4-band byte rasters as RGB with an alpha band. Overviews use the
+``resampling`` the caller names: ``nearest`` (the default: masks, categories, arrival times) never
+invents values; ``average`` suits continuous fields such as probabilities (nodata cells are left
+out of the average). GDAL's own default (cubic) overshoots and spreads NaN. Every write is atomic
+(:func:`emberxr.atomic.atomic_path`).
 """
 
 from __future__ import annotations
@@ -20,7 +29,10 @@ from ..atomic import atomic_path
 from ..errors import WriteError
 from ..schema import grid_transform
 
-__all__ = ["to_geotiff"]
+__all__ = ["OVERVIEW_RESAMPLING", "to_geotiff"]
+
+OVERVIEW_RESAMPLING = ("nearest", "average", "mode")
+"""Resampling methods for COG overviews that stay within the data's range (no cubic overshoot)."""
 
 _DESC_COORDS = ("band", "step", "time", "lead", "feature")
 
@@ -69,12 +81,26 @@ def _block(h: int, w: int) -> int:
     return 512 if min(h, w) >= 2048 else 256
 
 
+def _overview_factors(h: int, w: int, block: int) -> list[int]:
+    """Overview levels 2, 4, 8 ... until the coarsest one fits in one block (as GDAL's COG driver)."""
+    factors, f = [], 2
+    while -(-max(h, w) // (f // 2)) > block:
+        factors.append(f)
+        f *= 2
+    return factors
+
+
+# profile keys that describe the data, not how the copy is encoded
+_NOT_COPY_OPTIONS = ("driver", "width", "height", "count", "dtype", "crs", "transform", "nodata")
+
+
 def to_geotiff(
     da: xr.DataArray,
     path: str | os.PathLike,
     cog: bool = False,
     nodata: float | None = None,
     band_descriptions: Sequence[str] | None = None,
+    resampling: str = "nearest",
 ) -> Path:
     """Write a georeferenced DataArray as a GeoTIFF (or COG), atomically.
 
@@ -93,6 +119,9 @@ def to_geotiff(
     band_descriptions
         One name per band; default from ``da.attrs["band_descriptions"]``, else the
         ``band``/``step``/``time`` coordinate (or the name).
+    resampling
+        How COG overviews are computed, one of :data:`OVERVIEW_RESAMPLING`: ``nearest`` (default)
+        for masks, categories and arrival times, ``average`` for continuous fields.
 
     Returns
     -------
@@ -102,11 +131,18 @@ def to_geotiff(
     Raises
     ------
     WriteError
-        No CRS, wrong dims, or a description count that does not match the bands.
+        No CRS, wrong dims, a description count that does not match the bands, or an unknown
+        ``resampling``.
     """
     import rasterio
     import rioxarray  # noqa: F401
+    from rasterio.enums import ColorInterp, Resampling
 
+    if resampling not in OVERVIEW_RESAMPLING:
+        raise WriteError(
+            f"resampling={resampling!r} is not an overview method emberxr writes; use one of "
+            f"{', '.join(OVERVIEW_RESAMPLING)}"
+        )
     da3 = _as_3d(da)
     if da.rio.crs is None:
         raise WriteError(
@@ -139,6 +175,7 @@ def to_geotiff(
         "blockysize": block,
         "compress": "DEFLATE",
         "predictor": 3 if dtype.kind == "f" else 2,
+        "photometric": "MINISBLACK",
         "BIGTIFF": "IF_SAFER",
     }
     final = Path(path)
@@ -153,23 +190,22 @@ def to_geotiff(
                     dst.write(band, i + 1)
                     if descs is not None:
                         dst.set_band_description(i + 1, descs[i])
+                dst.colorinterp = [ColorInterp.gray] + [ColorInterp.undefined] * (n - 1)
                 if da.attrs:
                     dst.update_tags(
                         **{str(k): str(v) for k, v in da.attrs.items() if not str(k).startswith("_")}
                     )
+                if cog:
+                    factors = _overview_factors(h, w, block)
+                    if factors:
+                        dst.build_overviews(factors, Resampling[resampling])
             if cog:
                 from rasterio.shutil import copy as rio_copy
 
-                rio_copy(
-                    plain,
-                    tmp,
-                    driver="COG",
-                    compress="DEFLATE",
-                    predictor="YES",
-                    blocksize=block,
-                    overviews="AUTO",
-                    BIGTIFF="IF_SAFER",
-                )
+                # GTiff with the source's overviews in COG layout; GDAL's COG driver would rewrite
+                # 3- and 4-band byte data as RGB(A) whatever the source says
+                copy_opts = {k: v for k, v in profile.items() if k not in _NOT_COPY_OPTIONS}
+                rio_copy(plain, tmp, driver="GTiff", COPY_SRC_OVERVIEWS="YES", **copy_opts)
         finally:
             if cog:
                 with contextlib.suppress(FileNotFoundError):

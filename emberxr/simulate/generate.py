@@ -162,9 +162,9 @@ def generate_collection(
         want_new = min(want_new, limit)
     bar = None
     if progress and want_new > 0:
-        from tqdm.auto import tqdm
+        from emberxr.progress import progress as progress_bar
 
-        bar = tqdm(total=want_new, desc=f"simulate {path.name}", unit="event")
+        bar = progress_bar(total=want_new, desc=f"simulate {path.name}", unit="event", leave=True)
 
     def undecided() -> Iterator[int]:
         index = 0

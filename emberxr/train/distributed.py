@@ -83,13 +83,33 @@ def broadcast_object(obj: Any, info: DistInfo) -> Any:
     return box[0]
 
 
-def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """Sum a tensor over ranks (returns it unchanged in one process)."""
-    if info.enabled:
-        import torch.distributed as dist
+def _comm_device(info: DistInfo) -> torch.device:
+    """Where tensors must live for the backend's collectives (NCCL: this rank's GPU)."""
+    if info.backend == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t
+
+def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """The sum of a tensor over ranks, on ``t``'s device (``t`` itself in one process)."""
+    if not info.enabled:
+        return t
+    import torch.distributed as dist
+
+    x = t.detach().to(_comm_device(info), copy=True)
+    dist.all_reduce(x, op=dist.ReduceOp.SUM)
+    return x.to(t.device)
+
+
+def all_gather_objects(obj: Any, info: DistInfo) -> list[Any]:
+    """Every rank's picklable ``obj``, in rank order (``[obj]`` in one process)."""
+    if not info.enabled:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def cleanup(info: DistInfo) -> None:

@@ -20,7 +20,9 @@ from torch import nn
 __all__ = ["choose_threshold", "evaluate_events", "restore_best"]
 
 
-def choose_threshold(model: nn.Module, loader: Any, progress: bool = False) -> tuple[float, dict[str, float]]:
+def choose_threshold(
+    model: nn.Module, loader: Any, progress: bool = False, dist: Any = None
+) -> tuple[float, dict[str, float]]:
     """The probability threshold with the best next-mask F1 over ``loader``'s samples.
 
     Parameters
@@ -31,6 +33,9 @@ def choose_threshold(model: nn.Module, loader: Any, progress: bool = False) -> t
         Batches of validation samples.
     progress
         Show a progress bar.
+    dist
+        Under DDP, every rank scores its share of the samples and the counts are summed, so every
+        rank gets the same threshold (all ranks must call this).
 
     Returns
     -------
@@ -39,18 +44,24 @@ def choose_threshold(model: nn.Module, loader: Any, progress: bool = False) -> t
     """
     from emberxr.train.loop import evaluate_model
 
-    acc, _ = evaluate_model(model, loader, 0.5, "cpu", per_event=False, progress=progress)
+    acc, _ = evaluate_model(
+        model, loader, 0.5, "cpu", per_event=False, progress=progress, dist=dist, desc="threshold"
+    )
     res = acc.result("next")
     return float(res["best_threshold"]), {k: float(res[k]) for k in ("ap", "best_f1")}
 
 
 def restore_best(
-    model: nn.Module, best_path: str | os.PathLike, val_loader: Any, dist: Any = None
+    model: nn.Module,
+    best_path: str | os.PathLike,
+    val_loader: Any,
+    dist: Any = None,
+    progress: bool = False,
 ) -> tuple[Any, float | None, dict[str, float]]:
     """Load a run's best weights into ``model`` (moved to CPU) and choose their threshold.
 
-    The threshold is chosen on ``val_loader`` (:func:`choose_threshold`) by DDP rank 0 and
-    broadcast to every rank.
+    The threshold is chosen on ``val_loader`` (:func:`choose_threshold`); under DDP every rank
+    scores its share and the counts are summed, so all ranks agree.
 
     Returns
     -------
@@ -59,17 +70,13 @@ def restore_best(
         and its validation metrics with ``val/ap`` and ``val/best_f1`` of the threshold pass.
     """
     from emberxr.train.checkpoint import CheckpointRecord
-    from emberxr.train.distributed import DistInfo, broadcast_object
 
-    dist = dist or DistInfo()
     best = CheckpointRecord.load(best_path)
     model.load_state_dict(best.state_dict)
     model.to("cpu")
-    threshold, metrics = None, dict(best.metrics)
-    if dist.is_main:
-        threshold, chosen = choose_threshold(model, val_loader)
-        metrics.update({f"val/{k}": v for k, v in chosen.items()})
-    threshold, metrics = broadcast_object((threshold, metrics), dist)
+    metrics = dict(best.metrics)
+    threshold, chosen = choose_threshold(model, val_loader, progress=progress, dist=dist)
+    metrics.update({f"val/{k}": v for k, v in chosen.items()})
     return best, threshold, metrics
 
 

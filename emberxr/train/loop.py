@@ -30,8 +30,9 @@ import torch
 from torch import nn
 
 from emberxr.errors import CheckpointError
+from emberxr.progress import progress as progress_bar
 from emberxr.train.checkpoint import CheckpointRecord, ResumeState, rng_state, set_rng_state
-from emberxr.train.distributed import DistInfo, barrier, broadcast_object
+from emberxr.train.distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, broadcast_object
 from emberxr.train.loss import FireLoss
 from emberxr.train.metrics import MetricAccumulator, summary_keys
 
@@ -123,27 +124,32 @@ def evaluate_model(
     progress: bool = False,
     on_first: Any = None,
     loss_fn: nn.Module | None = None,
+    dist: DistInfo | None = None,
+    desc: str = "evaluate",
 ) -> tuple[MetricAccumulator, float]:
     """Run a model over a loader and accumulate metrics.
+
+    Under DDP (``dist`` with several ranks) every rank scores its own share of the batches
+    (every ``world_size``-th sample of a map-style DataLoader's dataset, else every
+    ``world_size``-th batch) and the ranks' counts are summed, so every rank returns the metrics
+    of the whole loader: exactly what one process would report. Every rank must call it.
 
     Returns
     -------
     (MetricAccumulator, mean loss)
-        The loss is NaN when ``loss_fn`` is None.
+        The loss (mean over every rank's batches) is NaN when ``loss_fn`` is None.
     """
     from emberxr.models.base import last_frame
 
+    dist = dist or DistInfo()
     device = torch.device(device)
     acc = MetricAccumulator(threshold, per_event=per_event)
     was_training = model.training
     model.eval()
     total, n = 0.0, 0
-    it = loader
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(loader, desc="validate", leave=False, dynamic_ncols=True, mininterval=_bar_interval())
-    for i, batch in enumerate(it):
+    shard = _rank_share(loader, dist)
+    bar = progress_bar(shard, desc, enabled=progress and dist.is_main, unit="batch")
+    for i, batch in enumerate(bar):
         batch = to_device(batch, device)
         logits = model(batch).float()
         acc.update(
@@ -159,15 +165,45 @@ def evaluate_model(
             n += 1
         if i == 0 and on_first is not None:
             on_first(batch, logits)
+    bar.close()
     model.train(was_training)
+    if dist.enabled:
+        acc = _sum_over_ranks(acc, dist)
+        total, n = all_reduce_sum(torch.tensor([total, float(n)], dtype=torch.float64), dist).tolist()
     return acc, (total / n if n else float("nan"))
 
 
-def _bar_interval() -> float:
-    """Seconds between progress-bar refreshes: live on a terminal, sparse in a log file."""
-    import sys
+def _rank_share(loader: Any, dist: DistInfo) -> Any:
+    """This rank's part of ``loader``: each sample (or batch) goes to exactly one rank, none twice."""
+    if not dist.enabled:
+        return loader
+    from torch.utils.data import DataLoader, IterableDataset, SequentialSampler, Subset
 
-    return 0.1 if sys.stderr.isatty() else 15.0
+    if (
+        isinstance(loader, DataLoader)
+        and not isinstance(loader.dataset, IterableDataset)
+        and isinstance(loader.sampler, SequentialSampler)
+    ):
+        part = Subset(loader.dataset, range(dist.rank, len(loader.dataset), dist.world_size))
+        return DataLoader(
+            part,
+            batch_size=loader.batch_size,
+            collate_fn=loader.collate_fn,
+            num_workers=loader.num_workers,
+            pin_memory=loader.pin_memory,
+        )
+    import itertools
+
+    return itertools.islice(loader, dist.rank, None, dist.world_size)
+
+
+def _sum_over_ranks(acc: MetricAccumulator, dist: DistInfo) -> MetricAccumulator:
+    """Every rank's counts summed (the same accumulator on every rank)."""
+    states = all_gather_objects(acc.state(), dist)
+    total = MetricAccumulator.from_state(states[0])
+    for state in states[1:]:
+        total.merge(MetricAccumulator.from_state(state))
+    return total
 
 
 class Trainer:
@@ -391,12 +427,16 @@ class Trainer:
         return value > self.best_metric if self.tcfg["monitor_mode"] == "max" else value < self.best_metric
 
     def validate(self, val_loader: Any, epoch: int, loss_fn: nn.Module) -> dict[str, float]:
-        """Validate on rank 0; returns the flat ``val/*`` metrics (empty on other ranks)."""
-        if not self.dist.is_main or val_loader is None:
+        """The flat ``val/*`` metrics (empty without a validation loader).
+
+        Under DDP every rank scores its share of the validation data and the counts are summed,
+        so every rank gets the metrics of the whole split.
+        """
+        if val_loader is None:
             return {}
 
         def preview(batch: Any, logits: Any) -> None:
-            if self.logger is not None:
+            if self.logger is not None and self.dist.is_main:
                 self.logger.log_preview(batch, logits, epoch)
 
         acc, vloss = evaluate_model(
@@ -408,6 +448,8 @@ class Trainer:
             progress=self.tcfg["progress"],
             on_first=preview,
             loss_fn=loss_fn,
+            dist=self.dist,
+            desc="validate",
         )
         out = acc.summary("val/")
         out["val/loss"] = vloss
@@ -465,15 +507,7 @@ class Trainer:
             bar = None
             it = self._batches(train_loader, train_sampler, epoch, steps_per_epoch)
             if self.tcfg["progress"] and self.dist.is_main:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(
-                    total=n_steps,
-                    desc=f"epoch {epoch}/{epochs}",
-                    leave=False,
-                    dynamic_ncols=True,
-                    mininterval=_bar_interval(),
-                )
+                bar = progress_bar(total=n_steps, desc=f"epoch {epoch}/{epochs}", unit="step")
             run_loss, seen = 0.0, 0
             for batch in it:
                 batch = to_device(batch, self.device)

@@ -118,3 +118,40 @@ def test_failure_midway_leaves_old_file(event, tmp_path):
         to_geotiff(failing, path)
     assert path.read_bytes() == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.tif"]
+
+
+@pytest.mark.parametrize("cog", [False, True])
+def test_bands_are_gray_and_undefined_never_rgb_or_alpha(event, tmp_path, cog, tiff_tag):
+    from rasterio.enums import ColorInterp
+
+    mask = xr.zeros_like(event.fire.isel(time=slice(0, 4)), dtype=np.uint8).rename(time="step")
+    mask = mask.assign_coords(step=[1, 2, 3, 4])
+    path = to_geotiff(mask, tmp_path / "m.tif", cog=cog, nodata=255)
+    assert tiff_tag(path, 262) == [1]  # PhotometricInterpretation = MINISBLACK, not RGB (2)
+    assert tiff_tag(path, 338) == [0, 0, 0]  # ExtraSamples unspecified: no alpha band (1 or 2)
+    with rasterio.open(path) as src:
+        assert src.colorinterp == (ColorInterp.gray,) + (ColorInterp.undefined,) * 3
+        assert src.nodata == 255 and src.count == 4
+
+
+def _edges(big, dtype=np.float32, values=(0.02, 0.98)):
+    """A (y, x) field of two values with sharp edges on a 300x320 grid (one overview level)."""
+    a = np.full((big.sizes["y"], big.sizes["x"]), values[0], dtype)
+    a[::7, :] = values[1]
+    a[:, ::5] = values[1]
+    return xr.DataArray(a, dims=("y", "x"), coords={"y": big.y, "x": big.x, "spatial_ref": big.spatial_ref})
+
+
+def test_cog_overview_resampling_is_chosen_and_stays_in_range(make_synthetic_event, tmp_path):
+    big = make_synthetic_event(height=300, width=320, steps=2)
+    field = _edges(big)
+    nearest = to_geotiff(field, tmp_path / "n.tif", cog=True)
+    average = to_geotiff(field, tmp_path / "a.tif", cog=True, resampling="average")
+    with rasterio.open(nearest, overview_level=0) as src:
+        assert set(np.unique(src.read(1))) <= {np.float32(0.02), np.float32(0.98)}
+    with rasterio.open(average, overview_level=0) as src:
+        ov = src.read(1)
+    assert src.width < 320 and 0.02 - 1e-6 <= ov.min() and ov.max() <= 0.98 + 1e-6
+    assert len(np.unique(ov)) > 2  # really averaged
+    with pytest.raises(WriteError, match=r"resampling='cubic'.*nearest, average, mode"):
+        to_geotiff(field, tmp_path / "c.tif", cog=True, resampling="cubic")

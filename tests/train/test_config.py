@@ -193,9 +193,8 @@ def test_presets_are_named_option_values_that_explicit_options_override():
     msg = _problems(load_config, None, ["model.preset=cpy"])
     assert "'model.preset'" in msg and "did you mean 'cpu'" in msg
     # U-TAE takes `preset` itself: it is passed along with the preset's values
-    from emberxr.registry import get_model_class
-
     from emberxr.models.utae import PRESETS as UTAE_PRESETS
+    from emberxr.registry import get_model_class
 
     cfg = load_config({"model": {"name": "utae", "preset": "paper", "n_head": 8}})
     kw = model_kwargs(cfg, get_model_class("utae"), 2)
