@@ -127,7 +127,7 @@ def test_fire_png_of_the_wrong_size(raw):
 def test_corrupted_png(raw):
     _, folder = raw
     (folder / "fire" / "0002.png").write_bytes(b"not a png")
-    with pytest.raises(ReaderError, match=r"0002\.png could not be read as an image"):
+    with pytest.raises(ReaderError, match=r"0002\.png could not be read as a PNG"):
         RawReader().open(folder)
 
 
