@@ -292,14 +292,19 @@ def _png_channel(path: Path, band: int, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _lazy_png_mask(path: Path, band: int, threshold: float, shape: tuple[int, int]) -> Any:
-    """(y, x) bool Dask array: channel ``band`` of ``path`` > ``threshold``, decoded on compute."""
+    """(y, x) uint8 0/1 Dask array: channel ``band`` of ``path`` > ``threshold``, decoded on compute.
+
+    One task per PNG (a PNG cannot be decoded in windows), split into raster-sized chunks so that
+    later reductions align with the terrain's chunks.
+    """
     import dask
     import dask.array as dsa
 
     def load() -> np.ndarray:
-        return _png_channel(path, band, shape) > threshold
+        return (_png_channel(path, band, shape) > threshold).view(np.uint8)  # no copy
 
-    return dsa.from_delayed(dask.delayed(load)(), shape=shape, dtype=bool)
+    a = dsa.from_delayed(dask.delayed(load)(), shape=shape, dtype=np.uint8)
+    return a.rechunk((_RASTER_CHUNKS["y"], _RASTER_CHUNKS["x"]))
 
 
 # -- frame order ----------------------------------------------------------------------------------------
@@ -524,9 +529,13 @@ class RawReader(FireReader):
         p = Path(path)
         if not p.is_dir():
             return None
+
+        def shown(n: str) -> str:
+            return f"{n}/" if n in (FIRE_DIR, TARGET_DIR) else n
+
         parts = (TERRAIN, FIRE_DIR, WIND, TARGET_DIR, VALID_PNG, ARRIVAL_TIF, META)
-        present = [n for n in parts if (p / n).exists()]
-        missing = [n for n in (TERRAIN, FIRE_DIR, WIND) if not (p / n).exists()]
+        present = [shown(n) for n in parts if (p / n).exists()]
+        missing = [shown(n) for n in (TERRAIN, FIRE_DIR, WIND) if not (p / n).exists()]
         if not present or not missing:
             return None
         return f"{p} has {', '.join(present)} but lacks {', '.join(missing)}: {LAYOUT}."
@@ -577,6 +586,7 @@ class RawReader(FireReader):
             raise ReaderError(f"{p} is not a folder. Fix: pass the event folder; {LAYOUT}.")
         missing = [n for n in (TERRAIN, FIRE_DIR, WIND) if not (p / n).exists()]
         if missing:
+            missing = [f"{n}/" if n == FIRE_DIR else n for n in missing]
             raise ReaderError(f"{p} is not a raw event folder: missing {', '.join(missing)}. Fix: {LAYOUT}.")
         if fire_from not in ("frames", "targets"):
             raise ReaderError(f"fire_from must be 'frames' or 'targets', got {fire_from!r}")
@@ -641,9 +651,9 @@ class RawReader(FireReader):
         # 2. the event, lazily
         shape = (grid.height, grid.width)
         static = _lazy_raster(p / TERRAIN)
-        fire = _stack([_lazy_png_mask(f, fire_band, threshold, shape) for f in used]).astype(np.uint8)
+        fire = _stack([_lazy_png_mask(f, fire_band, threshold, shape) for f in used])
         if (p / VALID_PNG).exists():
-            valid = _lazy_png_mask(p / VALID_PNG, 0, 0.0, shape)
+            valid = _lazy_png_mask(p / VALID_PNG, 0, 0.0, shape).astype(bool)
         elif terrain.count:
             valid = np.isfinite(static).all(axis=0)
         else:
