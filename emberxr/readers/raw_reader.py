@@ -119,7 +119,6 @@ class _Grid:
 class _RasterHeader:
     grid: _Grid
     count: int
-    nodata: float | None
     names: list[str]
     tags: list[dict[str, str]]
 
@@ -136,7 +135,7 @@ def _raster_header(path: Path) -> _RasterHeader:
                 grid = _Grid(src.height, src.width, src.crs, src.transform)
                 descs = list(src.descriptions)
                 tags = [src.tags(i + 1) for i in range(src.count)]
-                return _RasterHeader(grid, src.count, src.nodata, [d or "" for d in descs], tags)
+                return _RasterHeader(grid, src.count, [d or "" for d in descs], tags)
     except (RasterioError, OSError) as exc:
         raise ReaderError(
             f"{path} could not be read as a GeoTIFF ({type(exc).__name__}: {exc}). "
@@ -233,7 +232,10 @@ def _png_header(path: Path) -> _PngHeader:
     return _PngHeader(path, h, w, mode, channels, max_value)
 
 
-def _png_problems(hdr: _PngHeader, band: int, threshold: float, ref: _Grid, role: str) -> list[Problem]:
+def _png_problems(
+    hdr: _PngHeader, band: int, threshold: float | None, ref: _Grid, role: str
+) -> list[Problem]:
+    """Size (against the terrain grid), channel and threshold of one PNG, from its header."""
     out = []
     if (hdr.height, hdr.width) != (ref.height, ref.width):
         out.append(
@@ -250,7 +252,7 @@ def _png_problems(hdr: _PngHeader, band: int, threshold: float, ref: _Grid, role
                 f"pass {role} between 0 and {hdr.channels - 1}",
             )
         )
-    if threshold >= hdr.max_value:
+    if threshold is not None and threshold >= hdr.max_value:
         out.append(
             Problem(
                 f"threshold={threshold} is not below the largest value of {hdr.path} ({hdr.max_value}): "
@@ -628,11 +630,12 @@ class RawReader(FireReader):
                 )
             )
         used = frames if fire_from == "frames" else frames[:1] + targets
+        used_set = set(used)
         for f in [*frames, *targets]:
-            if f in used:
+            if f in used_set:
                 problems += _png_problems(_png_header(f), fire_band, threshold, grid, "fire_band")
             else:  # unused targets: only their size is checked
-                problems += _png_problems(_png_header(f), 0, -np.inf, grid, "channel")
+                problems += _png_problems(_png_header(f), 0, None, grid, "channel")
         if (p / VALID_PNG).exists():
             problems += _png_problems(_png_header(p / VALID_PNG), 0, 0.0, grid, "channel")
         if (p / ARRIVAL_TIF).exists():
@@ -649,9 +652,11 @@ class RawReader(FireReader):
         times, u, v = wind
 
         # 2. the event, lazily
+        import dask.array as dsa
+
         shape = (grid.height, grid.width)
         static = _lazy_raster(p / TERRAIN)
-        fire = _stack([_lazy_png_mask(f, fire_band, threshold, shape) for f in used])
+        fire = dsa.stack([_lazy_png_mask(f, fire_band, threshold, shape) for f in used])
         if (p / VALID_PNG).exists():
             valid = _lazy_png_mask(p / VALID_PNG, 0, 0.0, shape).astype(bool)
         elif terrain.count:
@@ -685,12 +690,6 @@ class RawReader(FireReader):
             attrs=attrs,
             transform=tr,
         )
-
-
-def _stack(arrays: list[Any]) -> Any:
-    import dask.array as dsa
-
-    return dsa.stack(arrays)
 
 
 # -- writing -------------------------------------------------------------------------------------------

@@ -319,6 +319,28 @@ def test_one_cell_wide_terrains_are_accepted(tmp_path, shape):
     assert back.rio.transform() == transform
 
 
+def test_a_one_by_one_grid_needs_its_transform_and_a_wrong_one_is_named():
+    from emberxr.errors import EventValidationError
+    from emberxr.schema import grid_transform
+
+    t = Affine(30.0, 0, 500_000.0, 0, -20.0, 4_200_000.0)
+    ev = _one_cell_wide_event(1, 1, t)
+    kwargs = {
+        "times": ev.time.values,
+        "x": ev.x.values,
+        "y": ev.y.values,
+        "crs": "EPSG:32611",
+        "event_id": "tiny",
+    }
+    args = (ev.fire.values, ev.static.values, ev.wind_u.values, ev.wind_v.values)
+    with pytest.raises(EventValidationError, match=r"1×1 grid has no cell size.*transform=<affine"):
+        make_event(*args, **kwargs)
+    with pytest.raises(EventValidationError, match="does not give the x/y cell centres"):
+        make_event(*args, **kwargs, transform=t * Affine.translation(1, 0))
+    # one row: the spacing of the other axis (square cells, north-up), documented
+    assert grid_transform([15.0, 45.0, 75.0], [-15.0]) == Affine(30.0, 0, 0.0, 0, -30.0, 0.0)
+
+
 def test_a_png_beyond_pillows_bomb_limit_is_rejected_from_its_header(raw):
     """A 157-byte PNG that declares 20000×20000 pixels: Pillow's DecompressionBombError used to
     escape; now the size is compared with the grid before anything is decoded."""

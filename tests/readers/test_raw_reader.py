@@ -172,3 +172,25 @@ def test_without_valid_png_the_footprint_comes_from_terrain_nodata(raw):
         dst.write(a, 1)
     back = RawReader().open(folder)
     np.testing.assert_array_equal(back.valid.values, ev.valid.values)
+
+
+def test_terrain_nodata_value_reads_as_nan(raw):
+    ev, folder = raw
+    with rasterio.open(folder / "terrain.tif") as src:
+        data, profile, descs = src.read(), src.profile, src.descriptions
+        tags = [src.tags(i + 1) for i in range(src.count)]
+    data = np.nan_to_num(data, nan=0.0)
+    data[0, :2, :2] = -9999.0
+    profile.update(dtype="int16", nodata=-9999)
+    with rasterio.open(folder / "terrain.tif", "w", **profile) as dst:
+        dst.write(data.astype(np.int16))
+        for i, (d, t) in enumerate(zip(descs, tags), 1):
+            dst.set_band_description(i, d)
+            dst.update_tags(i, **t)
+    back = RawReader().open(folder)
+    assert back.static.dtype == np.float32
+    elev = back.static.sel(band="elevation").values
+    assert np.isnan(elev[:2, :2]).all() and np.isfinite(elev[2:, 2:]).all()
+    np.testing.assert_array_equal(
+        elev[5, 5], np.round(ev.static.sel(band="elevation").values[5, 5]).astype(np.int16)
+    )
