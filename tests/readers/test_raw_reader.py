@@ -175,7 +175,7 @@ def test_without_valid_png_the_footprint_comes_from_terrain_nodata(raw):
 
 
 def test_terrain_nodata_value_reads_as_nan(raw):
-    ev, folder = raw
+    _, folder = raw
     with rasterio.open(folder / "terrain.tif") as src:
         data, profile, descs = src.read(), src.profile, src.descriptions
         tags = [src.tags(i + 1) for i in range(src.count)]
@@ -191,6 +191,4 @@ def test_terrain_nodata_value_reads_as_nan(raw):
     assert back.static.dtype == np.float32
     elev = back.static.sel(band="elevation").values
     assert np.isnan(elev[:2, :2]).all() and np.isfinite(elev[2:, 2:]).all()
-    np.testing.assert_array_equal(
-        elev[5, 5], np.round(ev.static.sel(band="elevation").values[5, 5]).astype(np.int16)
-    )
+    assert elev[5, 5] == data.astype(np.int16)[0, 5, 5] != 0
