@@ -192,6 +192,23 @@ def test_deleted_static_chunk_is_damage_not_missing_values(tmp_path, events, cap
     assert "event 'synthetic-0': variable 'static'" in err and "interpolate" not in err
 
 
+def test_data_check_of_a_catalog_names_every_damaged_event(tmp_path, events, capsys):
+    store = _store_with_chunks(tmp_path, events[:3], fire=(2, 16, 20))
+    for eid in ("synthetic-0", "synthetic-2"):
+        _written_chunks(store, eid, "fire")[0].unlink()
+    (store / "synthetic-1" / "valid" / "zarr.json").write_text("{")
+    cat = tmp_path / "cat.yaml"
+    cat.write_text(
+        "name: damaged\nreader: zarr\npath: ev.zarr\n"
+        "splits: {train: [synthetic-0, synthetic-1], val: [synthetic-2]}\n"
+    )
+    assert cli_main(["data", "check", str(cat)]) == 1
+    err = capsys.readouterr().err
+    assert "3 problem(s)" in err and "event 'synthetic-0': variable 'fire' lost" in err
+    assert "event 'synthetic-2': variable 'fire' lost" in err
+    assert f"event 'synthetic-1': {store / 'synthetic-1' / 'valid' / 'zarr.json'} is not valid JSON" in err
+
+
 def test_chunks_zarr_never_wrote_are_not_reported(tmp_path, make_synthetic_event):
     """Zarr skips chunks that hold only the fill value: they are absent from the start and the
     record says so (no false alarm), while a later loss is still caught."""
