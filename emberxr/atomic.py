@@ -1,16 +1,73 @@
 """Atomic writes: write to a temporary sibling, then rename into place.
 
-An interrupted write never leaves a half-written file or directory under the final name.
+An interrupted write never leaves a half-written file or directory under the final name. A
+writer killed outright (SIGKILL, power loss) cannot remove its temporary
+(``.<name>.tmp-<pid>-<random>``); the next atomic write to the same name removes such stale
+temporaries once the process that made them is gone (:func:`remove_stale_temporaries`), and
+keeps those of a writer still running.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+#: ``.<name>.tmp-<pid>-...`` (temporary) or ``.<name>.old-<pid>`` (old directory moved aside)
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)(?:-|$)")
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (a permission error means it does)."""
+    if pid <= 0:
+        return True  # not a real writer's id: leave its file alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Delete temporaries left in ``folder`` by atomic writers that died.
+
+    Parameters
+    ----------
+    folder
+        Where the final files live.
+    name
+        Only the temporaries of this final name (``None``: of every name in ``folder``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        What was removed. Temporaries of this process or of a process still running (for
+        example a parallel writer of the same name) are kept.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _TEMP_RE.match(p.name)
+        if m is None or (name is not None and m.group("name") != name):
+            continue
+        pid = int(m.group("pid"))
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        _remove(p)
+        removed.append(p)
+    return removed
 
 
 def _tmp_sibling(path: Path, is_dir: bool) -> Path:
@@ -56,11 +113,13 @@ def atomic_path(path: str | os.PathLike, *, is_dir: bool = False) -> Iterator[Pa
 
     Notes
     -----
-    On any exception (including ``KeyboardInterrupt``) the temporary is removed and ``path`` is left
+    Stale temporaries of ``path`` left by killed writers are removed first
+    (:func:`remove_stale_temporaries`). On any exception (including ``KeyboardInterrupt``) the temporary is removed and ``path`` is left
     untouched. For directories the old target is moved aside before the rename and deleted after,
     so readers see either the old or the new complete store.
     """
     final = Path(path)
+    remove_stale_temporaries(final.parent, final.name)
     tmp = _tmp_sibling(final, is_dir)
     if is_dir:
         # mkdtemp made an empty directory; writers such as zarr want to create it themselves

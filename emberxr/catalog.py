@@ -103,6 +103,12 @@ def find_catalog(name_or_path: str | os.PathLike) -> Path:
     if p.suffix in (".yaml", ".yml") or os.sep in text or p.exists():
         if p.is_file():
             return p.resolve()
+        if p.is_dir():
+            raise CatalogError(
+                f"{text!r} is a folder, not a catalog YAML file nor an event store (no zarr.json). "
+                "Fix: pass a catalog name or .yaml file, a store written by emberxr.save_events, or "
+                "open an event folder with emberxr.open_event (see emberxr.readers.list_readers())."
+            )
         raise CatalogError(
             f"catalog file {text!r} does not exist. Fix: check the path, or pass a catalog name "
             f"({', '.join(list_catalogs()) or 'none found'})."

@@ -56,6 +56,12 @@ class NoReaderError(ReaderError):
     """No registered reader recognises a path."""
 
 
+class CorruptStoreError(_ProblemList, ReaderError):
+    """An event store is damaged: unreadable metadata, or chunks written by emberxr are gone."""
+
+    headline = "damaged event store"
+
+
 class CatalogError(EmberxrError, ValueError):
     """A dataset catalog is missing, malformed, or points at data that is not there."""
 

@@ -65,11 +65,21 @@ def wind_speed_dir_from_uv(u: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
     return speed.astype(np.float32), direction.astype(np.float32)
 
 
+def _is_lazy(a: Any) -> bool:
+    """A Dask (or other lazily evaluated) array: keep it lazy, never ``np.asarray`` it."""
+    return hasattr(a, "__dask_graph__")
+
+
+def _array(a: Any, dtype: Any) -> Any:
+    """``a`` as an array of ``dtype``; Dask arrays stay lazy."""
+    return a.astype(dtype) if _is_lazy(a) else np.asarray(a, dtype=dtype)
+
+
 def make_event(
-    fire: np.ndarray,
-    static: np.ndarray | Mapping[str, np.ndarray],
-    wind_u: np.ndarray,
-    wind_v: np.ndarray,
+    fire: Any,
+    static: Any,
+    wind_u: Any,
+    wind_v: Any,
     *,
     times: Sequence[Any] | np.ndarray,
     x: np.ndarray,
@@ -77,13 +87,18 @@ def make_event(
     crs: Any,
     band_names: Sequence[str] | None = None,
     band_kinds: Sequence[str] | Mapping[str, str] | None = None,
-    valid: np.ndarray | None = None,
-    arrival_time: np.ndarray | None = None,
+    valid: Any = None,
+    arrival_time: Any = None,
     event_id: str = "event",
     source: str = "memory",
     attrs: Mapping[str, Any] | None = None,
+    transform: Any = None,
 ) -> xr.Dataset:
     """Assemble a FireEvent Dataset from plain arrays.
+
+    Arrays may be NumPy or Dask arrays; Dask arrays stay lazy (nothing is computed here), so a
+    reader can build an event from files of any size and let :func:`emberxr.validate` or the
+    user decide when to read the pixels.
 
     Parameters
     ----------
@@ -105,18 +120,33 @@ def make_event(
         (H, W) validity footprint (default: all valid).
     arrival_time
         (H, W) hours since ``times[0]``, NaN where never burned.
+    transform
+        The grid's ``affine.Affine`` (e.g. a GeoTIFF's). Needed when the grid is one cell wide
+        along both axes (the cell size cannot be derived from ``x``/``y``); otherwise derived
+        from ``x``/``y`` (:func:`grid_transform`) and, when given, checked against them.
 
     Returns
     -------
     xarray.Dataset
         The event, not yet validated (call :func:`emberxr.validate`).
+
+    Raises
+    ------
+    EventValidationError
+        Arrays whose shapes do not fit ``fire``, or a grid whose transform cannot be known.
     """
     import rioxarray  # noqa: F401  (registers the .rio accessor)
 
     if isinstance(static, Mapping):
         band_names = list(static)
-        static = np.stack([np.asarray(static[b]) for b in band_names])
-    static = np.asarray(static, dtype=np.float32)
+        layers = [static[b] for b in band_names]
+        if any(_is_lazy(a) for a in layers):
+            import dask.array as dsa
+
+            static = dsa.stack([dsa.asarray(a) for a in layers])
+        else:
+            static = np.stack([np.asarray(a) for a in layers])
+    static = _array(static, np.float32)
     if band_names is None:
         band_names = [f"band{i}" for i in range(static.shape[0])]
     band_names = [str(b) for b in band_names]
@@ -126,25 +156,32 @@ def make_event(
         kinds = [band_kinds.get(b, CONTINUOUS) for b in band_names]
     else:
         kinds = list(band_kinds)
-    fire = np.asarray(fire)
+    if not _is_lazy(fire):
+        fire = np.asarray(fire)
     _check_shapes(fire, static, wind_u, wind_v, times, x, y, band_names, kinds, valid, arrival_time)
+    transform = _event_transform(x, y, transform)
     H, W = fire.shape[-2:]
     if valid is None:
         valid = np.ones((H, W), dtype=bool)
+    if fire.dtype.kind in "biu":
+        fire = fire.astype(np.uint8)
+    elif not _is_lazy(fire) and np.isfinite(fire).all():
+        fire = fire.astype(np.uint8)
+    # float fire with NaN (or lazy float fire) stays float: validate() reports NaN / non-binary values
 
-    def wind_var(a: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
-        a = np.asarray(a, dtype=np.float32)
+    def wind_var(a: Any) -> tuple[tuple[str, ...], Any]:
+        a = _array(a, np.float32)
         return (("time",) if a.ndim == 1 else ("time", "y", "x")), a
 
     data_vars: dict[str, Any] = {
-        FIRE: (("time", "y", "x"), fire.astype(np.uint8) if np.isfinite(fire).all() else fire),
+        FIRE: (("time", "y", "x"), fire),
         STATIC: ((BAND, "y", "x"), static),
         WIND_U: wind_var(wind_u),
         WIND_V: wind_var(wind_v),
-        VALID: (("y", "x"), np.asarray(valid, dtype=bool)),
+        VALID: (("y", "x"), _array(valid, bool)),
     }
     if arrival_time is not None:
-        data_vars[ARRIVAL] = (("y", "x"), np.asarray(arrival_time, dtype=np.float32))
+        data_vars[ARRIVAL] = (("y", "x"), _array(arrival_time, np.float32))
     ds = xr.Dataset(
         data_vars,
         coords={
@@ -161,28 +198,74 @@ def make_event(
     ds[WIND_U].attrs.update(units="m s-1", long_name="eastward wind (towards)")
     ds[WIND_V].attrs.update(units="m s-1", long_name="northward wind (towards)")
     ds = ds.rio.write_crs(crs)
-    ds = ds.rio.write_transform(grid_transform(ds["x"].values, ds["y"].values))
+    ds = ds.rio.write_transform(transform)
     return ds
+
+
+def _event_transform(x: Any, y: Any, transform: Any) -> Any:
+    """The transform of make_event's grid: given (and checked against x/y) or derived."""
+    from .errors import EventValidationError, Problem
+
+    if transform is None:
+        try:
+            return grid_transform(x, y)
+        except ValueError as exc:
+            raise EventValidationError(
+                [Problem(str(exc), "pass make_event(..., transform=<affine.Affine of the grid>)")],
+                "make_event",
+            ) from exc
+    from affine import Affine
+
+    t = Affine(*tuple(transform)[:6])
+    xs = np.asarray(x, dtype=np.float64)
+    ys = np.asarray(y, dtype=np.float64)
+    want_x = t.c + t.a * (np.arange(xs.size) + 0.5)
+    want_y = t.f + t.e * (np.arange(ys.size) + 0.5)
+    tol = 1e-6 * max(abs(t.a), abs(t.e), 1.0)
+    if (
+        t.b
+        or t.d
+        or not (np.allclose(xs, want_x, atol=tol, rtol=0) and np.allclose(ys, want_y, atol=tol, rtol=0))
+    ):
+        raise EventValidationError(
+            [
+                Problem(
+                    f"transform {tuple(t)[:6]} does not give the x/y cell centres passed",
+                    "pass x = c + a * (col + 0.5), y = f + e * (row + 0.5) of a north-up transform",
+                )
+            ],
+            "make_event",
+        )
+    return t
 
 
 def grid_transform(x: Any, y: Any) -> Any:
     """The affine transform (``affine.Affine``) of a regular grid from its cell-centre coordinates.
 
-    Needs at least 2 cells along each axis; the spacing is taken from the first two.
+    The spacing is taken from the first two cells of each axis. An axis one cell long takes the
+    other axis's spacing (square cells, y decreasing north-up); a 1×1 grid has no spacing to
+    take and raises ``ValueError`` (pass the transform instead, e.g. ``make_event(transform=)``).
     """
     from affine import Affine
 
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    if x.size < 2 or y.size < 2:
-        raise ValueError("grid_transform needs at least 2 cells along x and y")
-    dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
+    if x.size == 0 or y.size == 0:
+        raise ValueError("grid_transform needs at least one cell along x and y")
+    dx = float(x[1] - x[0]) if x.size >= 2 else None
+    dy = float(y[1] - y[0]) if y.size >= 2 else None
+    if dx is None and dy is None:
+        raise ValueError("a 1×1 grid has no cell size: its transform cannot be derived from x/y")
+    if dx is None:
+        dx = abs(dy)  # type: ignore[arg-type]
+    if dy is None:
+        dy = -abs(dx)
     return Affine.translation(float(x[0]) - dx / 2, float(y[0]) - dy / 2) @ Affine.scale(dx, dy)
 
 
 def _check_shapes(
-    fire: np.ndarray,
-    static: np.ndarray,
+    fire: Any,
+    static: Any,
     wind_u: Any,
     wind_v: Any,
     times: Any,

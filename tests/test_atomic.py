@@ -167,3 +167,42 @@ def test_atomic_file_gets_normal_permissions_not_mkstemp_private(tmp_path):
         assert target.stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(old)
+
+
+def test_next_write_removes_the_temporary_of_a_killed_writer(tmp_path, event):
+    from emberxr.io import to_geotiff
+
+    target = tmp_path / "pred.tif"
+    _run_until_blocked(_GEOTIFF_WRITER, str(target), "plain")
+    stale = [p for p in tmp_path.iterdir() if p.name.startswith(".pred.tif.tmp-")]
+    assert stale  # the killed writer's temporary
+    to_geotiff(event.static, target)
+    assert [p.name for p in tmp_path.iterdir()] == ["pred.tif"]
+
+
+def test_temporaries_of_live_writers_and_other_names_are_kept(tmp_path):
+    from emberxr.atomic import remove_stale_temporaries
+
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        mine = tmp_path / f".out.bin.tmp-{live.pid}-abc"  # a concurrent writer of the same name
+        gone = tmp_path / f".out.bin.tmp-{dead.pid}-def"
+        other = tmp_path / f".other.bin.tmp-{dead.pid}-ghi"  # another name: not this write's business
+        old_dir = tmp_path / f".out.bin.old-{dead.pid}"
+        for p in (mine, gone, other):
+            p.write_bytes(b"partial")
+        old_dir.mkdir()
+        (old_dir / "x").write_text("1")
+        with atomic_path(tmp_path / "out.bin") as tmp:
+            tmp.write_bytes(b"new")
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert names == sorted(["out.bin", mine.name, other.name])
+        assert remove_stale_temporaries(tmp_path) == [other]  # all names: the dead one goes
+    finally:
+        live.kill()
+        live.wait()
+    with atomic_path(tmp_path / "out.bin") as tmp:
+        tmp.write_bytes(b"newer")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]

@@ -1,7 +1,9 @@
 """``emberxr data check CATALOG``: sanity report of a dataset, per split.
 
 Reports events, samples, the history-length histogram, positive-pixel rates of targets and of
-new burn, the share of empty targets and static band statistics, as markdown.
+new burn, the share of empty targets and static band statistics, as markdown. A zarr store is
+first checked against the chunk record written with each event: a damaged store (lost chunks,
+truncated metadata) fails with exit code 1, naming every damaged event and variable.
 """
 
 from __future__ import annotations
@@ -19,9 +21,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c = sub.add_parser(
         "check",
         help="per-split report: samples, history lengths, target balance, band statistics",
-        description="Per-split sanity report of a catalog (name or YAML) or an event-collection zarr.",
+        description="Per-split sanity report of a catalog (name or YAML), an event-collection zarr "
+        "or an event folder a reader recognises (e.g. a raw folder). Exits with 1 when the data is "
+        "damaged or unreadable (lost zarr chunks are named by event and variable).",
     )
-    c.add_argument("catalog", metavar="CATALOG", help="catalog name / YAML path, or a save_events zarr store")
+    c.add_argument(
+        "catalog",
+        metavar="CATALOG",
+        help="catalog name / YAML path, a save_events zarr store, or an event folder (e.g. raw)",
+    )
     c.add_argument("--max-history", type=int, default=8, help="history cap used to count samples (default 8)")
     c.add_argument("--out", help="also write the markdown report to this file")
     c.add_argument("--json", action="store_true", help="print JSON instead of markdown")

@@ -6,8 +6,10 @@ streamed, not loaded.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,20 +37,41 @@ class SplitReport:
 
 @dataclass
 class DataReport:
-    """The result of :func:`data_check`: one :class:`SplitReport` per split."""
+    """The result of :func:`data_check`: one :class:`SplitReport` per split.
+
+    ``verified``/``unverified``: events of a zarr store whose chunk files were (or, written
+    before emberxr recorded them, could not be) checked against their write-time record.
+    """
 
     splits: dict[str, SplitReport]
     max_history: int
+    verified: int = 0
+    unverified: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-type dict (JSON-serialisable)."""
         from dataclasses import asdict
 
-        return {"max_history": self.max_history, "splits": {k: asdict(v) for k, v in self.splits.items()}}
+        return {
+            "max_history": self.max_history,
+            "integrity": {"verified": self.verified, "unverified": list(self.unverified)},
+            "splits": {k: asdict(v) for k, v in self.splits.items()},
+        }
 
     def to_markdown(self) -> str:
         """The report as markdown tables."""
         lines = [f"# Data check (max_history={self.max_history})", ""]
+        if self.verified or self.unverified:
+            lines.append(
+                f"Chunk integrity: {self.verified} event(s) verified against their write-time record"
+            )
+            if self.unverified:
+                shown = ", ".join(self.unverified[:5]) + (", ..." if len(self.unverified) > 5 else "")
+                lines[-1] += (
+                    f"; {len(self.unverified)} event(s) have no record (written by an older emberxr), "
+                    f"not verified: {shown}"
+                )
+            lines.append("")
         lines += [
             "| split | events | samples | target + rate | new-burn + rate | empty targets | empty new burn |",
             "|---|---:|---:|---:|---:|---:|---:|",
@@ -168,9 +191,47 @@ def data_check(catalog: Any, max_history: int = 8) -> DataReport:
     DataReport
         Events, samples, history histogram, positive rate of targets (fire at ``t + 1``) and of
         new burn (pixels that ignite between ``t`` and ``t + 1``), share of samples with an empty
-        target / no new burn, and per-band statistics over valid pixels.
+        target / no new burn, per-band statistics over valid pixels, and how many events of a
+        zarr store were verified against their write-time chunk record.
+
+    Raises
+    ------
+    CorruptStoreError
+        Events of the store lost chunks or metadata since they were written (every damaged
+        event and variable listed).
+    NoReaderError
+        A folder that is neither a catalog, an event store nor anything a reader recognises.
     """
     from emberxr.data.sources import resolve_splits
+    from emberxr.errors import CorruptStoreError
+    from emberxr.io.events import check_store, list_event_ids
 
+    store = _store_path(catalog)
+    verified, unverified = 0, []
+    if store is not None:
+        problems, unverified = check_store(store)
+        if problems:
+            raise CorruptStoreError(problems, str(store))
+        verified = len(list_event_ids(store)) - len(unverified)
     splits = resolve_splits(catalog, auto_split=False)
-    return DataReport({s: _split_report(evs, max_history) for s, evs in splits.items()}, int(max_history))
+    report = DataReport({s: _split_report(evs, max_history) for s, evs in splits.items()}, int(max_history))
+    report.verified, report.unverified = verified, list(unverified)
+    return report
+
+
+def _store_path(source: Any) -> Path | None:
+    """The zarr store behind a store path or a catalog name/file (None for in-memory events and
+    for folders that a reader opens)."""
+    from emberxr.io.events import is_zarr_store
+
+    if not isinstance(source, (str, os.PathLike)):
+        return getattr(source, "data_path", None)
+    p = Path(source).expanduser()
+    if is_zarr_store(p):
+        return p
+    if p.is_dir():  # a folder a reader opens (raw event folders, plugins)
+        return None
+    from emberxr.catalog import open_catalog
+
+    data = open_catalog(source).data_path
+    return data if is_zarr_store(data) else None

@@ -14,6 +14,7 @@ _LAZY = {
     "open_events": "emberxr.io.events",
     "open_event_store": "emberxr.io.events",
     "list_event_ids": "emberxr.io.events",
+    "check_store": "emberxr.io.events",
     "iter_events": "emberxr.io.events",
     "is_zarr_store": "emberxr.io.events",
 }

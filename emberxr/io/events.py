@@ -13,14 +13,17 @@ directory inside the store and renamed into place only once complete; an interru
 leaves the earlier events intact and readable (stale ``.<id>.tmp-*`` directories are ignored and
 removed by the next append once their writer process is gone). Appends of different event ids
 may run in parallel processes; two writers must not write the same id at once.
+
+Each event group records in its attributes which chunks were written
+(:mod:`emberxr.io.integrity`); opening an event compares the chunk files present with that
+record, so a chunk lost after writing raises :class:`~emberxr.errors.CorruptStoreError` instead
+of reading as empty fire or NaN layers.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -29,11 +32,21 @@ import numpy as np
 import rioxarray  # noqa: F401  (events we return carry the .rio accessor)
 import xarray as xr
 
-from ..atomic import atomic_path
-from ..errors import ReaderError, WriteError
+from ..atomic import atomic_path, remove_stale_temporaries
+from ..errors import CorruptStoreError, Problem, ReaderError, WriteError
 from ..schema import BAND, BAND_KIND, FIRE
+from .integrity import CHUNKS_ATTR, check_group, read_json, write_chunk_record
 
-__all__ = ["is_zarr_store", "iter_events", "list_event_ids", "open_events", "save_event", "save_events"]
+__all__ = [
+    "check_store",
+    "is_zarr_store",
+    "iter_events",
+    "list_event_ids",
+    "open_event_store",
+    "open_events",
+    "save_event",
+    "save_events",
+]
 
 COLLECTION_ATTR = "emberxr"
 _ROOT_ATTRS = {COLLECTION_ATTR: {"kind": "event_collection", "version": 1}}
@@ -44,15 +57,9 @@ _TIME_CHUNK = 8
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-def _read_json(p: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _node_type(p: Path) -> str | None:
-    meta = _read_json(p / "zarr.json")
+    """``"group"``/``"array"``/None; a ``zarr.json`` that is not JSON raises CorruptStoreError."""
+    meta = read_json(p / "zarr.json") if p.is_dir() else None
     return meta.get("node_type") if meta else None
 
 
@@ -82,7 +89,8 @@ def _default_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
         if var.ndim == 0:
             continue
         chunks = tuple(_chunk_size(str(d), n) for d, n in var.sizes.items())
-        enc[str(name)] = {"compressors": (ZstdCodec(level=3),), "chunks": chunks}
+        # the zstd frame checksum makes a corrupted chunk fail to decode instead of reading garbage
+        enc[str(name)] = {"compressors": (ZstdCodec(level=3, checksum=True),), "chunks": chunks}
     return enc
 
 
@@ -107,7 +115,7 @@ def _prepare(ds: xr.Dataset, event_id: str) -> xr.Dataset:
     }
     if coords:
         out = out.assign_coords(coords)
-    out.attrs = {**out.attrs, "event_id": event_id}
+    out.attrs = {k: v for k, v in out.attrs.items() if k != CHUNKS_ATTR} | {"event_id": event_id}
     return out
 
 
@@ -127,6 +135,7 @@ def _write_group(ds: xr.Dataset, dest: Path, encoding: Mapping[str, Mapping[str,
         if var.chunks is not None and "chunks" in e:  # align Dask chunks with the zarr chunks
             ds[name] = var.chunk(dict(zip(var.dims, e["chunks"])))
     ds.to_zarr(dest, mode="w", consolidated=False, zarr_format=3, encoding=enc)
+    write_chunk_record(dest)  # which chunks exist now: a later loss is detected on open
 
 
 def _check_id(event_id: Any) -> list[str]:
@@ -167,34 +176,6 @@ def _as_mapping(events: Any) -> dict[str, xr.Dataset]:
     if problems:
         raise WriteError("cannot save the events: " + "; ".join(problems))
     return out
-
-
-_STALE_RE = re.compile(r"^\..+\.(?:tmp|old)-(\d+)(?:-|$)")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _remove_stale(store: Path) -> None:
-    """Delete temporaries left in ``store`` by writers that died (e.g. killed mid-append)."""
-    for p in store.iterdir():
-        m = _STALE_RE.match(p.name)
-        if m is None:
-            continue
-        pid = int(m.group(1))
-        if pid == os.getpid() or _pid_alive(pid):
-            continue  # possibly a live writer (this process's threads, or a parallel append)
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
 
 
 # -- public API ----------------------------------------------------------------------------------------
@@ -250,7 +231,7 @@ def save_events(
     path = Path(path)
     if mode == "a" and path.exists():
         list_event_ids(path, allow_empty=True)  # raises ReaderError if not a collection
-        _remove_stale(path)
+        remove_stale_temporaries(path)  # groups of appends killed earlier
         for eid, ev in items.items():
             with atomic_path(path / eid, is_dir=True) as tmp:
                 _write_group(_prepare(ev, eid), tmp, encoding)
@@ -291,7 +272,7 @@ def list_event_ids(path: str | Path, *, allow_empty: bool = False) -> list[str]:
         ``path`` is not a zarr v3 store, or holds no event group.
     """
     p = Path(path)
-    root = _read_json(p / "zarr.json") if p.is_dir() else None
+    root = read_json(p / "zarr.json") if p.is_dir() else None
     if root is None or root.get("node_type") != "group":
         raise ReaderError(
             f"{str(p)!r} is not a zarr (v3) store: no group zarr.json there. "
@@ -300,6 +281,26 @@ def list_event_ids(path: str | Path, *, allow_empty: bool = False) -> list[str]:
     if _is_event_group(p):
         return [str(root.get("attributes", {}).get("event_id", p.stem))]
     ids = sorted(c.name for c in p.iterdir() if not c.name.startswith(".") and _is_event_group(c))
+    lost = [
+        c.name
+        for c in sorted(p.iterdir())
+        if not c.name.startswith(".")
+        and c.name not in ids
+        and _node_type(c) == "group"
+        and CHUNKS_ATTR in (read_json(c / "zarr.json") or {}).get("attributes", {})
+    ]
+    if lost:  # groups emberxr wrote as events whose fire array is gone
+        raise CorruptStoreError(
+            [
+                Problem(
+                    f"event {eid!r}: variable 'fire' is missing ({p / eid / FIRE})",
+                    "the store is damaged; restore it from a backup or write the event again "
+                    "with emberxr.save_events(..., mode='a')",
+                )
+                for eid in lost
+            ],
+            str(p),
+        )
     if not ids and COLLECTION_ATTR not in root.get("attributes", {}):
         children = sorted(c.name for c in p.iterdir() if c.is_dir() and not c.name.startswith("."))
         raise ReaderError(
@@ -335,21 +336,87 @@ def _read_string_coords(path: Path, group: str | None) -> dict[str, tuple[tuple[
     return out
 
 
+def check_store(path: str | Path) -> tuple[list[Problem], list[str]]:
+    """Check every event of a store against its write-time chunk record (file names only).
+
+    Returns
+    -------
+    problems : list of Problem
+        Unreadable metadata and lost chunks, each naming the event and the variable.
+    unverified : list of str
+        Ids of events written without a chunk record (older stores): not checkable.
+
+    Raises
+    ------
+    ReaderError
+        ``path`` is not an event store (see :func:`list_event_ids`).
+    """
+    p = Path(path)
+    ids = list_event_ids(p)
+    single = _is_event_group(p)
+    problems: list[Problem] = []
+    unverified: list[str] = []
+    for eid in ids:
+        res = check_group(p if single else p / eid, f"event {eid!r}")
+        problems += res.problems
+        if not res.verified and not res.problems:
+            unverified.append(eid)
+    return problems, unverified
+
+
 def open_event_store(
-    path: str | Path, *, group: str | None = None, chunks: str | dict[str, int] | None = "auto"
+    path: str | Path,
+    *,
+    group: str | None = None,
+    chunks: str | dict[str, int] | None = "auto",
+    verify: bool = True,
 ) -> xr.Dataset:
-    """Open one event (the root of a single-event store, or the group ``group``) lazily."""
-    extra = _read_string_coords(Path(path), group)
-    ds = xr.open_dataset(
-        path,
-        engine="zarr",
-        group=group,
-        chunks=chunks,
-        consolidated=False,
-        decode_coords="all",
-        zarr_format=3,
-        drop_variables=list(extra),
-    )
+    """Open one event (the root of a single-event store, or the group ``group``) lazily.
+
+    Parameters
+    ----------
+    path, group
+        The store and, for a collection, the event id.
+    chunks
+        Dask chunks (see :func:`open_events`).
+    verify
+        Compare the chunk files present with the record written by :func:`save_events`
+        (file names only; see :mod:`emberxr.io.integrity`).
+
+    Raises
+    ------
+    CorruptStoreError
+        Metadata that is not JSON, or chunks that were written and are gone (naming the event and
+        the variable).
+    ReaderError
+        xarray/zarr cannot open the group.
+    """
+    node = Path(path) / group if group else Path(path)
+    if verify:
+        label = f"event {group!r}" if group else f"event store {str(path)!r}"
+        problems = check_group(node, label).problems
+        if problems:
+            raise CorruptStoreError(problems, str(path))
+    try:
+        extra = _read_string_coords(Path(path), group)
+        ds = xr.open_dataset(
+            path,
+            engine="zarr",
+            group=group,
+            chunks=chunks,
+            consolidated=False,
+            decode_coords="all",
+            zarr_format=3,
+            drop_variables=list(extra),
+        )
+    except (CorruptStoreError, ReaderError):
+        raise
+    except Exception as exc:  # zarr/xarray errors on a damaged or foreign store
+        raise ReaderError(
+            f"{node} could not be opened as an event group ({type(exc).__name__}: {exc}). "
+            "Fix: check that it was written by emberxr.save_events; restore or rewrite it if it is damaged."
+        ) from exc
+    ds.attrs.pop(CHUNKS_ATTR, None)
     return _finish(ds, extra)
 
 
@@ -371,14 +438,21 @@ def open_events(path: str | Path, *, chunks: str | dict[str, int] | None = "auto
 
     Raises
     ------
+    CorruptStoreError
+        Events whose chunks were lost since writing (all of them listed).
     ReaderError
         ``path`` is not an event collection.
     """
     p = Path(path)
+    problems, _ = check_store(p)  # every damaged event at once, before opening any
+    if problems:
+        raise CorruptStoreError(problems, str(p))
     ids = list_event_ids(p)
     if _is_event_group(p):
-        return xr.DataTree.from_dict({ids[0]: open_event_store(p, chunks=chunks)})
-    return xr.DataTree.from_dict({eid: open_event_store(p, group=eid, chunks=chunks) for eid in ids})
+        return xr.DataTree.from_dict({ids[0]: open_event_store(p, chunks=chunks, verify=False)})
+    return xr.DataTree.from_dict(
+        {eid: open_event_store(p, group=eid, chunks=chunks, verify=False) for eid in ids}
+    )
 
 
 def iter_events(tree: xr.DataTree | Mapping[str, xr.Dataset] | Iterable[xr.Dataset]) -> Iterator[xr.Dataset]:

@@ -1,10 +1,15 @@
 """Readers: source files -> FireEvent, found through the ``emberxr.readers`` entry-point group.
 
-A reader is a class (or instance) with two methods, as in xarray's backends::
+A reader subclasses :class:`emberxr.readers.base.FireReader` (or, duck-typed as xarray's
+backends, just has the same two methods)::
 
-    class MyReader:
+    from emberxr.readers.base import FireReader
+
+    class MyReader(FireReader):
+        name = "mine"
         description = "one line shown by emberxr.readers.list_readers()"
-        def guess_can_open(self, path) -> bool: ...   # cheap: look at names/metadata only
+        priority = 0                                  # optional; built-ins have 50
+        def guess_can_open(self, path) -> bool: ...   # cheap: look at names/headers only
         def open(self, path, **kwargs) -> xr.Dataset: ...
 
 declared in a package's ``pyproject.toml``::
@@ -12,8 +17,10 @@ declared in a package's ``pyproject.toml``::
     [project.entry-points."emberxr.readers"]
     mine = "my_pkg.reader:MyReader"
 
-Built-ins: ``zarr`` (:mod:`emberxr.readers.zarr_reader`) and ``raw``
-(:mod:`emberxr.readers.raw_reader`, the folder layout of ``docs/raw-format.md``).
+:func:`guess_reader` asks readers in order of decreasing ``priority``, then name, so the
+built-ins ``zarr`` (:mod:`emberxr.readers.zarr_reader`) and ``raw``
+(:mod:`emberxr.readers.raw_reader`, the folder layout of ``docs/raw-format.md``) come before
+plugins of the default priority 0.
 """
 
 from __future__ import annotations
@@ -34,30 +41,53 @@ def _instance(obj: Any) -> Any:
     return obj() if isinstance(obj, type) else obj
 
 
+def _ordered_readers() -> list[tuple[str, Any]]:
+    """Loaded readers in guessing order: decreasing priority, then name."""
+    from .. import plugins
+    from .base import reader_priority
+
+    items = plugins.readers.load_all().items()
+    return sorted(items, key=lambda kv: (-reader_priority(kv[1]), kv[0]))
+
+
 def guess_reader(path: str | os.PathLike) -> str:
-    """Name of the first reader (in name order) whose ``guess_can_open(path)`` is true.
+    """Name of the first reader whose ``guess_can_open(path)`` is true.
+
+    Readers are asked in order of decreasing ``priority`` (built-ins: 50, default: 0), ties by
+    name (see :class:`emberxr.readers.base.FireReader`).
 
     Raises
     ------
     NoReaderError
-        No reader recognises ``path``; the message lists the readers tried.
+        No reader recognises ``path``; the message lists the readers tried and, where a reader
+        can tell, what is missing for it (e.g. a raw folder without ``fire/``).
     """
-    from .. import plugins
-
     tried: list[str] = []
     errors: list[str] = []
-    for name, obj in sorted(plugins.readers.load_all().items()):
+    hints: list[str] = []
+    for name, obj in _ordered_readers():
         tried.append(name)
+        reader = _instance(obj)
         try:
-            if _instance(obj).guess_can_open(path):
+            if reader.guess_can_open(path):
                 return name
         except Exception as exc:  # a reader's guess must never break the others
             errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            continue
+        diagnose = getattr(reader, "diagnose", None)
+        if callable(diagnose):
+            try:
+                why = diagnose(path)
+            except Exception:  # a diagnosis is a courtesy; never let it hide the real error
+                why = None
+            if why:
+                hints.append(f"{name}: {why}")
     p = Path(path)
     state = "does not exist" if not p.exists() else ("is a directory" if p.is_dir() else "is a file")
     extra = f" Errors while guessing: {'; '.join(errors)}." if errors else ""
+    near = f" Closest: {' '.join(hints)}" if hints else ""
     raise NoReaderError(
-        f"no reader recognises {str(path)!r} (it {state}); tried: {', '.join(tried) or '(none)'}.{extra} "
+        f"no reader recognises {str(path)!r} (it {state}); tried: {', '.join(tried) or '(none)'}.{near}{extra} "
         "Fix: check the path, or pass reader=<name> explicitly (see emberxr.readers.list_readers())."
     )
 

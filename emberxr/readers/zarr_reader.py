@@ -13,13 +13,15 @@ import rioxarray  # noqa: F401  (events we return carry the .rio accessor)
 import xarray as xr
 
 from ..errors import ReaderError
+from .base import BUILTIN_PRIORITY, FireReader
 
 
-class ZarrReader:
+class ZarrReader(FireReader):
     """Read FireEvents from emberxr zarr (v3) stores."""
 
     name = "zarr"
     description = "emberxr zarr event store or collection (one group per event)"
+    priority = BUILTIN_PRIORITY
 
     def guess_can_open(self, path: str | os.PathLike) -> bool:
         """True for a zarr store (:func:`emberxr.io.events.is_zarr_store`)."""
@@ -49,6 +51,8 @@ class ZarrReader:
         ------
         ReaderError
             Not an event store, ``event_id`` missing for a multi-event collection, or unknown.
+        CorruptStoreError
+            The event's metadata is unreadable or chunks written by emberxr are gone.
         """
         from ..io.events import _is_event_group, list_event_ids, open_event_store
 

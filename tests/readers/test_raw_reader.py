@@ -127,7 +127,7 @@ def test_fire_png_of_the_wrong_size(raw):
 def test_corrupted_png(raw):
     _, folder = raw
     (folder / "fire" / "0002.png").write_bytes(b"not a png")
-    with pytest.raises(ReaderError, match=r"0002\.png could not be read as an image"):
+    with pytest.raises(ReaderError, match=r"0002\.png could not be read as a PNG"):
         RawReader().open(folder)
 
 
@@ -172,3 +172,23 @@ def test_without_valid_png_the_footprint_comes_from_terrain_nodata(raw):
         dst.write(a, 1)
     back = RawReader().open(folder)
     np.testing.assert_array_equal(back.valid.values, ev.valid.values)
+
+
+def test_terrain_nodata_value_reads_as_nan(raw):
+    _, folder = raw
+    with rasterio.open(folder / "terrain.tif") as src:
+        data, profile, descs = src.read(), src.profile, src.descriptions
+        tags = [src.tags(i + 1) for i in range(src.count)]
+    data = np.nan_to_num(data, nan=0.0)
+    data[0, :2, :2] = -9999.0
+    profile.update(dtype="int16", nodata=-9999)
+    with rasterio.open(folder / "terrain.tif", "w", **profile) as dst:
+        dst.write(data.astype(np.int16))
+        for i, (d, t) in enumerate(zip(descs, tags), 1):
+            dst.set_band_description(i, d)
+            dst.update_tags(i, **t)
+    back = RawReader().open(folder)
+    assert back.static.dtype == np.float32
+    elev = back.static.sel(band="elevation").values
+    assert np.isnan(elev[:2, :2]).all() and np.isfinite(elev[2:, 2:]).all()
+    assert elev[5, 5] == data.astype(np.int16)[0, 5, 5] != 0
