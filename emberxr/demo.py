@@ -29,7 +29,7 @@ import numpy as np
 
 from emberxr.errors import ConfigError, Problem
 
-DEFAULT_CONFIG = "configs/demo.yaml"
+DEFAULT_CONFIG = "demo"  # emberxr/configs/demo.yaml (configs/demo.yaml in a checkout)
 _DEMO_KEYS = ("common", "models", "forecast", "panels")
 
 
@@ -44,12 +44,10 @@ def _deep_merge(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_demo_config(path: str | os.PathLike | None) -> dict[str, Any]:
-    """Read ``configs/demo.yaml`` (or the packaged copy) and check its top-level keys."""
-    from emberxr.train.config import read_yaml
+    """Read a demo YAML (default: the shipped ``configs/demo.yaml``) and check its top-level keys."""
+    from emberxr.train.config import find_config, read_yaml
 
-    p = Path(path or DEFAULT_CONFIG)
-    if not p.exists() and path is None:
-        p = Path(__file__).parent / "configs" / "demo.yaml"
+    p = find_config(path or DEFAULT_CONFIG)
     spec = read_yaml(p)
     unknown = [k for k in spec if k not in _DEMO_KEYS]
     problems = [Problem(f"unknown demo key {k!r}", f"use {', '.join(_DEMO_KEYS)}") for k in unknown]

@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo", help="fit every model on sim-small, compare, write outputs/", description=__doc__
     )
-    p.add_argument("--config", default=None, help="demo YAML (default: configs/demo.yaml)")
+    p.add_argument("--config", default=None, help="demo YAML (default: the shipped configs/demo.yaml)")
     p.add_argument("--out", default="outputs", help="output directory (default: outputs)")
     p.add_argument("--models", nargs="+", help="subset of the models in the demo config")
     p.add_argument("--data", help="catalog name/path (default: the demo config's data.catalog)")

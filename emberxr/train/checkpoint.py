@@ -236,10 +236,12 @@ class CheckpointRecord:
         CheckpointError
             The weights do not fit the model the registry builds from ``model_config``.
         """
+        from emberxr.decoders.weights import skip_weight_files
         from emberxr.registry import create_model
 
         try:
-            net = create_model(self.model_name, **self.model_config)
+            with skip_weight_files():  # every tensor comes from the state dict: no weight file needed
+                net = create_model(self.model_name, **self.model_config)
             net.load_state_dict(self.state_dict)
         except EmberxrError:
             raise
@@ -273,9 +275,20 @@ class CheckpointRecord:
 
 
 def _migrate_v1(d: dict[str, Any]) -> dict[str, Any]:
-    """Version 1 → 2: unset the placeholder threshold of best.pt / last.pt; history to the top."""
+    """Version 1 → 2: unset the placeholder threshold of best.pt / last.pt; history to the top;
+    the training configuration in the current layout (models own their options); EmberFormer's
+    ``decoder_weights`` option is now ``pretrained``."""
+    from emberxr.train.config import upgrade_legacy_config
+
     if not any(k in d for k in V1_FINAL_KEYS):
         d["threshold"] = None
+    if isinstance(d.get("config"), Mapping) and d["config"]:
+        d["config"] = upgrade_legacy_config(d["config"])
+    mc = d.get("model_config")
+    if isinstance(mc, Mapping) and "decoder_weights" in mc:
+        mc = dict(mc)
+        mc["pretrained"] = mc.pop("decoder_weights") or False
+        d["model_config"] = mc
     r = d.get("resume")
     if r:
         r = dict(r)

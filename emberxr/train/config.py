@@ -598,17 +598,42 @@ def _read(source: str | os.PathLike | Mapping[str, Any] | None) -> dict[str, Any
     return read_yaml(source)
 
 
+#: the configurations shipped with the package (``configs/`` in a checkout links here)
+PACKAGE_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def find_config(source: str | os.PathLike) -> Path:
+    """The YAML file of a path, or of a bare name: ``configs/<name>.yaml`` in the working directory,
+    then the configurations shipped with the package (``emberxr fit emberformer`` works anywhere).
+
+    Raises
+    ------
+    ConfigError
+        Nothing found; the message lists the shipped configurations.
+    """
+    path = Path(source)
+    if path.exists():
+        return path
+    if path.suffix == "" and os.sep not in str(source):
+        for folder in (Path("configs"), PACKAGE_CONFIGS):
+            if (folder / f"{path}.yaml").is_file():
+                return folder / f"{path}.yaml"
+    shipped = ", ".join(sorted(p.stem for p in PACKAGE_CONFIGS.glob("*.yaml")))
+    raise ConfigError(
+        [
+            Problem(
+                f"config file {str(source)!r} does not exist",
+                f"give a path to a YAML file, or the name of a shipped configuration ({shipped})",
+            )
+        ]
+    )
+
+
 def read_yaml(source: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML mapping from a path (or ``configs/<name>.yaml`` for a bare name)."""
+    """Read a YAML mapping from a path or a bare configuration name (see :func:`find_config`)."""
     import yaml
 
-    path = Path(source)
-    if not path.exists() and path.suffix == "" and (Path("configs") / f"{path}.yaml").exists():
-        path = Path("configs") / f"{path}.yaml"
-    if not path.exists():
-        raise ConfigError(
-            [Problem(f"config file {str(source)!r} does not exist", "give a path to a YAML file")]
-        )
+    path = find_config(source)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:

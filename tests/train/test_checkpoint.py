@@ -163,3 +163,53 @@ def test_rng_state_round_trip(tmp_path):
     a = (random.random(), np.random.rand(), torch.rand(1).item())  # noqa: NPY002
     set_rng_state(CheckpointRecord.load(path).resume.rng)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == a  # noqa: NPY002
+
+
+def test_v1_emberformer_checkpoint_with_old_config_keys_loads(tmp_path):
+    """An emberxr 0.1 EmberFormer file: ``model.temporal.*`` config keys and ``decoder_weights``
+    (a weight file that no longer exists) are migrated, and the weights load without the file."""
+    from emberxr.registry import create_model
+
+    small_unet = {"encoder_depth": 3, "decoder_channels": [32, 16, 8]}
+    net = create_model(
+        "emberformer",
+        in_static=2,
+        patch_size=8,
+        max_history=4,
+        d_model=16,
+        nhead=2,
+        num_layers=1,
+        decoder="unet",
+        decoder_config=small_unet,
+    )
+    old_config = {k: v for k, v in net.config.items() if k != "pretrained"}
+    old_config["decoder_weights"] = str(tmp_path / "gone.pt")
+    v1 = _v1(
+        model_name="emberformer",
+        model_config=old_config,
+        state_dict=net.state_dict(),
+        norm_stats={"band_names": ["a", "b"]},
+        band_names=["a", "b"],
+        threshold=0.42,
+        history=[],
+        steps=3,
+        config={
+            "model": {
+                "name": "emberformer",
+                "temporal": {"d_model": 16, "nhead": 2},
+                "spatial": {"decoder_type": "unet"},
+            }
+        },
+    )
+    torch.save(v1, tmp_path / "model.pt")
+    rec = CheckpointRecord.load(tmp_path / "model.pt")
+    assert (
+        rec.model_config["pretrained"] == str(tmp_path / "gone.pt")
+        and "decoder_weights" not in rec.model_config
+    )
+    assert rec.config["model"] == {"name": "emberformer", "d_model": 16, "nhead": 2, "decoder": "unet"}
+    back = rec.build_model()
+    for k, v in net.state_dict().items():
+        assert torch.equal(back.state_dict()[k], v)
+    assert rec.threshold == pytest.approx(0.42)
+    assert rec.training_config()["model"]["decoder"] == "unet"  # validates in the current layout
