@@ -241,15 +241,7 @@ class Fitted:
         self.metrics.update({f"{split}/{k}": v for k, v in chosen.items()})
         return self.threshold
 
-    def evaluate(
-        self,
-        data: Any,
-        split: str = "test",
-        output: str | os.PathLike | None = None,
-        per_event: bool = True,
-        batch_size: int | None = None,
-        progress: bool = False,
-    ) -> Any:
+    def evaluate(self, data: Any, split: str = "test", **options: Any) -> Any:
         """Metrics on ``data`` as a tidy :class:`pandas.DataFrame`.
 
         Parameters
@@ -260,10 +252,9 @@ class Fitted:
             Which split of a catalog or split dict to evaluate. Data without splits (events, an
             event store or folder) is evaluated whole, except that ``"train"`` / ``"val"`` pick
             the part :func:`fit` trained / validated on (:func:`emberxr.data.sources.resolve_split`).
-        output
-            Also write the table: ``.csv`` as CSV, anything else as markdown.
-        per_event
-            Include one row per event and target.
+        **options
+            Passed to :func:`emberxr.train.evaluate.evaluate_events` (``output`` path for the
+            table, ``per_event``, ``batch_size``, ``progress`` ...).
 
         Returns
         -------
@@ -281,26 +272,30 @@ class Fitted:
         if self.threshold is None:
             raise ThresholdNotSetError("the evaluation table (precision, recall, F1, IoU)", repr(self))
         evs = self._events(data, split)
-        opts = {"per_event": per_event, "batch_size": batch_size, "progress": progress, "output": output}
         return evaluate_events(
-            self.model, evs, self.stats, self.config, self.threshold, self.model_name, **opts
+            self.model, evs, self.stats, self.config, self.threshold, self.model_name, **options
         )
 
     # -- predict -------------------------------------------------------------------------------
-    def forecast(self, event: xr.Dataset, t: int | None = None, horizon: int = 1) -> xr.Dataset:
+    def forecast(
+        self, event: xr.Dataset, t: int | None = None, horizon: int = 1, **options: Any
+    ) -> xr.Dataset:
         """Probability, binary mask and arrival time as a Dataset (see :mod:`emberxr.forecast`).
 
         Without a threshold only a one-step ``probability`` is made (else
-        :class:`~emberxr.errors.ThresholdNotSetError`).
+        :class:`~emberxr.errors.ThresholdNotSetError`). ``options`` go to
+        :func:`emberxr.forecast.forecast` (``device``, ``progress`` ...).
         """
         from emberxr.data.loaders import sample_kwargs
         from emberxr.forecast import forecast
 
         self.check_event(event)
-        kw = sample_kwargs(self.config, self.model)
+        kw = {**sample_kwargs(self.config, self.model), **options}
         return forecast(self.model, self.stats, event, t, horizon, self.threshold, **kw)
 
-    def predict(self, event: xr.Dataset, t: int | None = None, horizon: int = 1) -> xr.DataArray:
+    def predict(
+        self, event: xr.Dataset, t: int | None = None, horizon: int = 1, **options: Any
+    ) -> xr.DataArray:
         """Fire probability on the event's grid.
 
         Parameters
@@ -312,6 +307,8 @@ class Fitted:
         horizon
             Steps ahead; > 1 rolls the model forward on its own thresholded forecasts (needs a
             threshold).
+        **options
+            Passed to :func:`emberxr.forecast.forecast` (see :meth:`forecast`).
 
         Returns
         -------
@@ -323,7 +320,7 @@ class Fitted:
         """
         from emberxr.forecast import to_dataarray
 
-        return to_dataarray(self.forecast(event, t, horizon))
+        return to_dataarray(self.forecast(event, t, horizon, **options))
 
 
 def load(path: str | os.PathLike) -> Fitted:
