@@ -53,12 +53,12 @@ test-all: venv
 	$(PY) -m pytest -q -m "slow or not slow"
 
 lint: venv
-	$(PY) -m ruff check emberxr tests benchmarks plugins
-	$(PY) -m ruff format --check emberxr tests benchmarks plugins
+	$(PY) -m ruff check emberxr tests benchmarks plugins docs/scripts
+	$(PY) -m ruff format --check emberxr tests benchmarks plugins docs/scripts
 
 format: venv
-	$(PY) -m ruff format emberxr tests benchmarks plugins
-	$(PY) -m ruff check --fix emberxr tests benchmarks plugins
+	$(PY) -m ruff format emberxr tests benchmarks plugins docs/scripts
+	$(PY) -m ruff check --fix emberxr tests benchmarks plugins docs/scripts
 
 install-check: venv
 	bash .ci/install-check

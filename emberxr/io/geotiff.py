@@ -77,6 +77,17 @@ def _descriptions(da3: xr.DataArray, given: Sequence[str] | None) -> list[str] |
     return None
 
 
+def _transform(da: xr.DataArray) -> Any:
+    """The affine transform: from the cell centres, or (a grid one cell wide, where the centres do
+    not give the cell size) from the transform stored on ``spatial_ref``."""
+    if da.sizes["x"] >= 2 and da.sizes["y"] >= 2:
+        return grid_transform(da["x"].values, da["y"].values)
+    try:
+        return da.rio.transform()
+    except Exception:  # rioxarray could not derive one either
+        return grid_transform(da["x"].values, da["y"].values)
+
+
 def _block(h: int, w: int) -> int:
     return 512 if min(h, w) >= 2048 else 256
 
@@ -168,7 +179,7 @@ def to_geotiff(
         "count": n,
         "dtype": dtype.name,
         "crs": da.rio.crs,
-        "transform": grid_transform(da["x"].values, da["y"].values),
+        "transform": _transform(da),
         "nodata": nodata,
         "tiled": True,
         "blockxsize": block,
