@@ -469,19 +469,27 @@ def _value_problems(ev: xr.Dataset) -> list[Problem]:
                 checks[f"nonbin:{n}"] = ((inside != 0) & (inside != 1) & inside.notnull()).sum()
             elif k == CATEGORICAL:
                 checks[f"nonint:{n}"] = ((inside != np.round(inside)) & inside.notnull()).sum()
-    dkinds: dict[str, str] = {}
-    if DYNAMIC in ev.variables and ev[DYNAMIC].dims == ("time", DBAND, "y", "x") and DBAND in ev.coords:
-        from .schema import dynamic_band_kinds
-
-        dkinds = dynamic_band_kinds(ev)
-        if ev[DYNAMIC].dtype.kind == "f":
-            for i, (n, k) in enumerate(dkinds.items()):
-                band = ev[DYNAMIC].isel({DBAND: i})
-                checks[f"dinf:{n}"] = np.isinf(band).sum()
-                if k == BINARY:
-                    checks[f"dnonbin:{n}"] = ((band != 0) & (band != 1) & band.notnull()).sum()
-                elif k == CATEGORICAL:
-                    checks[f"dnonint:{n}"] = ((band != np.round(band)) & band.notnull()).sum()
+    dbands: list[tuple[str, str]] = []  # (name, kind) per dynamic band; names may repeat (reported)
+    if (
+        DYNAMIC in ev.variables
+        and ev[DYNAMIC].dims == ("time", DBAND, "y", "x")
+        and DBAND in ev.coords
+        and ev[DYNAMIC].dtype.kind == "f"
+    ):
+        dnames = [str(b) for b in ev[DBAND].values.tolist()]
+        dk = (
+            [str(k) for k in np.asarray(ev[DBAND_KIND].values).tolist()]
+            if DBAND_KIND in ev.coords
+            else [CONTINUOUS] * len(dnames)
+        )
+        dbands = list(zip(dnames, dk))
+        for i, (_, k) in enumerate(dbands):
+            band = ev[DYNAMIC].isel({DBAND: i})
+            checks[f"dinf:{i}"] = np.isinf(band).sum()
+            if k == BINARY:
+                checks[f"dnonbin:{i}"] = ((band != 0) & (band != 1) & band.notnull()).sum()
+            elif k == CATEGORICAL:
+                checks[f"dnonint:{i}"] = ((band != np.round(band)) & band.notnull()).sum()
     if ARRIVAL in ev.variables and ev[ARRIVAL].dims == ("y", "x"):
         checks["arrival_negative"] = (ev[ARRIVAL] < 0).sum()
     res = {
@@ -544,25 +552,25 @@ def _value_problems(ev: xr.Dataset) -> list[Problem]:
                     "categories must be integer codes; declare the band 'continuous' if it is a measurement",
                 )
             )
-    for n in dkinds:
-        if res.get(f"dinf:{n}"):
+    for i, (n, _) in enumerate(dbands):
+        if res.get(f"dinf:{i}"):
             out.append(
                 Problem(
-                    f"dynamic band {n!r} has {res[f'dinf:{n}']} infinite value(s)",
+                    f"dynamic band {n!r} has {res[f'dinf:{i}']} infinite value(s)",
                     "replace them with NaN (missing) or a finite value",
                 )
             )
-        if res.get(f"dnonbin:{n}"):
+        if res.get(f"dnonbin:{i}"):
             out.append(
                 Problem(
-                    f"binary dynamic band {n!r} has {res[f'dnonbin:{n}']} value(s) other than 0, 1 and NaN",
+                    f"binary dynamic band {n!r} has {res[f'dnonbin:{i}']} value(s) other than 0, 1 and NaN",
                     "binarise it or declare it 'continuous'",
                 )
             )
-        if res.get(f"dnonint:{n}"):
+        if res.get(f"dnonint:{i}"):
             out.append(
                 Problem(
-                    f"categorical dynamic band {n!r} has {res[f'dnonint:{n}']} non-integer value(s)",
+                    f"categorical dynamic band {n!r} has {res[f'dnonint:{i}']} non-integer value(s)",
                     "categories must be integer codes (NaN = missing); declare the band 'continuous' otherwise",
                 )
             )
