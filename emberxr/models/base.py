@@ -84,9 +84,10 @@ class FireModel(Configurable, nn.Module):
     # -- configuration -------------------------------------------------------------------------
     def _config_recorded(self) -> None:
         mh = self.__dict__["_config"].get("max_history")
-        if mh is not None and type(self).requires.max_history != mh:
-            # instance-level requirements carry the configured history length
-            self.requires = dataclasses.replace(type(self).requires, max_history=int(mh))
+        if mh is not None and self.requires.max_history != mh:
+            # instance-level requirements carry the configured history length (on top of any
+            # the constructor set, e.g. uses_dynamic=False)
+            self.requires = dataclasses.replace(self.requires, max_history=int(mh))
 
     # -- training helpers ----------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:

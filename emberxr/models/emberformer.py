@@ -23,6 +23,7 @@ how much of today's fire is still detected tomorrow.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -184,6 +185,8 @@ class EmberFormer(FireModel):
         self.token_mode, self.use_wind, self.use_static = token_mode, bool(use_wind), bool(use_static)
         self.in_dynamic = int(in_dynamic)
         self.use_dynamic = bool(use_dynamic) and self.in_dynamic > 0
+        if not self.use_dynamic:  # the ablation switch: dynamic bands are not read
+            self.requires = dataclasses.replace(type(self).requires, uses_dynamic=False)
         d = self.d
         # temporal token embedder
         per_patch = p * p if token_mode == "pixels" else 1  # values per patch and channel

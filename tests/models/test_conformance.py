@@ -56,6 +56,13 @@ VARIANT_CASES = [
         in_dynamic=2,
         token_mode="mean",
     ),
+    *conformance_cases(
+        "emberformer",
+        label="emberformer-dynamic-off",
+        **SMALL["emberformer"],
+        in_dynamic=2,
+        use_dynamic=False,
+    ),
 ]
 # every built-in model with dynamic bands (batches with `dynamic [B, T, 3, H, W]`)
 DYNAMIC_CASES = [
