@@ -92,21 +92,31 @@ def _transform_bands(
     std: list[float],
     categories: dict[str, list[int]],
 ) -> np.ndarray:
-    """Normalise raw bands ``[..., C, H, W]`` into features ``[..., C', H, W]`` (see the module docstring)."""
-    chans: list[np.ndarray] = []
+    """Normalise raw bands ``[..., C, H, W]`` into features ``[..., C', H, W]`` (see the module docstring).
+
+    Written into one preallocated float32 array (this runs per sample for dynamic bands); every
+    non-finite result (a missing value) becomes 0 in one pass at the end.
+    """
+    widths = [len(categories[b]) if k == CATEGORICAL else 1 for b, k in zip(names, kinds)]
+    out = np.empty((*a.shape[:-3], sum(widths), *a.shape[-2:]), np.float32)
+    c = 0
     for i, (b, k) in enumerate(zip(names, kinds)):
         x = a[..., i, :, :].astype(np.float32, copy=False)
+        if k == CATEGORICAL:
+            codes = np.rint(x)  # NaN and ±inf equal no code: all zeros
+            for code in categories[b]:
+                np.equal(codes, code, out=out[..., c, :, :])
+                c += 1
+            continue
+        y = out[..., c, :, :]
         if k == CONTINUOUS:
-            y = (x - np.float32(mean[i])) / np.float32(std[i])
-            chans.append(np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0))
-        elif k == BINARY:
-            chans.append(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0))
-        else:
-            codes = np.where(np.isfinite(x), np.rint(x), np.nan)
-            chans += [(codes == c).astype(np.float32) for c in categories[b]]
-    if not chans:
-        return np.zeros((*a.shape[:-3], 0, *a.shape[-2:]), np.float32)
-    return np.stack(chans, axis=-3).astype(np.float32, copy=False)
+            np.subtract(x, np.float32(mean[i]), out=y)
+            y /= np.float32(std[i])
+        else:  # binary: passed through
+            y[...] = x
+        c += 1
+    np.copyto(out, 0.0, where=~np.isfinite(out))
+    return out
 
 
 @dataclass

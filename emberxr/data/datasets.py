@@ -386,11 +386,12 @@ class FireSampleDataset(torch.utils.data.Dataset):
     def _normalise_dynamic(self, raw: np.ndarray, plan: AugPlan) -> np.ndarray:
         """Raw dynamic window ``[h, C, H, W]`` → features: directions turned by ``plan``, normalised."""
         raw = plan.band_values(raw, self.dynamic_names)
-        if self.stats is not None:
+        if self.stats is not None:  # NormStats give finite values; another normaliser may not
             out = np.asarray(self.stats.transform_dynamic(raw), dtype=np.float32)
         else:
             out = raw.astype(np.float32, copy=True)
-        return np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.copyto(out, 0.0, where=~np.isfinite(out))
+        return out
 
     def _probe_aspect(self) -> tuple[int, int, float, float] | None:
         """If normalisation maps the raw ``aspect`` band to one feature channel by an affine map,
