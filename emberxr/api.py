@@ -68,6 +68,7 @@ def fit(
     import torch
 
     from emberxr.data.loaders import training_loaders
+    from emberxr.data.samples import check_target_kind
     from emberxr.data.sources import SPLITS, resolve_splits
     from emberxr.normalize import compute_stats
     from emberxr.registry import create_model, get_model_class
@@ -99,8 +100,10 @@ def fit(
         seed_everything(tr["seed"])
         source = data if data is not None else cfg["data"]["catalog"]
         splits = resolve_splits(source, allowed=SPLITS, required=("train",))
+        check_target_kind([ev for part in splits.values() for ev in part], cfg["data"]["target"])
         stats = compute_stats(splits["train"], progress=tr["progress"])
-        net = create_model(name, **model_kwargs(cfg, get_model_class(name), stats.n_static))
+        kwargs = model_kwargs(cfg, get_model_class(name), stats.n_static, stats.n_dynamic)
+        net = create_model(name, **kwargs)
         train, val = splits["train"], splits.get("val") or splits["train"]
         train_loader, val_loader, sampler = training_loaders(
             train, val, stats, cfg, net, dist.rank, dist.world_size
@@ -111,7 +114,7 @@ def fit(
         trainer = Trainer(net, cfg, rdir, extra, dist=dist, logger=logger)
         result = trainer.fit(train_loader, val_loader, loss_fn, train_sampler=sampler, resume=resume)
         best, threshold, val_metrics = restore_best(
-            net, result["best_path"], val_loader, dist, progress=tr["progress"]
+            net, result["best_path"], val_loader, dist, tr["progress"], cfg["data"]["target"]
         )
         fitted = Fitted(
             net, name, cfg, stats, threshold, result["history"], rdir, val_metrics, best.epoch, pw
@@ -237,7 +240,8 @@ class Fitted:
         from emberxr.train.evaluate import choose_threshold
 
         loader = validation_loader(self._events(data, split), self.stats, self.config, self.model)
-        self.threshold, chosen = choose_threshold(self.model, loader, progress=progress)
+        target = self.config["data"].get("target", "cumulative")
+        self.threshold, chosen = choose_threshold(self.model, loader, progress=progress, target=target)
         self.metrics.update({f"{split}/{k}": v for k, v in chosen.items()})
         return self.threshold
 

@@ -19,12 +19,13 @@ one-step forecast holds ``probability`` only; the binary mask, the arrival time 
 forecasts (which feed thresholded masks back) raise :class:`~emberxr.errors.ThresholdNotSetError`.
 
 Multi-step forecasts roll the model forward: step ``k + 1`` sees the observed history up to
-``time[t]`` followed by the **thresholded** forecasts of steps ``1..k`` (fire masks are
-cumulative, so each fed-back mask is OR-ed with the previous one). Thresholded feedback keeps the
-model's input in the distribution it was trained on (binary masks). The probability of step
-``k + 1`` is made non-decreasing over steps (``max`` with step ``k``) for the same reason. Wind
-for future steps is taken from the event when it has those time steps, else the last known wind
-is held.
+``time[t]`` followed by the **thresholded** forecasts of steps ``1..k`` (cumulative fire masks:
+each fed-back mask is OR-ed with the previous one). Thresholded feedback keeps the model's input in
+the distribution it was trained on (binary masks). For cumulative fire the probability of step
+``k + 1`` is made non-decreasing over steps (``max`` with step ``k``) for the same reason; active
+fire (event attribute ``fire_kind: active``) is neither OR-ed nor made non-decreasing, since
+detections switch off again. Wind and dynamic bands for future steps are taken from the event
+when it has those time steps, else the last known ones are held.
 
 Scenes larger than ``tile_size`` are predicted in overlapping windows (``overlap`` pixels) and
 stitched, each pixel taken from the window whose centre region owns it, so whole scenes of any
@@ -40,7 +41,18 @@ import torch
 import xarray as xr
 
 from emberxr.errors import ConfigError, Problem, ThresholdNotSetError
-from emberxr.schema import BAND, BAND_KIND, FIRE, VALID, wind_series
+from emberxr.schema import (
+    BAND,
+    BAND_KIND,
+    CUMULATIVE,
+    DYNAMIC,
+    FIRE,
+    FIRE_KIND,
+    VALID,
+    dynamic_band_kinds,
+    fire_kind,
+    wind_series,
+)
 
 
 def _times(event: xr.Dataset) -> np.ndarray:
@@ -59,14 +71,27 @@ def time_step_hours(event: xr.Dataset) -> float:
 
 
 def _input_event(
-    event: xr.Dataset, fire_hist: np.ndarray, wind_hist: np.ndarray, times: np.ndarray
+    event: xr.Dataset,
+    fire_hist: np.ndarray,
+    wind_hist: np.ndarray,
+    times: np.ndarray,
+    dynamic_hist: np.ndarray | None = None,
 ) -> xr.Dataset:
-    """A minimal in-memory event with ``fire_hist`` frames plus one dummy target frame."""
+    """A minimal in-memory event with ``fire_hist`` frames plus one dummy target frame (its dynamic
+    bands repeat the last step's; the dataset never reads a target step's dynamic bands)."""
     from emberxr.schema import make_event
 
     dummy = fire_hist[-1:]
     fire = np.concatenate([fire_hist, dummy]).astype(np.uint8)
     wind = np.concatenate([wind_hist, wind_hist[-1:]])
+    dyn = {}
+    if dynamic_hist is not None:
+        kinds = dynamic_band_kinds(event)
+        dyn = {
+            "dynamic": np.concatenate([dynamic_hist, dynamic_hist[-1:]]),
+            "dynamic_bands": list(kinds),
+            "dynamic_kinds": list(kinds.values()),
+        }
     dt = times[-1] - times[-2] if len(times) > 1 else np.timedelta64(1, "h")
     t_all = np.concatenate([times, times[-1:] + dt])
     ev = make_event(
@@ -83,6 +108,8 @@ def _input_event(
         valid=np.asarray(event[VALID].values, bool),
         event_id=str(event.attrs.get("event_id", "event")),
         source="forecast",
+        attrs={FIRE_KIND: fire_kind(event)},
+        **dyn,
     )
     return ev
 
@@ -106,8 +133,10 @@ def predict_step(
     device: str | torch.device = "cpu",
     progress: bool = False,
     desc: str = "predict",
+    dynamic_hist: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Probability [H, W] of the next frame given a history of fire masks (``[h, H, W]``).
+    """Probability [H, W] of the next frame given a history of fire masks (``[h, H, W]``) and,
+    for events with dynamic bands, their raw values at the history steps (``[h, Cd, H, W]``).
 
     The history is run through the same :class:`~emberxr.data.datasets.FireSampleDataset`
     preprocessing as in training; windows of ``tile_size`` with ``overlap`` when the scene is
@@ -123,7 +152,7 @@ def predict_step(
     tile = tile_size if tile_size is not None and (H > tile_size or W > tile_size) else None
     if tile is not None and overlap is None:
         overlap = (tile // 4) // patch_size * patch_size
-    ev = _input_event(event, fire_hist, wind_hist, times)
+    ev = _input_event(event, fire_hist, wind_hist, times, dynamic_hist)
     ds = FireSampleDataset(
         [ev],
         stats,
@@ -237,6 +266,11 @@ def forecast(
     hist = (np.asarray(event[FIRE].isel(time=slice(t - h + 1, t + 1)).values) > 0).astype(np.uint8)
     wind_hist = wind_all[t - h + 1 : t + 1]
     t_hist = times[t - h + 1 : t + 1]
+    has_dyn = DYNAMIC in event.variables
+    dyn_hist = (
+        np.asarray(event[DYNAMIC].isel(time=slice(t - h + 1, t + 1)).values, np.float32) if has_dyn else None
+    )
+    cumulative = fire_kind(event) == CUMULATIVE
     step_td = np.timedelta64(round(dt * 3600), "s")
     probs, masks = [], []
     prev_p = None
@@ -258,11 +292,12 @@ def forecast(
             device=device,
             progress=progress,
             desc=f"forecast step {k}/{horizon}",
+            dynamic_hist=dyn_hist,
         )
-        if prev_p is not None:
+        if prev_p is not None and cumulative:
             p = np.maximum(p, prev_p)
         prev_p = p
-        mask = ((p >= thr) | (hist[-1] > 0)) & valid
+        mask = ((p >= thr) | ((hist[-1] > 0) & cumulative)) & valid
         probs.append(np.where(valid, p, np.nan).astype(np.float32))
         masks.append(mask.astype(np.uint8))
         # roll forward: append the thresholded forecast, drop frames beyond max_history
@@ -270,6 +305,13 @@ def forecast(
         hist = np.concatenate([hist, mask[None].astype(np.uint8)])[-max_history:]
         wind_hist = np.concatenate([wind_hist, w_next[None]])[-max_history:]
         t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
+        if dyn_hist is not None:
+            d_next = (
+                np.asarray(event[DYNAMIC].isel(time=t + k).values, np.float32)
+                if t + k < n_t
+                else dyn_hist[-1]
+            )
+            dyn_hist = np.concatenate([dyn_hist, d_next[None]])[-max_history:]
     prob = np.stack(probs)
     fmask = np.stack(masks)
     burning = (np.asarray(event[FIRE].isel(time=t).values) > 0) & valid

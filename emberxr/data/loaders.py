@@ -157,6 +157,7 @@ def build_dataset(
         seed=cfg["training"]["seed"],
         preload=True,
         progress=cfg["training"]["progress"],
+        target=cfg["data"].get("target"),
     )
 
 

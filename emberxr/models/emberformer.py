@@ -4,22 +4,26 @@ Pipeline (``docs/models.md`` has the full description)::
 
     fire history [B,T,H,W] ─ patch tokens [B,T,N,p·p] ─┐
     wind [B,T,2] ─ MLP ───────────────────────────────── + ─ token [B,N,T,d]
+    dynamic [B,T,Cd,H,W] ─ patch tokens ─ Linear ───────┤      │
     steps back from the prediction time ─ embedding ────┤      │ temporal transformer per patch
     static [B,Cs,H,W] ─ patch tokens ─ Linear ──────────┘      │ (padding masked), take the last real step
                                                          context [B,N,d] ─ spatial attention layers
                                                          grid [B,d,Gy,Gx] ─┐
-    last frame, active front, static, wind, valid ─ fine [B,Cf,H,W] ───────┴─ decoder ─ + persistence prior
+    last frame, active front, static, wind, last dynamic,
+    valid ─ fine [B,Cf,H,W] ───────────────────────────────────────────────┴─ decoder ─ + persistence prior
                                                                                    → logits [B,1,H,W]
 
 The position code counts backwards from the prediction time (0 = last real frame), so left
 padding never shifts it, and padded steps are masked before the softmax: the same history with
-more padding gives the same output. Fire is cumulative, so the output is a residual over the last
-frame: ``logits = decoder(...) + persistence * last_fire + bias`` (``persistence`` learned,
-initialised to 4).
+more padding gives the same output. The output is a residual over the last frame:
+``logits = decoder(...) + persistence * last_fire + bias`` (``persistence`` learned, initialised to
+4): cumulative fire persists, and for active-fire targets (``data.target: active``) training learns
+how much of today's fire is still detected tomorrow.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -43,6 +47,8 @@ from .base import (
     apply_valid,
     broadcast_wind,
     check_divisible,
+    dynamic_bands,
+    last_dynamic,
     last_frame,
     last_real_index,
     last_wind,
@@ -114,8 +120,12 @@ class EmberFormer(FireModel):
         ``"mean"``: the notes' Linear(1→d) on the fire patch mean and Linear(Cs→d) on the static
         patch means (means over valid pixels). The batch's tokens must be cut in the same mode
         (:mod:`emberxr.tokens`); absent tokens are cut from the pixels.
-    use_wind, use_static
+    use_wind, use_static, use_dynamic
         Ablation switches.
+    in_dynamic
+        Number of dynamic bands (Cd): each step's are embedded per patch (a Linear over the patch's
+        Cd·p·p values, or the Cd patch means in ``"mean"`` token mode) and added to that step's
+        token like the wind; the last real step's are also fine features of the decoder.
     """
 
     name = "emberformer"
@@ -139,6 +149,8 @@ class EmberFormer(FireModel):
         token_mode: str = "pixels",
         use_wind: bool = True,
         use_static: bool = True,
+        in_dynamic: int = 0,
+        use_dynamic: bool = True,
     ):
         super().__init__()
         problems = []
@@ -171,6 +183,10 @@ class EmberFormer(FireModel):
         self.p, self.d, self.in_static = p, int(d_model), int(in_static)
         self.max_seq_len = int(max_seq_len)
         self.token_mode, self.use_wind, self.use_static = token_mode, bool(use_wind), bool(use_static)
+        self.in_dynamic = int(in_dynamic)
+        self.use_dynamic = bool(use_dynamic) and self.in_dynamic > 0
+        if not self.use_dynamic:  # the ablation switch: dynamic bands are not read
+            self.requires = dataclasses.replace(type(self).requires, uses_dynamic=False)
         d = self.d
         # temporal token embedder
         per_patch = p * p if token_mode == "pixels" else 1  # values per patch and channel
@@ -178,12 +194,19 @@ class EmberFormer(FireModel):
         self.wind_embed = nn.Sequential(nn.Linear(2, d), nn.GELU(), nn.Linear(d, d))
         self.pos_embed = nn.Embedding(self.max_seq_len, d)
         self.static_embed = nn.Linear(max(self.in_static, 1) * per_patch, d)
+        # only with dynamic bands: models without them keep the state-dict keys they always had
+        self.dynamic_embed = nn.Linear(self.in_dynamic * per_patch, d) if self.use_dynamic else None
         self.temporal = nn.ModuleList(AttentionBlock(d, nhead, dropout) for _ in range(int(num_layers)))
         self.temporal_norm = nn.LayerNorm(d)
         self.spatial = nn.ModuleList(AttentionBlock(d, nhead, dropout) for _ in range(int(spatial_layers)))
         self.spatial_norm = nn.LayerNorm(d)
         # decoder on [context grid, fine features]
-        self.fine_channels = 4 + (self.in_static if self.use_static else 0) + (2 if self.use_wind else 0)
+        self.fine_channels = (
+            4
+            + (self.in_static if self.use_static else 0)
+            + (2 if self.use_wind else 0)
+            + (self.in_dynamic if self.use_dynamic else 0)
+        )
         self.decoder = create_decoder(
             decoder,
             context_channels=d,
@@ -218,18 +241,29 @@ class EmberFormer(FireModel):
             q.requires_grad_(True)
 
     # -- forward -------------------------------------------------------------------------------
-    def _tokens(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
-        """Fire tokens ``[B, T, N, p*p | 1]`` and static tokens ``[B, N, Cs*p*p | Cs]`` in the model's
-        token mode: the batch's own when present (a wrong shape is a :class:`ConfigError`), else cut
-        from the pixels the same way the data pipeline cuts them."""
-        check_token_shapes(batch, self.p, self.in_static, self.token_mode, subject="emberformer")
+    def _tokens(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Fire tokens ``[B, T, N, p*p | 1]``, static tokens ``[B, N, Cs*p*p | Cs]`` and (with dynamic
+        bands) dynamic tokens ``[B, T, N, Cd*p*p | Cd]`` in the model's token mode: the batch's own
+        when present (a wrong shape is a :class:`ConfigError`), else cut from the pixels the same
+        way the data pipeline cuts them."""
+        keys = ("fire_tokens", "static_tokens") + (("dynamic_tokens",) if self.use_dynamic else ())
+        check_token_shapes(
+            batch, self.p, self.in_static, self.token_mode, keys, "emberformer", n_dynamic=self.in_dynamic
+        )
         ft, st = batch.get("fire_tokens"), batch.get("static_tokens")
         valid = pixel_valid(batch)[:, 0] if self.token_mode == "mean" else None
         if ft is None:
             ft = tokenize_fire(batch["fire"].to(torch.float32), self.p, self.token_mode, valid)
         if st is None:
             st = fold_static(static_bands(batch, self.in_static), self.p, self.token_mode, valid)
-        return ft.to(torch.float32), torch.nan_to_num(st.to(torch.float32))
+        dt = None
+        if self.use_dynamic:
+            dt = batch.get("dynamic_tokens")
+            if dt is None:
+                v = None if valid is None else valid[:, None]  # broadcast over time
+                dt = fold_static(dynamic_bands(batch, self.in_dynamic), self.p, self.token_mode, v)
+            dt = torch.nan_to_num(dt.to(torch.float32))
+        return ft.to(torch.float32), torch.nan_to_num(st.to(torch.float32)), dt
 
     def forward(self, batch: dict[str, Any]) -> Tensor:
         """Pixel logits ``[B, 1, H, W]``.
@@ -251,11 +285,13 @@ class EmberFormer(FireModel):
         keep_c, back_c = keep[:, cols], back[:, cols].clamp(max=self.max_seq_len - 1)
         L = T - first
 
-        ft, st = self._tokens(batch)
+        ft, st, dt = self._tokens(batch)
         tok = self.fire_embed(ft[:, cols])  # [B, L, N, d]
         tok = tok + self.pos_embed(back_c)[:, :, None, :]
         if self.use_wind:
             tok = tok + self.wind_embed(batch["wind"][:, cols].to(torch.float32))[:, :, None, :]
+        if self.dynamic_embed is not None and dt is not None:
+            tok = tok + self.dynamic_embed(dt[:, cols])
         if self.use_static:
             static_e = self.static_embed(
                 st if self.in_static else st.new_zeros((B, N, self.static_embed.in_features))
@@ -293,6 +329,8 @@ class EmberFormer(FireModel):
             fine.append(static_bands(batch, self.in_static))
         if self.use_wind:
             fine.append(broadcast_wind(last_wind(batch), H, W))
+        if self.use_dynamic:
+            fine.append(last_dynamic(batch, self.in_dynamic))
         out = self.decoder(context, torch.cat(fine, dim=1))
         logits = out + self.persistence * lastf + self.bias
         return apply_valid(logits, batch)

@@ -9,7 +9,34 @@ from torch import Tensor, nn
 
 from emberxr.layers import ConvBlock, groups_for
 
-from .base import FireModel, ModelRequirements, apply_valid, last_frame, static_bands, steps_back
+from .base import (
+    FireModel,
+    ModelRequirements,
+    apply_valid,
+    dynamic_bands,
+    last_frame,
+    static_bands,
+    steps_back,
+)
+
+
+def _window_slots(valid_t: Tensor, length: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Batch and time indices of the real steps kept in a right-aligned window of ``length``, and
+    their window positions."""
+    back = steps_back(valid_t)  # 0 = last real
+    keep = valid_t & (back < length)
+    slot = (length - 1 - back).clamp(0, length - 1)  # window position of each real step
+    bi, ti = torch.nonzero(keep, as_tuple=True)
+    return bi, ti, slot[bi, ti]
+
+
+def window_series(x: Tensor, valid_t: Tensor, length: int) -> Tensor:
+    """The last ``length`` real steps of a time series ``x [B, T, ...]`` right-aligned in a fixed
+    window ``[B, length, ...]`` (zeros before them), whatever the left padding."""
+    bi, ti, si = _window_slots(valid_t.to(torch.bool), length)
+    out = x.new_zeros((x.shape[0], length, *x.shape[2:]))
+    out[bi, si] = x[bi, ti]
+    return out
 
 
 def history_window(batch: dict[str, Any], length: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -18,25 +45,15 @@ def history_window(batch: dict[str, Any], length: int) -> tuple[Tensor, Tensor, 
     Returns ``fire [B, L, H, W]``, ``wind [B, L, 2]``, ``valid [B, L]``; identical whatever the
     amount of left padding in the batch (so models built on it are padding invariant).
     """
-    fire, wind, valid_t = batch["fire"], batch["wind"], batch["valid_t"].to(torch.bool)
-    B, _T, H, W = fire.shape
-    back = steps_back(valid_t)  # 0 = last real
-    keep = valid_t & (back < length)
-    slot = (length - 1 - back).clamp(0, length - 1)  # window position of each real step
-    out_f = fire.new_zeros((B, length, H, W))
-    out_w = wind.new_zeros((B, length, 2))
-    out_v = torch.zeros((B, length), dtype=torch.bool, device=fire.device)
-    bi, ti = torch.nonzero(keep, as_tuple=True)
-    si = slot[bi, ti]
-    out_f[bi, si] = fire[bi, ti].to(out_f.dtype)
-    out_w[bi, si] = wind[bi, ti].to(out_w.dtype)
-    out_v[bi, si] = True
-    return out_f, out_w, out_v
+    valid_t = batch["valid_t"].to(torch.bool)
+    fire = window_series(batch["fire"], valid_t, length)
+    wind = window_series(batch["wind"], valid_t, length)
+    return fire, wind, window_series(valid_t, valid_t, length)
 
 
 class Tiny3D(FireModel):
-    """Two 3-D conv layers over ``[fire, wind u, wind v, is-real]`` × the last ``max_history`` frames,
-    then a 2-D head that also sees the last frame and the static bands.
+    """Two 3-D conv layers over ``[fire, wind u, wind v, is-real, dynamic]`` × the last
+    ``max_history`` frames, then a 2-D head that also sees the last frame and the static bands.
 
     Parameters
     ----------
@@ -48,18 +65,27 @@ class Tiny3D(FireModel):
         Length of the time window (older frames are dropped, missing ones are zeros).
     hidden
         Channels of the 3-D and 2-D layers.
+    in_dynamic
+        Number of dynamic bands; each step's are extra channels of that step.
     """
 
     name = "tiny3d"
     requires = ModelRequirements(tokens=False, max_history=8, uses_static=True, uses_wind=True)
 
-    def __init__(self, in_static: int = 0, patch_size: int = 16, max_history: int = 8, hidden: int = 16):
+    def __init__(
+        self,
+        in_static: int = 0,
+        patch_size: int = 16,
+        max_history: int = 8,
+        hidden: int = 16,
+        in_dynamic: int = 0,
+    ):
         super().__init__()
-        self.in_static = int(in_static)
+        self.in_static, self.in_dynamic = int(in_static), int(in_dynamic)
         self.window = int(max_history)
         g = groups_for(hidden)
         self.conv3d = nn.Sequential(
-            nn.Conv3d(4, hidden, (3, 3, 3), padding=1, bias=False),
+            nn.Conv3d(4 + self.in_dynamic, hidden, (3, 3, 3), padding=1, bias=False),
             nn.GroupNorm(g, hidden),
             nn.GELU(),
             nn.Conv3d(hidden, hidden, (3, 3, 3), padding=1, bias=False),
@@ -82,6 +108,9 @@ class Tiny3D(FireModel):
             ],
             dim=1,
         )  # [B, 4, L, H, W]
+        if self.in_dynamic:
+            dyn = window_series(dynamic_bands(batch, self.in_dynamic), batch["valid_t"], self.window)
+            x = torch.cat([x, dyn.transpose(1, 2).to(x.dtype)], dim=1)  # [B, 4 + Cd, L, H, W]
         feat = self.conv3d(x)[:, :, -1]  # features at the last real step
         out = self.head(torch.cat([feat, last_frame(batch), static_bands(batch, self.in_static)], dim=1))
         return apply_valid(out, batch)

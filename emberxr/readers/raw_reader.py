@@ -729,7 +729,8 @@ def write_raw_event(event: xr.Dataset, folder: str | os.PathLike) -> Path:
     Raises
     ------
     WriteError
-        The event has no CRS or lacks fire/static/wind.
+        The event has no CRS, lacks fire/static/wind, or has dynamic bands (the raw layout has no
+        place for them: they would be lost).
     """
     import pandas as pd
     import rasterio
@@ -737,6 +738,11 @@ def write_raw_event(event: xr.Dataset, folder: str | os.PathLike) -> Path:
     missing = [v for v in (FIRE, STATIC, "wind_u", "wind_v") if v not in event.variables]
     if missing:
         raise WriteError(f"cannot write a raw folder: the event lacks {', '.join(missing)}")
+    if "dynamic" in event.variables:
+        raise WriteError(
+            "cannot write a raw folder: the event has dynamic bands, which the raw folder layout does "
+            "not hold; save it as an event store instead (emberxr.save_events([event], 'events.zarr'))"
+        )
     if event.rio.crs is None:
         raise WriteError("cannot write a raw folder: the event has no CRS (use event.rio.write_crs(...))")
     event = event.load()

@@ -62,6 +62,7 @@ __all__ = [
     "build_config",
     "check_model_build",
     "default_config",
+    "default_monitor",
     "describe",
     "flatten",
     "is_known_key",
@@ -150,6 +151,12 @@ class DataConfig(_Section):
     max_val_samples: Annotated[Int, Field(ge=1)] | None = _key(
         None, "use at most this many validation samples", "an integer >= 1 or null"
     )
+    target: Literal["cumulative", "active"] = _key(
+        "cumulative",
+        "what the fire masks hold and the model predicts: burned by t+1 (cumulative) or fire detected "
+        "at t+1 (active); must match the events' fire_kind",
+        "'cumulative' or 'active'",
+    )
 
 
 class TrainingConfig(_Section):
@@ -188,7 +195,8 @@ class TrainingConfig(_Section):
     )
     monitor: str = _key(
         "val/new_ap",
-        "metric that picks the best checkpoint and drives early stopping",
+        "metric that picks the best checkpoint and drives early stopping (not set: val/new_ap for "
+        "data.target cumulative, val/ap for active)",
         "a logged metric: val/ap, val/new_ap, val/f1, val/loss ...",
     )
     monitor_mode: Literal["max", "min"] = _key(
@@ -458,21 +466,35 @@ def _validate(cfg: Any, build: bool = False, renamed_from: str | None = None) ->
     if isinstance(cfg.get("training"), Mapping) and "monitor" in cfg["training"]:
         from emberxr.train.loop import monitor_keys
 
-        keys = monitor_keys()
+        keys = monitor_keys(d["target"])
         if tr["monitor"] not in keys:
             close = difflib.get_close_matches(str(cfg["training"]["monitor"]), keys, n=3, cutoff=0.5)
             hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+            if tr["monitor"] in monitor_keys():  # a new-burn metric with active-fire targets
+                hint = (
+                    "new-burn metrics are not computed for data.target: active (active fire is not "
+                    "cumulative, so 'newly burned' has no meaning); "
+                )
             problems.append(
                 Problem(
                     f"'training.monitor' is {show_value(cfg['training']['monitor'])}",
                     f"{hint}use a metric the trainer logs: {', '.join(keys)}",
                 )
             )
+    else:  # not set: the default of the target kind
+        tr["monitor"] = default_monitor(d["target"])
     if build and model_ok:
         problems += check_model_build(out)
     if problems:
         raise ConfigError(problems)
     return out
+
+
+def default_monitor(target: str) -> str:
+    """The default ``training.monitor`` of a target kind: new-burn AP (``val/new_ap``) for
+    cumulative targets, AP of the next mask (``val/ap``) for active-fire targets, which have no
+    new-burn metrics."""
+    return "val/new_ap" if target == "cumulative" else "val/ap"
 
 
 def validate_config(cfg: Mapping[str, Any] | None) -> dict[str, Any]:

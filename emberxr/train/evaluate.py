@@ -21,7 +21,7 @@ __all__ = ["choose_threshold", "evaluate_events", "restore_best"]
 
 
 def choose_threshold(
-    model: nn.Module, loader: Any, progress: bool = False, dist: Any = None
+    model: nn.Module, loader: Any, progress: bool = False, dist: Any = None, target: str = "cumulative"
 ) -> tuple[float, dict[str, float]]:
     """The probability threshold with the best next-mask F1 over ``loader``'s samples.
 
@@ -36,6 +36,8 @@ def choose_threshold(
     dist
         Under DDP, every rank scores its share of the samples and the counts are summed, so every
         rank gets the same threshold (all ranks must call this).
+    target
+        The target kind (``data.target``); the threshold maximises the F1 of the next mask either way.
 
     Returns
     -------
@@ -45,7 +47,15 @@ def choose_threshold(
     from emberxr.train.loop import evaluate_model
 
     acc, _ = evaluate_model(
-        model, loader, 0.5, "cpu", per_event=False, progress=progress, dist=dist, desc="threshold"
+        model,
+        loader,
+        0.5,
+        "cpu",
+        per_event=False,
+        progress=progress,
+        dist=dist,
+        desc="threshold",
+        target=target,
     )
     res = acc.result("next")
     return float(res["best_threshold"]), {k: float(res[k]) for k in ("ap", "best_f1")}
@@ -57,6 +67,7 @@ def restore_best(
     val_loader: Any,
     dist: Any = None,
     progress: bool = False,
+    target: str = "cumulative",
 ) -> tuple[Any, float | None, dict[str, float]]:
     """Load a run's best weights into ``model`` (moved to CPU) and choose their threshold.
 
@@ -75,7 +86,7 @@ def restore_best(
     model.load_state_dict(best.state_dict)
     model.to("cpu")
     metrics = dict(best.metrics)
-    threshold, chosen = choose_threshold(model, val_loader, progress=progress, dist=dist)
+    threshold, chosen = choose_threshold(model, val_loader, progress=progress, dist=dist, target=target)
     metrics.update({f"val/{k}": v for k, v in chosen.items()})
     return best, threshold, metrics
 
@@ -99,7 +110,8 @@ def evaluate_events(
     ----------
     model, stats, config
         The trained model, its ``NormStats`` and its training configuration (the samples are
-        made as in training: history cap, patch size, tokens).
+        made as in training: history cap, patch size, tokens; ``data.target`` decides whether the
+        new-burn rows are scored: cumulative targets only).
     threshold
         Probability threshold of precision / recall / F1 / IoU.
     model_name
@@ -122,7 +134,10 @@ def evaluate_events(
 
     ds = build_dataset(events, stats, config, model, train=False)
     loader = build_loader(ds, config, batch_size=batch_size)
-    acc, _ = evaluate_model(model, loader, threshold, "cpu", per_event=per_event, progress=progress)
+    target = config["data"].get("target", "cumulative")
+    acc, _ = evaluate_model(
+        model, loader, threshold, "cpu", per_event=per_event, progress=progress, target=target
+    )
     df = acc.table(model=model_name)
     if output is not None:
         write_table(df, str(output))

@@ -42,9 +42,10 @@ BEST = "best.pt"
 EPOCH_METRICS = ("val/loss", "train/loss_epoch")
 
 
-def monitor_keys() -> list[str]:
-    """Every metric :class:`Trainer` logs per epoch, i.e. the values ``training.monitor`` may name."""
-    return [*summary_keys("val/"), *EPOCH_METRICS]
+def monitor_keys(target: str = "cumulative") -> list[str]:
+    """Every metric :class:`Trainer` logs per epoch for a target kind (``data.target``), i.e. the
+    values ``training.monitor`` may name (no ``val/new_*`` for ``active`` targets)."""
+    return [*summary_keys("val/", target), *EPOCH_METRICS]
 
 
 def pretrained_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -126,6 +127,7 @@ def evaluate_model(
     loss_fn: nn.Module | None = None,
     dist: DistInfo | None = None,
     desc: str = "evaluate",
+    target: str = "cumulative",
 ) -> tuple[MetricAccumulator, float]:
     """Run a model over a loader and accumulate metrics.
 
@@ -133,6 +135,7 @@ def evaluate_model(
     (every ``world_size``-th sample of a map-style DataLoader's dataset, else every
     ``world_size``-th batch) and the ranks' counts are summed, so every rank returns the metrics
     of the whole loader: exactly what one process would report. Every rank must call it.
+    ``target`` is the target kind (``data.target``): ``"active"`` targets get no new-burn metrics.
 
     Returns
     -------
@@ -143,7 +146,7 @@ def evaluate_model(
 
     dist = dist or DistInfo()
     device = torch.device(device)
-    acc = MetricAccumulator(threshold, per_event=per_event)
+    acc = MetricAccumulator(threshold, per_event=per_event, target=target)
     was_training = model.training
     model.eval()
     total, n = 0.0, 0
@@ -450,6 +453,7 @@ class Trainer:
             loss_fn=loss_fn,
             dist=self.dist,
             desc="validate",
+            target=self.cfg["data"]["target"],
         )
         out = acc.summary("val/")
         out["val/loss"] = vloss
@@ -559,7 +563,7 @@ class Trainer:
                         [
                             Problem(
                                 f"'training.monitor' {monitor!r} is not a logged metric",
-                                f"use one of {', '.join(monitor_keys())}",
+                                f"use one of {', '.join(monitor_keys(self.cfg['data']['target']))}",
                             )
                         ]
                     )
