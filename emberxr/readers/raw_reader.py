@@ -48,6 +48,7 @@ from ..schema import (
     STATIC,
     VALID,
     make_event,
+    require_crs,
     wind_series,
     wind_uv_from_speed_dir,
 )
@@ -737,8 +738,7 @@ def write_raw_event(event: xr.Dataset, folder: str | os.PathLike) -> Path:
     missing = [v for v in (FIRE, STATIC, "wind_u", "wind_v") if v not in event.variables]
     if missing:
         raise WriteError(f"cannot write a raw folder: the event lacks {', '.join(missing)}")
-    if event.rio.crs is None:
-        raise WriteError("cannot write a raw folder: the event has no CRS (use event.rio.write_crs(...))")
+    require_crs(event, "a raw event folder (its rasters are GeoTIFFs)")
     event = event.load()
     crs = event.rio.crs
     transform = event.rio.transform()
