@@ -26,6 +26,7 @@ __all__ = [
     "DBAND",
     "DYNAMIC",
     "attach_dynamic",
+    "fill_frame_mean",
     "local_grid",
     "sin_cos",
     "stack",
@@ -74,31 +75,37 @@ def wind_components(speed: Any, direction_from_deg: Any) -> tuple[Any, Any, int 
     s = speed.astype(np.float32)
     d = xp.deg2rad(direction_from_deg.astype(np.float32))
     u, v = -s * xp.sin(d), -s * xp.cos(d)
-    out = []
-    for c in (u, v):
-        bad = xp.isnan(c)
-        good = ~bad
-        n = good.sum(axis=(-2, -1), keepdims=True)
-        total = xp.where(good, c, 0).sum(axis=(-2, -1), keepdims=True)
-        mean = xp.where(n > 0, total / xp.maximum(n, 1), 0)
-        out.append(xp.where(bad, mean, c).astype(np.float32))
-    n_filled = None if xp is not np else int((np.isnan(u) | np.isnan(v)).sum())
-    return out[0], out[1], n_filled
+    bad = xp.isnan(u) | xp.isnan(v)
+    n_filled = None if xp is not np else int(bad.sum())
+    return fill_frame_mean(xp.where(bad, np.nan, u)), fill_frame_mean(xp.where(bad, np.nan, v)), n_filled
+
+
+def fill_frame_mean(a: Any) -> Any:
+    """``a (..., y, x)`` with each NaN replaced by the mean of its frame's other cells (0 for a frame
+    without any value), as float32."""
+    xp = _lib(a)
+    bad = xp.isnan(a)
+    n = (~bad).sum(axis=(-2, -1), keepdims=True)
+    total = xp.where(bad, 0, a).sum(axis=(-2, -1), keepdims=True)
+    mean = xp.where(n > 0, total / xp.maximum(n, 1), 0)
+    return xp.where(bad, mean, a).astype(np.float32)
 
 
 def attach_dynamic(
     event: xr.Dataset,
-    layers: Sequence[tuple[str, Any]],
+    layers: Sequence[tuple[str, Any]] | tuple[Sequence[str], Any],
     units: dict[str, str] | None = None,
 ) -> xr.Dataset:
-    """Add ``dynamic (time, dband, y, x)`` made of ``layers`` (name, ``(time, y, x)`` array).
+    """Add ``dynamic (time, dband, y, x)`` to an event.
 
     Parameters
     ----------
     event
         The event built by :func:`emberxr.make_event` (its time/y/x sizes are checked).
     layers
-        Daily bands in order, NumPy or Dask; NaN marks missing values.
+        Daily bands in order: a list of ``(name, (time, y, x) array)``, or ``(names, array)`` with
+        the bands already stacked as ``(time, dband, y, x)``. NumPy or Dask; NaN marks missing
+        values.
     units
         Band name -> unit, kept as the ``units`` attribute (a list in ``dband`` order).
 
@@ -109,9 +116,17 @@ def attach_dynamic(
     """
     from emberxr.errors import EventValidationError, Problem
 
-    names = [str(n) for n, _ in layers]
-    want = (event.sizes["time"], event.sizes["y"], event.sizes["x"])
-    bad = [f"{n} {tuple(np.shape(a))}" for n, a in layers if tuple(np.shape(a)) != want]
+    T, H, W = event.sizes["time"], event.sizes["y"], event.sizes["x"]
+    if isinstance(layers, tuple) and len(layers) == 2 and not isinstance(layers[0], str):
+        names = [str(n) for n in layers[0]]
+        data = layers[1]
+        bad = [] if tuple(np.shape(data)) == (T, len(names), H, W) else [f"stack {tuple(np.shape(data))}"]
+        want = (T, len(names), H, W)
+    else:
+        names = [str(n) for n, _ in layers]
+        want = (T, H, W)
+        bad = [f"{n} {tuple(np.shape(a))}" for n, a in layers if tuple(np.shape(a)) != want]
+        data = stack([a for _, a in layers], axis=1) if layers else np.zeros((T, 0, H, W), np.float32)
     dup = sorted({n for n in names if names.count(n) > 1})
     problems = []
     if bad:
@@ -120,10 +135,7 @@ def attach_dynamic(
         problems.append(Problem(f"duplicate dynamic band names {dup}", "name every band once"))
     if problems:
         raise EventValidationError(problems, "attach_dynamic")
-    if layers:
-        data = stack([a for _, a in layers], axis=1)
-    else:
-        data = np.zeros((want[0], 0, want[1], want[2]), np.float32)
+    data = data.astype(np.float32) if data.dtype != np.float32 else data
     ds = event.assign({DYNAMIC: (("time", DBAND, "y", "x"), data)})
     ds = ds.assign_coords({DBAND: np.asarray(names, dtype=str)})
     ds[DYNAMIC].attrs.update(long_name="gridded daily bands (NaN = missing)")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -255,11 +254,11 @@ def write_datacube(
 ) -> Path:
     """Write a Mesogeos-style zarr datacube: dims ``(time, y, x)``, one variable per band.
 
-    Variables: ``burned_areas`` (daily 0/1 mask of two fires that grow), ``dem``, ``slope``
-    (radians), ``aspect`` (degrees), ``lc_forest`` (fraction), ``t2m``, ``rh``, ``wind_speed``,
-    ``wind_direction`` (degrees, from), ``ndvi`` (with a NaN day). Projected (EPSG:3035, 1 km
-    cells) by default; ``geographic=True`` writes ``lat``/``lon`` coordinates in EPSG:4326
-    (0.01°) as Mesogeos does.
+    Variables: ``burned_areas`` (the daily 0/1 mask of the cells burning that day, two fires that
+    grow; NaN over a "sea" strip on the western edge), ``dem``, ``slope`` (radians), ``aspect``
+    (degrees), ``lc_forest`` (fraction), ``t2m``, ``rh``, ``wind_speed``, ``wind_direction``
+    (degrees, from) and ``ndvi`` (all NaN on day 2). Projected (EPSG:3035, 1 km cells) by
+    default; ``geographic=True`` writes ``lat``/``lon`` in EPSG:4326 (0.01°) as Mesogeos does.
 
     Returns
     -------
@@ -273,13 +272,14 @@ def write_datacube(
     t = np.datetime64("2021-08-01") + np.arange(days) * np.timedelta64(1, "D")
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     burned = np.zeros((days, h, w), np.float32)
-    for cy, cx, t0 in ((h * 0.3, w * 0.25, 1), (h * 0.7, w * 0.75, 3)):
+    for cy, cx, t0 in ((h * 0.3, w * 0.3, 1), (h * 0.7, w * 0.75, 3)):
         for d in range(t0, days):
-            burned[d] |= 0  # keep float
-            burned[d] = np.maximum(burned[d], np.hypot(yy - cy, xx - cx) <= 1.0 + 0.8 * (d - t0))
+            r = np.hypot(yy - cy, xx - cx)
+            burned[d] = np.maximum(burned[d], (r <= 1.0 + 0.8 * (d - t0)) & (r > 0.8 * (d - t0) - 1.0))
+    burned[:, :, :2] = np.nan
     smooth = (yy + xx) / float(h + w)
-    daily = np.ones((days, 1, 1), np.float32)
-    ndvi = 0.6 - 0.2 * smooth + 0.01 * rng.normal(size=(days, h, w))
+    ones = np.ones((days, h, w), np.float32)
+    ndvi = (0.6 - 0.2 * smooth) * ones + 0.01 * rng.normal(size=(days, h, w)).astype(np.float32)
     ndvi[2] = np.nan
     data = {
         "burned_areas": (("time", "y", "x"), burned),
@@ -287,37 +287,22 @@ def write_datacube(
         "slope": (("y", "x"), (0.05 + 0.3 * smooth).astype(np.float32)),
         "aspect": (("y", "x"), ((xx * 23.0) % 360).astype(np.float32)),
         "lc_forest": (("y", "x"), (100 * (1 - smooth)).astype(np.float32)),
-        "t2m": (
-            ("time", "y", "x"),
-            (300.0 + daily * np.arange(days)[:, None, None] * 0.2 + 0 * smooth).astype(np.float32),
-        ),
-        "rh": (("time", "y", "x"), (0.3 + 0 * daily * smooth).astype(np.float32)),
-        "wind_speed": (("time", "y", "x"), (4.0 + daily * smooth).astype(np.float32)),
+        "t2m": (("time", "y", "x"), (300.0 + 0.2 * np.arange(days)[:, None, None] * ones).astype(np.float32)),
+        "rh": (("time", "y", "x"), (0.3 * ones).astype(np.float32)),
+        "wind_speed": (("time", "y", "x"), ((4.0 + smooth) * ones).astype(np.float32)),
         "wind_direction": (
             ("time", "y", "x"),
-            ((200.0 + 10 * np.arange(days))[:, None, None] * daily).astype(np.float32) + 0 * smooth,
+            ((200.0 + 10 * np.arange(days))[:, None, None] * ones).astype(np.float32),
         ),
         "ndvi": (("time", "y", "x"), ndvi.astype(np.float32)),
     }
     if geographic:
-        coords = {"time": t, "y": 38.9 - 0.01 * (np.arange(h) + 0.5), "x": 23.0 + 0.01 * (np.arange(w) + 0.5)}
-        crs = "EPSG:4326"
+        ys, xs = 38.9 - 0.01 * (np.arange(h) + 0.5), 23.0 + 0.01 * (np.arange(w) + 0.5)
     else:
-        coords = {
-            "time": t,
-            "y": 2100000.0 - 1000.0 * (np.arange(h) + 0.5),
-            "x": 5600000.0 + 1000.0 * (np.arange(w) + 0.5),
-        }
-        crs = "EPSG:3035"
-    ds = xr.Dataset(data, coords=coords)
+        ys, xs = 2100000.0 - 1000.0 * (np.arange(h) + 0.5), 5600000.0 + 1000.0 * (np.arange(w) + 0.5)
+    ds = xr.Dataset(data, coords={"time": t, "y": ys, "x": xs})
     if geographic:
         ds = ds.rename({"y": "lat", "x": "lon"})
-    ds.attrs["crs"] = crs
-    for v in ds.data_vars:
-        ds[v].encoding = {}
-    ds.to_zarr(path, mode="w", consolidated=True)
+    ds.attrs["crs"] = "EPSG:4326" if geographic else "EPSG:3035"
+    ds.to_zarr(path, mode="w", consolidated=True, zarr_format=2)
     return Path(path)
-
-
-def _unused(*_: Any) -> None:  # pragma: no cover - keeps the Any import for type hints above
-    return None
