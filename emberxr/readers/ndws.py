@@ -341,15 +341,20 @@ class NDWSReader(FireReader):
         return validate(open_tile(entries[event_id]))
 
 
-def read_split(root: str | os.PathLike, group: str, validate: bool = True) -> list[xr.Dataset]:
+def read_split(
+    root: str | os.PathLike, group: str, validate: bool = True, progress: bool = True
+) -> list[xr.Dataset]:
     """The lazy events of every tile whose file belongs to ``group`` (``train``, ``eval``, ``test``).
+
+    ``validate=False`` skips :func:`emberxr.validate` (its rule "at least one burned pixel" would
+    refuse tiles without fire, which a benchmark scores too).
 
     Raises
     ------
     ReaderError
         No file of that split under ``root``.
     """
-    from ..progress import progress
+    from ..progress import progress as bar
     from ..validate import validate as _validate
 
     entries = [e for e in index_root(root) if e.group == group]
@@ -359,7 +364,7 @@ def read_split(root: str | os.PathLike, group: str, validate: bool = True) -> li
             f"{_PREFIX}{group}_NN.tfrecord). Fix: download the {group} files next to the others."
         )
     out = []
-    for e in progress(entries, f"read NDWS {group}", unit="tile", delay=2.0):
+    for e in bar(entries, f"read NDWS {group}", unit="tile", delay=2.0, enabled=progress):
         ev = open_tile(e)
         out.append(_validate(ev) if validate else ev)
     return out
