@@ -325,18 +325,16 @@ class Catalog(Mapping[str, xr.DataTree]):
             )
         return out
 
-    def _generate_hint(self) -> str:
+    def _unset_vars(self) -> list[str]:
+        """Environment variables in ``path`` that have no value (``EMBERXR_DATA_DIR`` always has one)."""
         names = [a or b for a, b in re.findall(r"\$\{(\w+)\}|\$(\w+)", str(self.spec.get("path", "")))]
-        unset = [n for n in names if n != DATA_DIR_ENV and not os.environ.get(n)]
+        return [n for n in names if n != DATA_DIR_ENV and not os.environ.get(n)]
+
+    def _generate_hint(self) -> str:
         download = " ".join(str(self.spec.get("download") or "").split())
-        if unset or download:
-            parts = [download] if download else []
-            if unset:
-                parts.append(
-                    f"then set the environment variable {' and '.join(unset)} (the catalog's path is "
-                    f"{self.spec['path']!r}; it is not set now)"
-                )
-            return "; ".join(parts)
+        if download:
+            unset = self._unset_vars()
+            return download + (f" (e.g. export {unset[0]}=/path/to/the/folder)" if unset else "")
         cmd = self.spec.get("generate")
         if cmd:
             return f"run `{cmd}` (needs the simulator: `make sim-venv`)"
@@ -347,10 +345,13 @@ class Catalog(Mapping[str, xr.DataTree]):
         from emberxr.errors import ReaderError
 
         if not self.data_path.exists():
-            raise CatalogError(
-                f"catalog {self.name!r} points at {self.data_path}, which does not exist. "
-                f"Fix: {self._generate_hint()}"
+            unset = self._unset_vars()
+            where = (
+                f"has the path {self.spec['path']!r}, but {' and '.join(unset)} is not set"
+                if unset
+                else f"points at {self.data_path}, which does not exist"
             )
+            raise CatalogError(f"catalog {self.name!r} {where}. Fix: {self._generate_hint()}")
         try:
             self._split_ids  # noqa: B018  (lists the store and checks the ids)
         except ReaderError as exc:
