@@ -221,6 +221,8 @@ def make_event(
             "make_event",
         )
     ds = ds.rio.write_transform(transform)
+    if crs is None:  # also on the grid coordinate, so every variable taken out keeps the reason
+        ds[ds.rio.grid_mapping].attrs[CRS_STATUS] = str(ds.attrs[CRS_STATUS])
     return ds
 
 
@@ -245,6 +247,8 @@ def require_crs(obj: xr.Dataset | xr.DataArray, what: str) -> None:
     from .errors import NotGeoreferencedError
 
     status = obj.attrs.get(CRS_STATUS)
+    if not status and "spatial_ref" in obj.coords:
+        status = obj["spatial_ref"].attrs.get(CRS_STATUS)
     eid = obj.attrs.get("event_id")
     who = f"event {eid!r}" if eid else "the data"
     why = f" (crs_status: {status})" if status else ""
