@@ -34,8 +34,11 @@ __all__ = [
 
 
 # -- WildfireSpreadTS -------------------------------------------------------------------------------
-def _wsts_day(rng: np.random.Generator, day: int, h: int, w: int, centre: tuple[float, float]) -> np.ndarray:
-    """The 23 bands of one day: a fire growing from ``centre`` and plausible drivers."""
+def _wsts_day(
+    rng: np.random.Generator, day: int, h: int, w: int, centre: tuple[float, float], fire: int = 0
+) -> np.ndarray:
+    """The 23 bands of one day of fire number ``fire``: a fire growing from ``centre`` and plausible
+    drivers (terrain and wind differ from fire to fire)."""
     from emberxr.readers.wildfirespreadts import BANDS
 
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -56,7 +59,7 @@ def _wsts_day(rng: np.random.Generator, day: int, h: int, w: int, centre: tuple[
     out[by["NDVI"]] = 4000 + 2000 * (1 - smooth)
     out[by["EVI2"]] = 2200 + 900 * (1 - smooth)
     out[by["total_precipitation"]] = float(day % 2) * 1.5
-    out[by["wind_speed"]] = 3.0 + 0.5 * day + 0.2 * smooth
+    out[by["wind_speed"]] = 3.0 + 0.5 * day + 0.4 * fire + 0.2 * smooth
     out[by["wind_direction"]] = (250.0 + 20.0 * day) % 360
     out[by["min_temperature"]] = 285.0 + day
     out[by["max_temperature"]] = 301.0 + day
@@ -64,7 +67,7 @@ def _wsts_day(rng: np.random.Generator, day: int, h: int, w: int, centre: tuple[
     out[by["specific_humidity"]] = 0.006
     out[by["slope"]] = 5 + 20 * smooth
     out[by["aspect"]] = (xx * 17.0) % 360
-    out[by["elevation"]] = 900 + 600 * smooth
+    out[by["elevation"]] = 900 + 600 * smooth + 150 * fire
     out[by["pdsi"]] = -2.5
     out[by["landcover"]] = np.where(xx < w / 3, 1.0, np.where(yy < h / 2, 7.0, 10.0))
     out[by["forecast_total_precipitation"]] = 0.2 * day
@@ -130,7 +133,7 @@ def write_wsts_tree(
             for d in range(days):
                 date = str(first + np.timedelta64(d, "D"))
                 f = folder / f"{date}.tif"
-                data = _wsts_day(rng, d, h, w, centre)
+                data = _wsts_day(rng, d, h, w, centre, n)
                 profile = {
                     "driver": "GTiff",
                     "width": w,
