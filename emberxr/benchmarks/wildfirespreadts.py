@@ -261,19 +261,23 @@ def load_years(
     validate: bool = True,
     progress: bool = True,
 ) -> dict[int, list[xr.Dataset]]:
-    """Open every fire of ``years`` under ``root`` once (lazily), validated, by year.
+    """Every fire of ``years`` under ``root``, read and validated once, by year (reused by every fold).
 
-    Fires of one day (no sample in any setting) are left out. Reused by every fold.
+    Each fire is read from disk once: ``fire``, ``static`` and ``valid`` are kept in memory, the
+    wind as its daily mean over the grid (``wind_u``/``wind_v (time,)``: what the models read, the
+    gridded wind stays in ``dynamic`` as speed and direction), and ``dynamic`` stays lazy. Fires of
+    one day (no sample in any setting) are left out.
 
     Raises
     ------
     ReaderError
         The root is not a WildfireSpreadTS tree, a year is missing, or a fire id is duplicated.
+    EventValidationError
+        A fire that does not follow the data model (with ``validate``).
     """
     from emberxr.errors import ReaderError
     from emberxr.progress import progress as bar
     from emberxr.readers.wildfirespreadts import index_fires, open_fire
-    from emberxr.validate import validate as check
 
     entries = index_fires(root, layout)
     have = sorted({e.year for e in entries})
@@ -285,12 +289,33 @@ def load_years(
         )
     out: dict[int, list[xr.Dataset]] = {int(y): [] for y in years}
     chosen = [e for e in entries if e.year in out]
-    for e in bar(chosen, "open WildfireSpreadTS fires", unit="fire", enabled=progress, delay=2.0):
-        ev = open_fire(e.path)
-        if ev.sizes["time"] < 2:
+    for e in bar(chosen, "read WildfireSpreadTS fires", unit="fire", enabled=progress, delay=2.0):
+        lazy = open_fire(e.path)
+        if lazy.sizes["time"] < 2:
             continue
-        out[e.year].append(check(ev) if validate else ev)
+        out[e.year].append(_in_memory(lazy, validate))
     return out
+
+
+def _in_memory(lazy: xr.Dataset, validate: bool) -> xr.Dataset:
+    """``lazy`` read once (and validated): fire/static/valid in memory, the wind as its daily
+    mean, ``dynamic`` lazy again."""
+    from emberxr.readers.assemble import DYNAMIC
+    from emberxr.schema import wind_series
+    from emberxr.validate import validate as check
+
+    full = lazy.compute()  # one read of every day of the fire
+    if validate:
+        check(full)
+    wind = wind_series(full)
+    keep = full.drop_vars([DYNAMIC, "wind_u", "wind_v"])
+    keep = keep.assign(
+        wind_u=("time", wind[:, 0], full["wind_u"].attrs),
+        wind_v=("time", wind[:, 1], full["wind_v"].attrs),
+    )
+    if DYNAMIC in lazy:
+        keep = keep.assign({DYNAMIC: lazy[DYNAMIC]})
+    return keep.assign_attrs(wind_note="wind_u/wind_v: daily mean of the gridded wind (read by the models)")
 
 
 def fold_splits(
