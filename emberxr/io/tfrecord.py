@@ -237,9 +237,9 @@ def parse_example(data: bytes, where: str = "record") -> dict[str, Any]:
     for name, feat in msg.features.feature.items():
         kind = feat.WhichOneof("kind")
         if kind == "float_list":
-            out[name] = np.fromiter(feat.float_list.value, np.float32, len(feat.float_list.value))
+            out[name] = np.array(feat.float_list.value, dtype=np.float32)
         elif kind == "int64_list":
-            out[name] = np.fromiter(feat.int64_list.value, np.int64, len(feat.int64_list.value))
+            out[name] = np.array(feat.int64_list.value, dtype=np.int64)
         elif kind == "bytes_list":
             out[name] = list(feat.bytes_list.value)
         else:

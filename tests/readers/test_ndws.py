@@ -99,7 +99,7 @@ def test_a_tile_becomes_a_two_day_event_with_its_features(ndws_root):
     raw = parse_example(next(iter_records(entry.path)))
     tile = {k: v.reshape(64, 64) for k, v in raw.items()}
     ev = emberxr.validate(open_tile(entry))
-    assert ev.fire.chunks is not None  # lazy
+    assert ev.fire.chunks is None and ev.dynamic.chunks is not None  # small parts read, dynamic lazy
     ev = ev.load()
     assert ev.sizes["time"] == 2 and ev.sizes["y"] == ev.sizes["x"] == 64
     assert list(ev.band.values) == ["elevation", "population"]
