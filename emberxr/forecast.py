@@ -44,6 +44,7 @@ from emberxr.errors import ConfigError, Problem, ThresholdNotSetError
 from emberxr.schema import (
     BAND,
     BAND_KIND,
+    CRS_STATUS,
     CUMULATIVE,
     DYNAMIC,
     FIRE,
@@ -51,6 +52,7 @@ from emberxr.schema import (
     VALID,
     dynamic_band_kinds,
     fire_kind,
+    require_crs,
     wind_series,
 )
 
@@ -108,7 +110,7 @@ def _input_event(
         valid=np.asarray(event[VALID].values, bool),
         event_id=str(event.attrs.get("event_id", "event")),
         source="forecast",
-        attrs={FIRE_KIND: fire_kind(event)},
+        attrs={FIRE_KIND: fire_kind(event), **{k: event.attrs[k] for k in (CRS_STATUS,) if k in event.attrs}},
         **dyn,
     )
     return ev
@@ -346,7 +348,10 @@ def forecast(
         ds["arrival_time"] = (("y", "x"), arrival)
         ds["fire_mask"].attrs.update(long_name=f"forecast fire mask (probability >= {thr:.3f})")
         ds["arrival_time"].attrs.update(long_name="estimated arrival time", units="hours since issue time")
-    ds = ds.rio.write_crs(event.rio.crs)
+    if event.rio.crs is not None:
+        ds = ds.rio.write_crs(event.rio.crs)
+    elif CRS_STATUS in event.attrs:  # not georeferenced: writing it as a GeoTIFF is refused
+        ds.attrs[CRS_STATUS] = event.attrs[CRS_STATUS]
     ds = ds.rio.write_transform(event.rio.transform())
     return ds
 
@@ -390,7 +395,7 @@ def to_dataarray(ds: xr.Dataset, squeeze: bool = True) -> xr.DataArray:
     da.attrs["long_name"] = labels
     da.attrs["band_descriptions"] = labels
     da = da.rio.write_nodata(np.nan, encoded=False)
-    return da.rio.write_crs(ds.rio.crs)
+    return da.rio.write_crs(ds.rio.crs) if ds.rio.crs is not None else da
 
 
 def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str = "probability") -> None:
@@ -405,10 +410,13 @@ def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str =
     ThresholdNotSetError
         ``variable`` is ``fire_mask`` or ``arrival_time`` and the forecast was made without a
         threshold.
+    NotGeoreferencedError
+        The forecast's event had no CRS (an NDWS tile, a WildfireSpreadTS HDF5 fire).
     """
     from emberxr.errors import WriteError
     from emberxr.io.geotiff import to_geotiff
 
+    require_crs(ds, f"the forecast GeoTIFF {path}")
     if variable not in _OUTPUTS:
         raise WriteError(f"cannot write forecast variable {variable!r}; use one of {', '.join(_OUTPUTS)}")
     if variable in ("fire_mask", "arrival_time") and variable not in ds:

@@ -15,7 +15,8 @@ A FireEvent is an :class:`xarray.Dataset` (see ``docs/data-model.md``)::
                   dband_kind)
 
     attrs    event_id (str), source (str), time_step_hours (float), fire_kind (cumulative |
-             active, optional: default cumulative), plus reader/simulator metadata
+             active, optional: default cumulative), plus reader/simulator metadata;
+             crs_status (str) on events without a CRS (see :func:`is_georeferenced`)
 
 Wind is stored as the vector the air moves *towards* (u east, v north), so "wind from the west"
 is u > 0. Readers that receive speed/direction convert with :func:`wind_uv_from_speed_dir`.
@@ -52,6 +53,10 @@ CONTINUOUS = "continuous"
 BINARY = "binary"
 CATEGORICAL = "categorical"
 BAND_KINDS = (CONTINUOUS, BINARY, CATEGORICAL)
+
+#: attribute of an event that has no CRS, saying why (e.g. "none (NDWS tiles are not
+#: georeferenced)"); its x/y are then cell centres of a local grid in metres
+CRS_STATUS = "crs_status"
 
 REQUIRED_VARS = (FIRE, STATIC, WIND_U, WIND_V, VALID)
 
@@ -178,7 +183,10 @@ def make_event(
     x, y
         Cell-centre coordinates in the CRS units; ``y`` decreasing for north-up rasters.
     crs
-        Anything rioxarray's ``write_crs`` accepts (EPSG code, WKT, ``rasterio.crs.CRS``).
+        Anything rioxarray's ``write_crs`` accepts (EPSG code, WKT, ``rasterio.crs.CRS``). None
+        for sources without georeferencing: then ``attrs`` must hold :data:`CRS_STATUS` saying
+        why, x/y are a local grid in metres, and every georeferenced output refuses the event
+        (:func:`require_crs`).
     band_kinds
         One of ``continuous | binary | categorical`` per band (default: continuous).
     valid
@@ -273,8 +281,24 @@ def make_event(
         ds[ARRIVAL].attrs.update(units="h", long_name="arrival time, hours since time[0]")
     ds[WIND_U].attrs.update(units="m s-1", long_name="eastward wind (towards)")
     ds[WIND_V].attrs.update(units="m s-1", long_name="northward wind (towards)")
-    ds = ds.rio.write_crs(crs)
+    if crs is not None:
+        ds = ds.rio.write_crs(crs)
+    elif not ds.attrs.get(CRS_STATUS):
+        from .errors import EventValidationError, Problem
+
+        raise EventValidationError(
+            [
+                Problem(
+                    "crs=None but attrs has no 'crs_status' saying why the event has no CRS",
+                    "pass the CRS of x/y, or attrs={'crs_status': 'none (<why>)'} for a source "
+                    "without georeferencing",
+                )
+            ],
+            "make_event",
+        )
     ds = ds.rio.write_transform(transform)
+    if crs is None:  # also on the grid coordinate, so every variable taken out keeps the reason
+        ds[ds.rio.grid_mapping].attrs[CRS_STATUS] = str(ds.attrs[CRS_STATUS])
     return ds
 
 
@@ -330,6 +354,41 @@ def _check_dynamic_shape(fire: Any, dynamic: Any, names: Sequence[str], kinds: S
         )
     if problems:
         raise EventValidationError(problems, "make_event")
+
+
+def is_georeferenced(obj: xr.Dataset | xr.DataArray) -> bool:
+    """True when ``obj`` has a CRS (events without one carry :data:`CRS_STATUS` instead)."""
+    import rioxarray  # noqa: F401
+
+    return obj.rio.crs is not None
+
+
+def require_crs(obj: xr.Dataset | xr.DataArray, what: str) -> None:
+    """Refuse to make a georeferenced output ``what`` from ``obj`` when it has no CRS.
+
+    Raises
+    ------
+    NotGeoreferencedError
+        ``obj`` has no CRS; the message names ``what``, the event's ``crs_status`` when it has one,
+        and how to proceed.
+    """
+    if is_georeferenced(obj):
+        return
+    from .errors import NotGeoreferencedError
+
+    status = obj.attrs.get(CRS_STATUS)
+    if not status and "spatial_ref" in obj.coords:
+        status = obj["spatial_ref"].attrs.get(CRS_STATUS)
+    eid = obj.attrs.get("event_id")
+    who = f"event {eid!r}" if eid else "the data"
+    why = f" (crs_status: {status})" if status else ""
+    raise NotGeoreferencedError(
+        f"cannot write {what}: {who} has no CRS{why}, so the file could not be placed on a map. "
+        "Fix: keep the forecast as an array (fitted.predict returns one) or save it with "
+        "xarray (to_netcdf / to_zarr); for GeoTIFFs use a georeferenced source (e.g. the "
+        "WildfireSpreadTS GeoTIFF tree instead of its HDF5 conversion), or tag the array with "
+        "da.rio.write_crs(...) if you know its CRS."
+    )
 
 
 def _event_transform(x: Any, y: Any, transform: Any) -> Any:

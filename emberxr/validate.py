@@ -24,6 +24,7 @@ from .schema import (
     BINARY,
     CATEGORICAL,
     CONTINUOUS,
+    CRS_STATUS,
     DBAND,
     DBAND_KIND,
     DYNAMIC,
@@ -190,10 +191,13 @@ def _crs_problems(ev: xr.Dataset) -> list[Problem]:
     except Exception as exc:  # malformed spatial_ref
         return [Problem(f"the CRS cannot be read ({exc})", "write it again with event.rio.write_crs(...)")]
     if crs is None:
+        if ev.attrs.get(CRS_STATUS):  # a source without georeferencing, saying so (NDWS tiles ...)
+            return []
         return [
             Problem(
                 "the event has no CRS (no spatial_ref coordinate with crs_wkt)",
-                "tag it with event.rio.write_crs('EPSG:...') (the projected CRS of x/y)",
+                "tag it with event.rio.write_crs('EPSG:...') (the projected CRS of x/y); for a source "
+                "without georeferencing set attrs['crs_status'] = 'none (<why>)'",
             )
         ]
     if crs.is_geographic:

@@ -27,7 +27,7 @@ import xarray as xr
 
 from ..atomic import atomic_path
 from ..errors import WriteError
-from ..schema import grid_transform
+from ..schema import grid_transform, require_crs
 
 __all__ = ["OVERVIEW_RESAMPLING", "to_geotiff"]
 
@@ -141,8 +141,10 @@ def to_geotiff(
 
     Raises
     ------
+    NotGeoreferencedError
+        ``da`` has no CRS (a :class:`WriteError`; e.g. a forecast of an NDWS tile).
     WriteError
-        No CRS, wrong dims, a description count that does not match the bands, or an unknown
+        Wrong dims, a description count that does not match the bands, or an unknown
         ``resampling``.
     """
     import rasterio
@@ -155,11 +157,7 @@ def to_geotiff(
             f"{', '.join(OVERVIEW_RESAMPLING)}"
         )
     da3 = _as_3d(da)
-    if da.rio.crs is None:
-        raise WriteError(
-            "cannot write a GeoTIFF without a CRS: tag the array with da.rio.write_crs(...) "
-            "(predictions from emberxr keep the input event's spatial_ref)"
-        )
+    require_crs(da, f"a GeoTIFF without a CRS ({Path(path).name})")
     descs = _descriptions(da3, band_descriptions)
     n, h, w = (int(s) for s in da3.shape)
     dtype = np.dtype(da3.dtype)

@@ -48,6 +48,7 @@ from ..schema import (
     STATIC,
     VALID,
     make_event,
+    require_crs,
     wind_series,
     wind_uv_from_speed_dir,
 )
@@ -743,8 +744,7 @@ def write_raw_event(event: xr.Dataset, folder: str | os.PathLike) -> Path:
             "cannot write a raw folder: the event has dynamic bands, which the raw folder layout does "
             "not hold; save it as an event store instead (emberxr.save_events([event], 'events.zarr'))"
         )
-    if event.rio.crs is None:
-        raise WriteError("cannot write a raw folder: the event has no CRS (use event.rio.write_crs(...))")
+    require_crs(event, "a raw event folder (its rasters are GeoTIFFs)")
     event = event.load()
     crs = event.rio.crs
     transform = event.rio.transform()

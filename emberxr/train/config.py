@@ -135,6 +135,12 @@ class DataConfig(_Section):
         16, "patch size p; H and W are padded/cropped to multiples of p", "an integer >= 1"
     )
     max_history: Annotated[Int, Field(ge=1)] = _key(6, "longest history fed to the model", "an integer >= 1")
+    min_history: Annotated[Int, Field(ge=1)] = _key(
+        1,
+        "shortest history of a sample; earlier steps of an event give no sample (protocols with a fixed "
+        "number of input days set it to max_history)",
+        "an integer from 1 to max_history",
+    )
     tile_size: Annotated[Int, Field(ge=1)] | None = _key(
         None,
         "train on tiles of this size (null = whole events)",
@@ -457,6 +463,13 @@ def _validate(cfg: Any, build: bool = False, renamed_from: str | None = None) ->
             Problem(
                 f"'data.tile_size' {d['tile_size']} is not a multiple of 'data.patch_size' {d['patch_size']}",
                 "choose a tile size divisible by the patch size",
+            )
+        )
+    if d["min_history"] > d["max_history"]:
+        problems.append(
+            Problem(
+                f"'data.min_history' {d['min_history']} exceeds 'data.max_history' {d['max_history']}",
+                "use a min_history from 1 to max_history",
             )
         )
     if tr["bce_weight"] == 0 and tr["dice_weight"] == 0:
