@@ -124,7 +124,10 @@ def temporal_attention(
             att = model.last_attention.to(torch.float64)  # [B, N, h, T]
             valid_t = batch["valid_t"].to(torch.bool)
             back = steps_back(valid_t)
-            seq = getattr(model, "max_seq_len", valid_t.shape[1])
+            # frames the model can attend: its attention window (EmberFormer's max_seq_len, else
+            # the history it declares)
+            seq = getattr(model, "max_seq_len", None) or getattr(model.requires, "max_history", None)
+            seq = seq or valid_t.shape[1]
             keep = valid_t & (back < seq)
             hist = keep.sum(dim=1)
             if att.shape[-1] != valid_t.shape[1]:  # pragma: no cover - model contract
@@ -134,8 +137,12 @@ def temporal_attention(
             pad = (att * (~valid_t)[:, None, None, :]).sum(dim=-1)  # [B, N, h]
             padded_max = max(padded_max, float(pad.max()) if pad.numel() else 0.0)
             masks = _patch_masks(batch, patch_size)
+            if masks["all"].shape[1] != att.shape[1]:  # attention on another grid (U-TAE): every cell
+                masks = {"all": torch.ones(att.shape[:2], dtype=torch.bool), "fire": None}
             meta = batch.get("meta") or [{}] * att.shape[0]
             for scope in SCOPES:
+                if masks[scope] is None:
+                    continue
                 m = masks[scope].to(torch.float64)  # [B, N]
                 cnt = m.sum(dim=1)
                 mass = torch.einsum("bn,bnht->bht", m, att) / cnt.clamp(min=1)[:, None, None]
@@ -535,5 +542,7 @@ def analyze_attention(
         rep.spatial = spatial_attention(model, batch, i, tuple(patch) if patch else None)
         rep.files.append(plot_spatial_attention(rep.spatial, out / "spatial_attention.png"))
     else:
-        rep.notes.append("no spatial attention layers (model.spatial_layers = 0): no spatial map")
+        rep.notes.append(
+            "no spatial attention layers (EmberFormer with model.spatial_layers >= 1 has them): no spatial map"
+        )
     return rep

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import gc
 import json
 import math
 import os
@@ -115,7 +116,10 @@ def open_storage(url: str) -> Any:
                     Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
                 # several worker processes share one file: wait for the lock instead of failing
                 kw["engine_kwargs"] = {"connect_args": {"timeout": 120}}
-            return optuna.storages.RDBStorage(text, **kw)
+            storage = optuna.storages.RDBStorage(text, **kw)
+            if scheme == "sqlite" and db and db != ":memory:":
+                _sqlite_wal(storage)
+            return storage
     except Exception as exc:
         raise ConfigError(
             [
@@ -137,6 +141,20 @@ def open_storage(url: str) -> Any:
         ],
         subject="sweep",
     )
+
+
+def _sqlite_wal(storage: Any) -> None:
+    """Write-ahead logging for a local SQLite study: readers never block the writer and a commit
+    costs one sync of the log, not of the database (a process crash loses nothing)."""
+    import sqlalchemy
+
+    def pragmas(con: Any, _record: Any) -> None:
+        con.execute("PRAGMA synchronous=NORMAL")
+
+    sqlalchemy.event.listen(storage.engine, "connect", pragmas)
+    with storage.engine.connect() as con:
+        con.exec_driver_sql("PRAGMA journal_mode=WAL")
+    storage.engine.dispose()  # later connections get the pragmas
 
 
 def create_or_load_study(spec: SweepSpec, storage: Any, study_name: str, seed: int | None = None) -> Any:
@@ -464,20 +482,24 @@ def train_trial(run: SweepRun, overrides: Mapping[str, Any], run_dir: Path, repo
         _SPLITS_CACHE.clear()
         _SPLITS_CACHE[key] = resolve_splits(source, allowed=SPLITS, required=("train",))
     cfg = merge_overrides(base, dict(overrides))
-    fitted = fit(
-        dict(_SPLITS_CACHE[key]),
-        model=run.spec.fit_options.get("model"),
-        config=cfg,
-        run_dir=run_dir,
-        sweep=False,
-        callbacks=[reporter],
-    )
-    reporter.trial.set_user_attr("best_epoch", int(fitted.epoch))
-    reporter.trial.set_user_attr("train_seconds", float(fitted.train_seconds or 0.0))
-    reporter.trial.set_user_attr("epochs", len(fitted.history))
-    best = next((h for h in fitted.history if h.get("epoch") == fitted.epoch), None)
-    value = (best or {}).get(run.spec.metric, fitted.metrics.get(run.spec.metric, float("nan")))
-    return float(value)
+    try:
+        fitted = fit(
+            dict(_SPLITS_CACHE[key]),
+            model=run.spec.fit_options.get("model"),
+            config=cfg,
+            run_dir=run_dir,
+            sweep=False,
+            callbacks=[reporter],
+        )
+        reporter.trial.set_user_attr("best_epoch", int(fitted.epoch))
+        reporter.trial.set_user_attr("train_seconds", float(fitted.train_seconds or 0.0))
+        reporter.trial.set_user_attr("epochs", len(fitted.history))
+        best = next((h for h in fitted.history if h.get("epoch") == fitted.epoch), None)
+        value = (best or {}).get(run.spec.metric, fitted.metrics.get(run.spec.metric, float("nan")))
+        del fitted
+        return float(value)
+    finally:
+        gc.collect()  # the next trial starts without this one's model and optimizer
 
 
 def _objective(run: SweepRun) -> Callable[[Any], float]:
@@ -577,7 +599,6 @@ def _work(run: SweepRun, worker: int = 0, announce: bool = True) -> None:
             n_trials=1,
             catch=(Exception,),
             callbacks=[_Recorder(mine)],
-            gc_after_trial=True,
         )
         if not mine:  # pragma: no cover - optimize always runs one trial
             return

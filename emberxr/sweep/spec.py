@@ -268,10 +268,18 @@ class Param:
     def probes(self) -> list[Any]:
         """Values checked against the training configuration before any trial: every choice, or
         a range's ends and an interior point."""
-        if self.kind in ("constant", "categorical"):
+        if self.kind in ("constant", "categorical", "categorical_w_probabilities"):
             return list(self.values)
         if self.kind == "int_uniform":
             return sorted({int(self.low), int(self.high), (int(self.low) + int(self.high)) // 2})
+        if self.kind in _NO_OPTUNA:  # W&B samples these (--backend wandb): their typical values
+            e = self.extra
+            if "mu" in e:
+                pts = [e["mu"] - 2 * e["sigma"], e["mu"], e["mu"] + 2 * e["sigma"]]
+                pts = [math.exp(v) for v in pts] if "log" in self.kind else pts
+            else:
+                pts = [0.05, e["a"] / (e["a"] + e["b"]) if e["a"] + e["b"] else 0.5, 0.95]
+            return [quantize(v, self.q) for v in pts] if self.kind.startswith("q_") else pts
         lo, hi, log = self.bounds()
         inner = (
             math.exp(math.log(lo) + 0.37 * (math.log(hi) - math.log(lo))) if log else lo + 0.37 * (hi - lo)
