@@ -364,3 +364,29 @@ def test_dry_run_prints_the_optuna_space(capsys):
     assert main(["sweep", "sweep_unets", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "training.lr_temporal" in out and "log-scale" in out and "Hyperband (min_iter 2" in out
+
+
+@pytest.mark.parametrize("command", ["sweep", "attention"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0 and f"emberxr {command}" in capsys.readouterr().out
+
+
+def test_a_trial_logs_its_own_w_and_b_run_grouped_by_the_study(tmp_path, monkeypatch):
+    from emberxr.sweep.optuna_backend import SweepRun, trial_overrides
+    from emberxr.train.config import load_config
+    from emberxr.train.wandb_utils import WandbLogger
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    spec = load_sweep("sweep_unets", check_config=False)
+    run = SweepRun(spec=spec, storage="", study="unets-1", folder=tmp_path, budget=1)
+    over = trial_overrides(run, {"model.widths": [16, 32, 64]}, 7)
+    assert over["training.monitor"] == "val/new_ap" and over["training.monitor_mode"] == "max"
+    cfg = load_config("unets", {**over, "training.output_dir": str(tmp_path)})
+    lg = WandbLogger(cfg)
+    try:
+        assert lg.active and lg.run.group == "unets-1" and lg.run.name == "unets-1-0007"
+    finally:
+        lg.finish()
