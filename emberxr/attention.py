@@ -19,7 +19,9 @@ each cross-patch attention layer from one query patch to every patch of the grid
 
 The model is only read (no plotting or analysis code lives in it): temporal weights through
 ``last_attention``, spatial weights through the ``keep_weights`` switch of
-:class:`emberxr.layers.AttentionBlock`.
+:class:`emberxr.layers.AttentionBlock`. Any model that keeps ``last_attention`` can be analysed
+(U-TAE's L-TAE attention is ``[B, h*w, heads, T]`` on its lowest-resolution grid: its cells are
+averaged as the ``all`` scope); the spatial maps need EmberFormer's cross-patch layers.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from emberxr.errors import ConfigError, Problem, SweepError
-from emberxr.sweep.spec import SweepSpec
+from emberxr.sweep.spec import SweepSpec, show
 
 __all__ = [
     "HEARTBEAT_S",
@@ -463,7 +463,7 @@ def trial_overrides(run: SweepRun, values: Mapping[str, Any], number: int) -> di
     return out
 
 
-_SPLITS_CACHE: dict[str, Any] = {}
+_SPLITS_CACHE: dict[Any, Any] = {}
 
 
 def train_trial(run: SweepRun, overrides: Mapping[str, Any], run_dir: Path, reporter: EpochReporter) -> float:
@@ -477,7 +477,7 @@ def train_trial(run: SweepRun, overrides: Mapping[str, Any], run_dir: Path, repo
 
     base = run.spec.base_config()
     source = run.data if run.data is not None else base.get("data", {}).get("catalog", "sim-small")
-    key = repr(source)
+    key = str(source) if isinstance(source, (str, os.PathLike)) else id(source)
     if key not in _SPLITS_CACHE:
         _SPLITS_CACHE.clear()
         _SPLITS_CACHE[key] = resolve_splits(source, allowed=SPLITS, required=("train",))
@@ -550,7 +550,7 @@ def _say(text: str) -> None:
 def describe_trial(t: Any, metric: str) -> str:
     """One line about a finished trial."""
     vals = t.user_attrs.get("values", t.params)
-    shown = " ".join(f"{k}={v}" for k, v in vals.items())
+    shown = " ".join(f"{k}={show(v)}" for k, v in vals.items())
     state = t.state.name.lower()
     if state == "complete":
         head = f"{metric} {t.value:.4f}"

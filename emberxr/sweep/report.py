@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from emberxr.errors import ConfigError, Problem
+from emberxr.sweep.spec import show
 
 __all__ = ["SweepReport", "sweep_report", "trials_frame"]
 
@@ -76,13 +77,17 @@ class SweepReport:
             params = [c for c in df.columns if c.startswith("param:")]
             lines.append(f"best {len(done)}:")
             for _, row in done.iterrows():
-                shown = "  ".join(f"{c[6:]}={row[c]}" for c in params)
+                shown = "  ".join(f"{c[6:]}={show(row[c])}" for c in params if not _missing(row[c]))
                 lines.append(f"  trial {int(row['number']):>4}  {self.metric} {row['value']:.4f}  {shown}")
             lines.append(f"best run: {self.best['run_dir']}")
         else:
             lines.append("no complete trial yet")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def _missing(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def trials_frame(study: Any, metric: str = "value") -> Any:

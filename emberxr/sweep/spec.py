@@ -55,10 +55,12 @@ from emberxr.errors import ConfigError, Problem
 __all__ = [
     "ARG_MACRO",
     "DISTRIBUTIONS",
+    "MACHINE_KEYS",
     "Param",
     "SweepSpec",
     "load_sweep",
     "parse_sweep",
+    "show",
 ]
 
 #: the argument macro ``emberxr fit`` understands (``key=value`` words)
@@ -130,6 +132,8 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
 }
 _DEFAULTS = {"q": 1.0, "mu": 0.0, "sigma": 1.0, "a": 1.0, "b": 1.0}
 _GRID_KINDS = ("constant", "categorical", "int_uniform", "q_uniform")
+#: fixed overrides that belong to one machine, not to the experiment (may differ on resumption)
+MACHINE_KEYS = ("training.device", "training.num_threads", "training.progress", "data.num_workers")
 #: forms Optuna has no counterpart for
 _NO_OPTUNA = (
     "categorical_w_probabilities",
@@ -168,6 +172,13 @@ def quantize(x: float, q: float | int) -> float | int:
     if _is_int(q):
         return int(k * q)
     return float(Decimal(repr(float(q))) * k)
+
+
+def show(value: Any) -> str:
+    """A parameter value for a one-line summary (floats with 4 significant digits)."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -514,10 +525,11 @@ class SweepSpec:
         return merge_overrides(read_yaml(self.config), self.fixed)
 
     def identity(self) -> dict[str, Any]:
-        """What must match when a stored study is continued: the YAML's search definition and
-        the fixed overrides (the device and thread count may differ between machines)."""
+        """What must match when a stored study is continued: the YAML's search definition, the
+        fixed overrides and the data (settings of one machine — :data:`MACHINE_KEYS`, ``wandb.*``
+        — may differ)."""
         keep = ("method", "metric", "parameters", "early_terminate", "command")
-        fixed = {k: v for k, v in self.fixed.items() if k not in ("training.device", "training.num_threads")}
+        fixed = {k: v for k, v in self.fixed.items() if k not in MACHINE_KEYS and not k.startswith("wandb.")}
         return json.loads(
             json.dumps(
                 {
