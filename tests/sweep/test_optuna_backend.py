@@ -390,3 +390,65 @@ def test_a_trial_logs_its_own_w_and_b_run_grouped_by_the_study(tmp_path, monkeyp
         assert lg.active and lg.run.group == "unets-1" and lg.run.name == "unets-1-0007"
     finally:
         lg.finish()
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_mid_trial_continues_where_it_stopped(write_sweep, event_store, tmp_path):
+    """SIGKILL the sweep process while its second trial trains; the same command then marks that
+    trial failed, trains its values again and ends with the trial count."""
+    import os
+    import signal
+    import time
+
+    path = write_sweep(
+        {
+            "method": "random",
+            "metric": METRIC,
+            "run_cap": 3,
+            "parameters": {"model.hidden": {"values": [4, 8, 16]}},
+        }
+    )
+    out = tmp_path / "k"
+    slow = [o for o in TINY if not o.startswith("training.epochs")] + ["training.epochs=4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "emberxr",
+        "sweep",
+        str(path),
+        *slow,
+        "--data",
+        str(event_store),
+        "-o",
+        str(out),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"sqlite:///{out / 'study.db'}"
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline:
+            time.sleep(0.5)
+            if not (out / "study.db").exists():
+                continue
+            try:
+                trials = optuna.load_study(study_name="sweep", storage=url).trials
+            except KeyError:
+                continue
+            if (
+                len(trials) >= 2
+                and trials[0].state == TrialState.COMPLETE
+                and trials[1].state == TrialState.RUNNING
+            ):
+                break
+        else:  # pragma: no cover
+            pytest.fail("the sweep never reached its second trial")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    trials = optuna.load_study(study_name="sweep", storage=url).trials
+    assert trials[1].state == TrialState.FAIL and "is gone" in trials[1].user_attrs["stale"]
+    retry = next(t for t in trials if t.user_attrs.get("retry_of") == 1)
+    assert retry.params == trials[1].params and retry.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 3
