@@ -350,11 +350,13 @@ class EpochReporter:
     """The trainer's per-epoch hook for one Optuna trial: reports the sweep metric and asks the
     pruner; returns True (stop training) when the trial should be pruned.
 
-    Non-finite values (no new burn in validation) are not reported.
+    Non-finite values (no new burn in validation) are not reported. The last epoch
+    (``last_epoch``, the trial's ``training.epochs``) is reported but never pruned: the trial is
+    done, and its result counts as complete.
     """
 
-    def __init__(self, trial: Any, metric: str):
-        self.trial, self.metric = trial, metric
+    def __init__(self, trial: Any, metric: str, last_epoch: int | None = None):
+        self.trial, self.metric, self.last_epoch = trial, metric, last_epoch
         self.pruned_at: int | None = None
         self.reported: list[tuple[int, float]] = []
 
@@ -364,6 +366,8 @@ class EpochReporter:
             return False
         self.trial.report(float(value), step=int(epoch))
         self.reported.append((int(epoch), float(value)))
+        if self.last_epoch is not None and epoch >= self.last_epoch:
+            return False
         if self.trial.should_prune():
             self.pruned_at = int(epoch)
             return True
@@ -520,7 +524,7 @@ def _objective(run: SweepRun) -> Callable[[Any], float]:
         run_dir = run.folder / "trials" / f"trial-{trial.number:04d}"
         trial.set_user_attr("values", _jsonable({**run.spec.constants, **values}))
         trial.set_user_attr("run_dir", str(run_dir))
-        reporter = EpochReporter(trial, run.spec.metric)
+        reporter = EpochReporter(trial, run.spec.metric, int(overrides.get("training.epochs", run.epochs)))
         try:
             with _heartbeat(trial):
                 value = train(run, overrides, run_dir, reporter)

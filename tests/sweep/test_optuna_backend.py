@@ -174,6 +174,9 @@ def test_the_reporter_stops_on_a_bad_epoch_and_skips_non_finite_values(write_swe
     assert good(1, {"val/new_ap": 0.9}) is False and good.pruned_at is None
     bad = EpochReporter(study.ask(), "val/new_ap")
     assert bad(1, {"val/new_ap": 0.1, "val/loss": 3.0}) is True and bad.pruned_at == 1
+    # the trial's last epoch is reported but never pruned: the trial is done
+    done = EpochReporter(study.ask(), "val/new_ap", last_epoch=1)
+    assert done(1, {"val/new_ap": 0.1}) is False and done.pruned_at is None and done.reported == [(1, 0.1)]
 
 
 def test_the_trainer_stops_when_a_callback_asks(tmp_path):
