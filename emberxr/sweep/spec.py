@@ -738,6 +738,13 @@ def parse_sweep(
     et = raw.get("early_terminate")
     if et is not None:
         hyperband = _hyperband(et, problems)
+        if hyperband and not float(hyperband["eta"]).is_integer():
+            offline.append(
+                Problem(
+                    f"early_terminate.eta is {hyperband['eta']}: Optuna's Hyperband needs an integer",
+                    "use eta: 2, 3 or 4",
+                )
+            )
     # parameters
     params: list[Param] = []
     if "parameters" not in raw:

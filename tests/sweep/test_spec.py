@@ -300,6 +300,8 @@ def test_hyperband_with_max_iter_and_s_starts_where_w_and_b_does():
         {"a.x": {"values": [1]}}, early_terminate={"type": "hyperband", "max_iter": 27, "s": 2, "eta": 3}
     )
     assert spec.hyperband == {"min_iter": 3, "max_iter": 27, "eta": 3}
+    with pytest.raises(ConfigError, match="needs an integer"):
+        spec_of({"a.x": {"values": [1]}}, early_terminate={"type": "hyperband", "min_iter": 1, "eta": 2.5})
 
 
 @pytest.mark.parametrize("name", ["sweep_emberformer", "sweep_utae", "sweep_unets"])
