@@ -34,6 +34,7 @@ def fit(
     resume: bool = False,
     run_dir: str | os.PathLike | None = None,
     sweep: bool = True,
+    callbacks: Any = (),
     **overrides: Any,
 ) -> Fitted:
     """Train a model and return it, ready to evaluate and predict.
@@ -56,6 +57,8 @@ def fit(
         ``training.output_dir / <model>-<timestamp>``: a second run never overwrites the first).
     sweep
         Apply parameters a W&B sweep injected into the run config.
+    callbacks
+        Per-epoch hooks ``callback(epoch, metrics) -> stop`` (:class:`emberxr.train.loop.Trainer`).
     **overrides
         Configuration values by leaf name (``epochs=3``, ``d_model=128``) or dotted path with
         ``__`` (``training__epochs=3``).
@@ -111,7 +114,7 @@ def fit(
         loss_fn = build_loss(tr, train)
         pw = loss_fn.pos_weight
         extra = {"model_name": name, "norm_stats": stats.to_dict(), "pos_weight": pw}
-        trainer = Trainer(net, cfg, rdir, extra, dist=dist, logger=logger)
+        trainer = Trainer(net, cfg, rdir, extra, dist=dist, logger=logger, callbacks=callbacks)
         result = trainer.fit(train_loader, val_loader, loss_fn, train_sampler=sampler, resume=resume)
         best, threshold, val_metrics = restore_best(
             net, result["best_path"], val_loader, dist, tr["progress"], cfg["data"]["target"]

@@ -104,6 +104,10 @@ class SimulatorNotAvailableError(EmberxrError, ImportError):
     """The fire simulator (pyretechnics) is not installed in any environment emberxr can use."""
 
 
+class SweepError(EmberxrError, RuntimeError):
+    """A hyper-parameter sweep cannot go on (trials keep failing, a worker process died)."""
+
+
 class WriteError(EmberxrError, ValueError):
     """Data could not be written (missing georeferencing, unsupported shape, bad group name)."""
 

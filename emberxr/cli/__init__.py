@@ -34,7 +34,19 @@ EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 # order shown in --help
-COMMANDS = ("simulate", "data", "cache", "fit", "evaluate", "predict", "models", "benchmark", "demo")
+COMMANDS = (
+    "simulate",
+    "data",
+    "cache",
+    "fit",
+    "sweep",
+    "evaluate",
+    "predict",
+    "models",
+    "attention",
+    "benchmark",
+    "demo",
+)
 
 
 def add_command_group(

@@ -70,6 +70,7 @@ __all__ = [
     "merge_overrides",
     "model_kwargs",
     "model_options",
+    "parse_override",
     "read_yaml",
     "upgrade_legacy_config",
     "validate_config",
@@ -253,6 +254,9 @@ class WandbConfig(_Section):
     )
     name: str | None = _key(
         None, "run name (null = generated from the model and key settings)", "text or null"
+    )
+    group: str | None = _key(
+        None, "W&B run group (a sweep groups its trials under its study name)", "text or null"
     )
     tags: list[str | int | float] = _key([], "extra tags", "a list of tags")
     watch: bool = _key(False, "wandb.watch the model (gradients)", "true or false")
@@ -534,7 +538,9 @@ def validate_config(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     return _validate(cfg)
 
 
-def _parse_override(item: str) -> tuple[str, Any]:
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"key.sub=value"`` → ``("key.sub", value)``, the value read as a YAML scalar (text when
+    it is not valid YAML)."""
     import yaml
 
     if "=" not in item:
@@ -561,7 +567,7 @@ def merge_overrides(
     if not overrides:
         return out
     items = (
-        list(overrides.items()) if isinstance(overrides, Mapping) else [_parse_override(o) for o in overrides]
+        list(overrides.items()) if isinstance(overrides, Mapping) else [parse_override(o) for o in overrides]
     )
     for raw_key, value in items:
         parts = _canonical(str(raw_key)).split(".")

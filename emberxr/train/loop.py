@@ -21,7 +21,7 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ LAST = "last.pt"
 BEST = "best.pt"
 #: per-epoch values the trainer logs besides the validation summary
 EPOCH_METRICS = ("val/loss", "train/loss_epoch")
+#: a per-epoch hook: ``callback(epoch, metrics) -> stop``; see :class:`Trainer`
+EpochCallback = Callable[[int, Mapping[str, float]], "bool | None"]
 
 
 def monitor_keys(target: str = "cumulative") -> list[str]:
@@ -227,6 +229,12 @@ class Trainer:
         DDP placement (default: one process).
     logger
         A :class:`emberxr.train.wandb_utils.WandbLogger` (or None).
+    callbacks
+        Per-epoch hooks, called on the main process after every validated epoch (after the
+        checkpoints are written) as ``callback(epoch, metrics)`` with the values logged for that
+        epoch (``val/*``, ``train/loss_epoch``). A callback returning True stops training after
+        this epoch, like early stopping (the best checkpoint so far is kept); an exception it
+        raises ends the run. Hyper-parameter searches use this to report to their pruner.
     """
 
     def __init__(
@@ -237,6 +245,7 @@ class Trainer:
         checkpoint_extra: Mapping[str, Any],
         dist: DistInfo | None = None,
         logger: Any = None,
+        callbacks: Sequence[EpochCallback] = (),
     ):
         self.cfg = cfg
         self.tcfg = cfg["training"]
@@ -245,6 +254,7 @@ class Trainer:
         self.extra = dict(checkpoint_extra)
         self.dist = dist or DistInfo()
         self.logger = logger
+        self.callbacks = list(callbacks)
         self.device = resolve_device(self.tcfg["device"])
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
@@ -485,6 +495,7 @@ class Trainer:
                 self.checkpoint_payload(0, metrics, resume=True).save(last_path)
                 if self.logger is not None:
                     self.logger.log({**metrics, "epoch": 0})
+                self._call_back(0, metrics)
             barrier(self.dist)
             return self._result(best_path, last_path, t0)
         self._build_optimizer(epochs * n_steps)
@@ -587,6 +598,7 @@ class Trainer:
                 self.checkpoint_payload(epoch, metrics, resume=True).save(last_path)
                 if self.logger is not None:
                     self.logger.log({**metrics, "epoch": epoch})
+                stop = self._call_back(epoch, metrics) or stop
                 if self.tcfg["progress"]:
                     print(
                         f"[emberxr] epoch {epoch}: loss {metrics['train/loss_epoch']:.4f}  {monitor} {value:.4f}"
@@ -597,6 +609,11 @@ class Trainer:
                 break
         barrier(self.dist)
         return self._result(best_path, last_path, t0)
+
+    def _call_back(self, epoch: int, metrics: Mapping[str, float]) -> bool:
+        """Run the per-epoch callbacks (every one of them); True when one asks to stop."""
+        asked = [bool(cb(epoch, dict(metrics))) for cb in self.callbacks]
+        return any(asked)
 
     def _result(self, best_path: Path, last_path: Path, t0: float) -> dict[str, Any]:
         return {
