@@ -13,8 +13,10 @@ the wide generator carry them as attributes; :func:`regime_table` also derives t
 
 from __future__ import annotations
 
+import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -158,7 +160,14 @@ def regime_values(params: dict[str, Any], fire: np.ndarray, cell_size: float) ->
     moisture value, mixed landscapes, point ignitions).
     """
     fire = np.asarray(fire)
-    steps = int(fire.shape[0])
+    counts = fire.reshape(fire.shape[0], -1).sum(axis=1)
+    return _regime(params, int(fire.shape[0]), int(counts[0]), int(counts[-1]), fire[0].size, cell_size)
+
+
+def _regime(
+    params: dict[str, Any], steps: int, first: int, last: int, cells: int, cell_size: float
+) -> dict[str, Any]:
+    """:func:`regime_values` from the burned-cell counts of the first and the last frame."""
     driving = max(steps - 1, 1)  # hours whose weather drives an observed transition
     moisture = params["moisture"]
     if int(params.get("params_version", 1)) == 2:
@@ -180,8 +189,6 @@ def regime_values(params: dict[str, Any], fire: np.ndarray, cell_size: float) ->
         terrain = "real" if params["landscape"].get("dem") == "jacksboro" else "fractal"
         ignition = "point"
     live = 50.0 * (float(moisture["live_herbaceous"]) + float(moisture["live_woody"]))
-    counts = fire.reshape(steps, -1).sum(axis=1).astype(np.float64)
-    cells = float(fire.shape[1] * fire.shape[2])
     return {
         "regime_wind_kmh": round(wind, 3),
         "regime_gust_kmh": round(gust, 3),
@@ -190,8 +197,8 @@ def regime_values(params: dict[str, Any], fire: np.ndarray, cell_size: float) ->
         "regime_style": style,
         "regime_terrain": terrain,
         "regime_ignition": ignition,
-        "regime_burned_fraction": round(float(counts[-1]) / cells, 5),
-        "regime_spread_ha_per_h": round((counts[-1] - counts[0]) * cell_size**2 / 1e4 / driving, 4),
+        "regime_burned_fraction": round(last / cells, 5),
+        "regime_spread_ha_per_h": round((last - first) * cell_size**2 / 1e4 / driving, 4),
         "regime_frames": steps,
     }
 
@@ -206,7 +213,36 @@ def _event_regime(ev: xr.Dataset) -> dict[str, Any]:
 
     params = json.loads(raw) if isinstance(raw, str) else dict(raw)
     cell = float(params["landscape"].get("cell_size", 30.0))
-    return regime_values(params, np.asarray(ev["fire"].values), cell)
+    steps = int(ev.sizes["time"])
+    ends = np.asarray(ev["fire"].isel(time=[0, steps - 1]).values)  # two frames, not all
+    first, last = (int(n) for n in ends.reshape(2, -1).sum(axis=1))
+    return _regime(params, steps, first, last, ends[0].size, cell)
+
+
+def _stored_regimes(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Regimes of every event of a zarr collection, read from the group metadata (and, for
+    sim-small events, two fire frames) without opening the events as Datasets."""
+    import json
+
+    import zarr
+
+    from emberxr.io.events import list_event_ids
+    from emberxr.io.integrity import read_json
+
+    for eid in list_event_ids(path):
+        group = path / eid if (path / eid).is_dir() else path
+        attrs = (read_json(group / "zarr.json") or {}).get("attributes", {})
+        if all(k in attrs for k in REGIME_KEYS):
+            yield eid, {k: attrs[k] for k in REGIME_KEYS}
+        elif attrs.get("sim_params"):
+            params = json.loads(attrs["sim_params"])
+            fire = zarr.open_array(group / "fire", mode="r")
+            steps = int(fire.shape[0])
+            first, last = int(np.asarray(fire[0]).sum()), int(np.asarray(fire[steps - 1]).sum())
+            cells = int(fire.shape[1]) * int(fire.shape[2])
+            yield eid, _regime(params, steps, first, last, cells, float(params["landscape"].get("cell_size", 30.0)))
+        else:
+            yield eid, {k: None for k in REGIME_KEYS}
 
 
 def regime_table(events: Any) -> pd.DataFrame:
@@ -217,9 +253,11 @@ def regime_table(events: Any) -> pd.DataFrame:
     ----------
     events
         A DataTree (e.g. ``open_catalog(...)[split]`` or :func:`emberxr.open_events`), a mapping
-        id -> Dataset, or an iterable of Datasets. Wide-generator events are read from their
-        attributes (no pixels are loaded); sim-small events are derived from their
-        ``sim_params`` and fire frames; other events get empty (None/NaN) regimes.
+        id -> Dataset, an iterable of Datasets, or the path of a zarr event collection (the
+        fastest: only metadata is read, e.g. ``regime_table(open_catalog("sim-wide").data_path)``).
+        Wide-generator events are read from their attributes (no pixels are loaded); sim-small
+        events are derived from their ``sim_params`` and their first and last fire frames; other
+        events get empty (None/NaN) regimes.
 
     Returns
     -------
@@ -232,9 +270,14 @@ def regime_table(events: Any) -> pd.DataFrame:
     from emberxr.io.events import iter_events
 
     rows, ids = [], []
-    for ev in iter_events(events):
-        ids.append(str(ev.attrs.get("event_id", len(ids))))
-        rows.append(_event_regime(ev))
+    if isinstance(events, (str, os.PathLike)):
+        for eid, row in _stored_regimes(Path(events)):
+            ids.append(eid)
+            rows.append(row)
+    else:
+        for ev in iter_events(events):
+            ids.append(str(ev.attrs.get("event_id", len(ids))))
+            rows.append(_event_regime(ev))
     df = pd.DataFrame(rows, index=pd.Index(ids, name="event_id"), columns=list(REGIME_KEYS))
     for k in REGIME_KEYS:
         if k in ("regime_style", "regime_terrain", "regime_ignition"):

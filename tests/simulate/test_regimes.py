@@ -79,6 +79,23 @@ def test_regime_table_reads_attrs_and_derives_sim_small_regimes():
     assert table["regime_frames"].dtype == "Int64" and table["regime_wind_kmh"].dtype == float
 
 
+def test_regime_table_of_a_store_reads_metadata_only(tmp_path, events):
+    from emberxr.simulate.store import write_events
+
+    p, land = _wide_event(1)
+    wide = build_event(p, land, {"time_of_arrival": _radial_arrival(p), "simulator_version": "x"})
+    q = draw_event_params(1, 0, size=32, steps=5)
+    land1, _sc = make_scenario(q)
+    small = build_event(
+        q, land1, {"time_of_arrival": _radial_arrival(q, cells_per_hour=3.0), "simulator_version": "x"}
+    )
+    other = events[0].assign_attrs(event_id="synthetic")
+    write_events([wide, small, other], tmp_path / "s.zarr", mode="w")
+    stored = regime_table(tmp_path / "s.zarr")
+    pd.testing.assert_frame_equal(stored.loc[["sim-00001", "sim-00000"]], regime_table([wide, small]))
+    assert stored.loc["synthetic"].isna().all()
+
+
 def test_regime_table_of_events_without_simulator_metadata(events):
     table = regime_table(events[:2])
     assert len(table) == 2 and table["regime_wind_kmh"].isna().all()

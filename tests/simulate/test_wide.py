@@ -172,3 +172,11 @@ def test_wide_generation_settings_are_checked_at_once(tmp_path):
     msg = str(info.value)
     assert "n_events" in msg and "size" in msg and "cell_size" in msg and "real_share" in msg
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_style_subset():
+    p, _land = draw_wide_event(3, 1, size=32, styles=("timber",), real_share=0.0)
+    assert p["landscape"]["style"] == "timber" and p["landscape"]["terrain"] == {"kind": "fractal"}
+    assert p["crs"] == "EPSG:32611"
+    with pytest.raises(ValueError, match="unknown landscape style"):
+        draw_wide_event(3, 1, size=32, styles=("tundra",))
