@@ -183,20 +183,19 @@ def plot(tables: dict[str, pd.DataFrame], out: Path) -> None:
             ax.set_xscale("log")
         ax.set(xlabel=label, ylabel="share of events")
     flat[0].legend()
-    for ax, (column, label, cats) in zip(flat[7:], [CATEGORIES[0], CATEGORIES[1] + CATEGORIES[2][1:]]):
-        if column == "regime_terrain":
-            groups = [("regime_terrain", "real"), ("regime_ignition", "line")]
-            ticks = ["real terrain", "line ignition"]
-        else:
-            groups = [(column, c) for c in cats]
-            ticks = list(cats)
+    bars = [
+        ("landscape style", [("regime_style", c) for c in CATEGORIES[0][2]], list(CATEGORIES[0][2])),
+        ("terrain and ignition", [("regime_terrain", "real"), ("regime_ignition", "line")],
+         ["real terrain", "line ignition"]),
+    ]  # fmt: skip
+    for ax, (title, groups, ticks) in zip(flat[7:], bars):
         x = np.arange(len(groups))
         width = 0.8 / len(tables)
         for i, (name, t) in enumerate(tables.items()):
             shares = [float((t[c] == v).mean()) for c, v in groups]
             ax.bar(x + i * width - 0.4 + width / 2, shares, width, color=f"C{i}", label=name)
-        ax.set_xticks(x, ticks)
-        ax.set(ylabel="share of events", title=label if column == "regime_style" else "terrain, ignition")
+        ax.set_xticks(x, ticks, rotation=20)
+        ax.set(ylabel="share of events", title=title)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)

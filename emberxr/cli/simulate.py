@@ -161,10 +161,9 @@ def _write_splits(cat_path: Path, spec: dict[str, Any], report: Any, settings: d
         )
     shift = spec.get("shift")
     if shift:
-        from emberxr.io.events import open_events
         from emberxr.simulate.stats import regime_table
 
-        table = regime_table(open_events(report.path)).loc[report.kept]
+        table = regime_table(report.path).loc[report.kept]  # metadata only
         splits = assign_shift_splits(table, dict(shift["held_out"]), settings["seed"], shift.get("rest"))
     else:
         splits = assign_splits(report.kept, settings["seed"], spec.get("split_fractions"))

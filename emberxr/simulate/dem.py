@@ -130,7 +130,10 @@ def _read_geotiff(path: Path) -> Any:
         )
     da = da.squeeze("band", drop=True).astype(np.float64)
     if not np.isfinite(da.values).any():
-        raise ReaderError(f"DEM file {path} holds no elevation values (every cell is nodata).")
+        raise ReaderError(
+            f"DEM file {path} holds no elevation values (every cell is nodata). "
+            "Fix: pass a DEM with data, or check its nodata value."
+        )
     return da
 
 

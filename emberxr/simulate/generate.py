@@ -89,8 +89,9 @@ def _check_settings(**kw: Any) -> None:
 
             try:
                 check_dem(kw["dem"], kw["size"], float(kw["cell_size"]))
-            except ReaderError as exc:
-                problems.append(Problem(str(exc), "see the message"))
+            except ReaderError as exc:  # its message ends with "Fix: ..."
+                what, _, fix = str(exc).partition(" Fix: ")
+                problems.append(Problem(what, fix or "pass another DEM"))
     if kw["limit"] is not None and (not isinstance(kw["limit"], int) or kw["limit"] < 0):
         problems.append(Problem(f"limit is {kw['limit']!r}", "pass None or an integer >= 0"))
     if problems:

@@ -240,7 +240,8 @@ def _stored_regimes(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             steps = int(fire.shape[0])
             first, last = int(np.asarray(fire[0]).sum()), int(np.asarray(fire[steps - 1]).sum())
             cells = int(fire.shape[1]) * int(fire.shape[2])
-            yield eid, _regime(params, steps, first, last, cells, float(params["landscape"].get("cell_size", 30.0)))
+            cell_size = float(params["landscape"].get("cell_size", 30.0))
+            yield eid, _regime(params, steps, first, last, cells, cell_size)
         else:
             yield eid, {k: None for k in REGIME_KEYS}
 
