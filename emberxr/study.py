@@ -255,7 +255,9 @@ def run_study(
     for arm, seed, rdir, fit_key, rows in plan:
         bar.set_postfix_str(f"{arm.name} seed {seed}")
         if rows is None:
-            rows = _run(arm, seed, rdir, fit_key, eval_key, train, evals, base, budget_keys, by)
+            cfg = copy.deepcopy(cfgs[arm.name])
+            cfg["training"]["seed"] = seed
+            rows = _run(arm.name, seed, rdir, fit_key, eval_key, train, evals, cfg, by)
             _say(arm.name, seed, rows, show_progress)
         frames.append(pd.DataFrame(rows, columns=list(RUN_COLUMNS)))
         _write_runs(out, frames)
@@ -360,20 +362,18 @@ def validate_arms(
 
 
 def _run(
-    arm: Arm,
+    arm: str,
     seed: int,
     rdir: Path,
     fit_key: Mapping[str, Any],
     eval_key: Mapping[str, Any],
     train: Mapping[str, list[Any]],
     evals: Mapping[str, list[Any]],
-    base: Mapping[str, Any],
-    budget: Mapping[str, Any],
+    cfg: Mapping[str, Any],
     by: str | None,
 ) -> list[dict[str, Any]]:
-    """Fit (or resume, or load) one run, evaluate it on every split, write ``result.json``."""
+    """Fit ``cfg`` (or resume, or load) for one run, evaluate it on every split, write ``result.json``."""
     from emberxr import api
-    from emberxr.train.config import keyword_overrides
 
     rdir.mkdir(parents=True, exist_ok=True)
     run_file = _read_json(rdir / _RUN_FILE) or {}
@@ -382,13 +382,8 @@ def _run(
         fitted = api.load(rdir / "model.pt")  # trained before an interruption: evaluate only
         fit_seconds = float(run_file.get("fit_seconds", fitted.train_seconds or math.nan))
     else:
-        overrides = {
-            **keyword_overrides(dict(arm.overrides), arm.model or _model_name(arm, base)),
-            **budget,
-            "training.seed": seed,
-        }
         t0 = time.perf_counter()
-        fitted = api.fit(dict(train), model=arm.model, config=base, run_dir=rdir, resume=True, **overrides)
+        fitted = api.fit(dict(train), model=None, config=cfg, run_dir=rdir, resume=True)
         fit_seconds = time.perf_counter() - t0
         _write_json(rdir / _RUN_FILE, {"fit": fit_key, "fit_seconds": fit_seconds})
     hw = hardware(fitted.config["training"]["device"])
@@ -398,7 +393,7 @@ def _run(
         t0 = time.perf_counter()
         table = fitted.evaluate({split: events}, split=split, per_event=False, by=by)
         eval_seconds += time.perf_counter() - t0
-        rows += evaluation_rows(table, arm=arm.name, seed=seed, split=split)
+        rows += evaluation_rows(table, arm=arm, seed=seed, split=split)
     for r in rows:
         r.update(
             model=fitted.model_name,
