@@ -581,7 +581,9 @@ def _prefixed(arm: str, problems: Sequence[Problem]) -> list[Problem]:
 
 
 def _ids(events: Sequence[Any]) -> list[str]:
-    return [str(ev.attrs.get("event_id", f"event-{i}")) for i, ev in enumerate(events)]
+    from emberxr.train.evaluate import event_id_of
+
+    return [event_id_of(ev, i) for i, ev in enumerate(events)]
 
 
 def _label(data: Any) -> str:
@@ -781,6 +783,13 @@ def provenance(runs: Any, meta: Mapping[str, Any]) -> str:
     return text
 
 
+def _markdown_table(rows: list[dict[str, Any]]) -> str:
+    """Rows as a markdown table, cells as written (no re-formatting of numbers)."""
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
 def _cell(r: Any, digits: int = 3) -> str:
     if not math.isfinite(r["mean"]):
         return "–"
@@ -814,7 +823,6 @@ def render_markdown(
     ``✓`` marks a difference beyond the seed spread (:func:`summarize`). The tables start with the
     :func:`provenance` caption (``caption=False``: below another table of the same runs that has it).
     """
-    import pandas as pd
 
     summary = summarize(runs, meta.get("reference"))
     summary = summary[summary["scope"] == scope]
@@ -847,7 +855,7 @@ def render_markdown(
             "",
             f"{heading} {caption}{where}",
             "",
-            pd.DataFrame(table).to_markdown(index=False, disable_numparse=True),
+            _markdown_table(table),
         ]
     return "\n".join(parts)
 
@@ -861,7 +869,6 @@ def render_arms(
 ) -> str:
     """One markdown table of one split: arms as rows with their training steps, fit time and each
     metric's mean ± std over seeds (a single seed says so), with the :func:`provenance` caption."""
-    import pandas as pd
 
     summary = summarize(runs[runs["split"] == split], None)
     summary = summary[summary["scope"] == "all"]
@@ -876,9 +883,7 @@ def render_arms(
             r = stat.get((target, metric))
             row[caption] = "–" if r is None else _cell(r)
         table.append(row)
-    return (
-        f"{provenance(runs, meta)}\n\n{pd.DataFrame(table).to_markdown(index=False, disable_numparse=True)}"
-    )
+    return f"{provenance(runs, meta)}\n\n{_markdown_table(table)}"
 
 
 def render_splits(
@@ -892,7 +897,6 @@ def render_splits(
     """Markdown tables of generalisation: per arm, one row per split (``baseline`` first) with each
     metric's mean ± std over seeds, and the mean change of new-burn F1 from the ``baseline`` split
     (the in-regime test split of the shift benchmark), with the :func:`provenance` caption."""
-    import pandas as pd
 
     summary = summarize(runs, None)
     summary = summary[summary["scope"] == "all"]
@@ -921,7 +925,7 @@ def render_splits(
             "",
             f"{heading} `{arm}`",
             "",
-            pd.DataFrame(table).to_markdown(index=False, disable_numparse=True),
+            _markdown_table(table),
         ]
     return "\n".join(parts)
 

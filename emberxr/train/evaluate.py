@@ -22,7 +22,15 @@ from torch import nn
 
 from emberxr.errors import ConfigError, Problem
 
-__all__ = ["BY_CHOICES", "REGIME_BINS", "choose_threshold", "evaluate_events", "regime_bins", "restore_best"]
+__all__ = [
+    "BY_CHOICES",
+    "REGIME_BINS",
+    "choose_threshold",
+    "evaluate_events",
+    "event_id_of",
+    "regime_bins",
+    "restore_best",
+]
 
 #: groupings ``evaluate_events(by=...)`` adds to the table
 BY_CHOICES = ("regime",)
@@ -175,9 +183,10 @@ def _bins_by(by: str | None, events: Sequence[xr.Dataset]) -> dict[str, list[str
     return regime_bins(events)
 
 
-def _event_id(ev: xr.Dataset, i: int) -> str:
-    # the id the evaluation loader gives the event's samples (emberxr.data.datasets)
-    return str(ev.attrs.get("event_id", f"event-{i}"))
+def event_id_of(ev: xr.Dataset, index: int) -> str:
+    """The id the sample datasets give the samples of ``ev``, the ``index``-th event of a list
+    (its ``event_id`` attribute, else ``event-<index>``; see :mod:`emberxr.data.datasets`)."""
+    return str(ev.attrs.get("event_id", f"event-{index}"))
 
 
 def _number(value: Any) -> float | None:
@@ -209,7 +218,7 @@ def regime_bins(events: Sequence[xr.Dataset]) -> dict[str, list[str]]:
     ConfigError
         Two binned events share an event id (their samples could not be told apart).
     """
-    ids = [_event_id(ev, i) for i, ev in enumerate(events)]
+    ids = [event_id_of(ev, i) for i, ev in enumerate(events)]
     out: dict[str, list[str]] = {}
     binned: set[str] = set()
     for attr, (short, rule) in REGIME_BINS.items():
