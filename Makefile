@@ -13,7 +13,7 @@ export OMP_NUM_THREADS ?= 2
 export WANDB_MODE ?= offline
 export MPLBACKEND ?= Agg
 
-.PHONY: venv demo test test-all lint format sim-venv bench install-check docs-figures clean help
+.PHONY: venv demo test test-all lint format sim-venv bench results install-check docs-figures clean help
 
 help:
 	@echo "make demo      set up .venv, then run the main job on the built-in sim-small dataset"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint      ruff"
 	@echo "make sim-venv  build the simulator environment (.venv-sim, pyretechnics $(SIM_PINS))"
 	@echo "make bench     run benchmarks/ and rewrite docs/benchmarks.md"
+	@echo "make results   regenerate docs/results.md and the README results table from docs/results/"
 	@echo "make install-check  build the wheel, install it non-editable in a throwaway venv, use it outside the checkout"
 
 # The stamp holds a hash of pyproject.toml: a clone (fresh mtimes) with an unchanged
@@ -65,6 +66,9 @@ install-check: venv
 
 bench: venv
 	$(PY) benchmarks/run_all.py
+
+results: venv
+	$(PY) docs/scripts/results.py --write
 
 clean:
 	rm -rf outputs .pytest_cache

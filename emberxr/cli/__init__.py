@@ -40,6 +40,7 @@ COMMANDS = (
     "cache",
     "fit",
     "sweep",
+    "ablate",
     "evaluate",
     "predict",
     "models",

@@ -1,7 +1,7 @@
-"""``emberxr benchmark NAME ...``: run a benchmark protocol and print its scores.
+"""``emberxr benchmark NAME``: the benchmarks emberxr runs end to end (train or load, then score).
 
 Each benchmark lives in its own module ``emberxr/cli/benchmark_<name>.py`` exposing
-``register(actions)``, which adds its sub-commands to this group; :data:`MODULES` lists them.
+``register(group_subparsers)``; this module only lists them.
 """
 
 from __future__ import annotations
@@ -9,20 +9,20 @@ from __future__ import annotations
 import argparse
 import importlib
 
-#: modules that add benchmark sub-commands (``emberxr.cli.<module>.register``)
-MODULES = ("benchmark_public",)
+from emberxr.cli import add_command_group
+
+#: benchmark modules (``emberxr.cli.benchmark_<name>``), in --help order
+BENCHMARKS = ("simshift", "public")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``benchmark`` command group and its benchmarks."""
-    from emberxr.cli import add_command_group
-
-    actions = add_command_group(
+    group = add_command_group(
         subparsers,
         "benchmark",
-        help="run a benchmark protocol (public data sets) and print its scores",
+        help="benchmarks run end to end: sim-shift (held-out regimes), wildfirespreadts, ndws",
         description=__doc__,
         dest="benchmark",
     )
-    for name in MODULES:
-        importlib.import_module(f"emberxr.cli.{name}").register(actions)
+    for name in BENCHMARKS:
+        importlib.import_module(f"emberxr.cli.benchmark_{name}").register(group)

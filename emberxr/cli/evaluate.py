@@ -1,7 +1,9 @@
 """``emberxr evaluate CKPT DATA``: pixel metrics of a checkpoint on a catalog split or event data.
 
 Prints precision, recall, F1, IoU and AP for the next fire mask and the newly burned pixels,
-overall and by history length; ``-o`` writes the full table (per event too) as markdown or CSV.
+overall and by history length (and by regime bin with ``--by regime``: wind, dead fuel moisture
+quartiles, landscape style, terrain, ignition of simulated events); ``-o`` writes the full table
+(per event too) as markdown or CSV.
 DATA is anything ``emberxr.fit`` accepts: a catalog name or YAML, an event store (zarr), a raw
 event folder, a folder of event folders, or a path a reader plugin opens.
 
@@ -36,6 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--save", metavar="PATH", help="write the checkpoint (with its threshold) to PATH")
     p.add_argument("-o", "--output", help="write the table: .csv as CSV, otherwise markdown")
     p.add_argument("--no-per-event", action="store_true", help="leave out the per-event rows")
+    p.add_argument(
+        "--by",
+        choices=["regime"],
+        help="also pool the metrics by regime bin (events carrying the simulator's regime_* attributes)",
+    )
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     p.set_defaults(func=run)
 
@@ -57,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         output=args.output,
         per_event=not args.no_per_event,
         progress=args.progress,
+        by=args.by,
     )
     short = df[df["scope"] != "event"].drop(columns=["n_pixels"], errors="ignore")
     print(short.to_markdown(index=False, floatfmt=".3f"))

@@ -66,6 +66,7 @@ __all__ = [
     "describe",
     "flatten",
     "is_known_key",
+    "keyword_overrides",
     "load_config",
     "merge_overrides",
     "model_kwargs",
@@ -796,6 +797,18 @@ def _kw_overrides(overrides: Mapping[str, Any], model_name: Any) -> dict[str, An
     if problems:
         raise ConfigError(problems)
     return out
+
+
+def keyword_overrides(overrides: Mapping[str, Any], model_name: str | None) -> dict[str, Any]:
+    """``fit`` keywords as canonical dotted keys (``epochs`` -> ``training.epochs``, ``d_model`` ->
+    ``model.d_model`` for a model taking it, ``train__lr_temporal`` -> ``training.lr_temporal``).
+
+    Raises
+    ------
+    ConfigError
+        Unknown or ambiguous keywords (with close matches).
+    """
+    return {_canonical(k): v for k, v in _kw_overrides(overrides, model_name or DEFAULT_MODEL).items()}
 
 
 def build_config(

@@ -470,6 +470,21 @@ class MetricAccumulator:
         for key, g in other.groups.items():
             self._group(*key).add(g)
 
+    def pool(self, scope: str, name: str, members: Sequence[tuple[str, str]]) -> None:
+        """Add group ``(scope, name)`` of every family: the exact sum of existing groups.
+
+        ``members`` are ``(scope, name)`` keys of groups already counted (e.g. the ``("event",
+        event_id)`` groups of the events in one regime bin); a member without samples adds nothing.
+        Confusion counts add up and score tables merge exactly, so the pooled group's metrics are
+        those of all its members' pixels taken together.
+        """
+        for family in FAMILIES:
+            g = self._group(family, scope, name)
+            for member in members:
+                part = self.groups.get((family, *member))
+                if part is not None:
+                    g.add(part)
+
     def state(self) -> dict[str, Any]:
         """Everything counted, as picklable plain data (:meth:`from_state` rebuilds it)."""
         return {
@@ -535,11 +550,12 @@ class MetricAccumulator:
         """A tidy :class:`pandas.DataFrame`: one row per (family, scope, group)."""
         import pandas as pd
 
-        order = {"all": 0, "history": 1, "event": 2}
+        order = {"all": 0, "history": 1, "regime": 2, "event": 3}
         bucket_order = {name: i for i, (_, _, name) in enumerate(HIST_BUCKETS)}
         rows = []
         for family, scope, name in sorted(
-            self.groups, key=lambda k: (FAMILIES.index(k[0]), order[k[1]], bucket_order.get(k[2], 99), k[2])
+            self.groups,
+            key=lambda k: (FAMILIES.index(k[0]), order.get(k[1], 9), bucket_order.get(k[2], 99), k[2]),
         ):
             r = self.result(family, scope, name)
             row = {"target": family, "scope": scope, "group": name, "threshold": self.threshold}
