@@ -11,6 +11,7 @@ import torch
 import emberxr
 from emberxr.errors import ConfigError, WeightsError
 from emberxr.registry import create_decoder
+from emberxr.testing import conformance_cases
 
 D, MLP_DIM, HIDDEN = 32, 64, 32  # a Segment Anything mask decoder at a reduced width (SAM: 256, 2048, 256)
 SMALL = {"transformer_dim": D, "mlp_dim": MLP_DIM, "num_heads": 8}
@@ -193,3 +194,21 @@ def test_emberformer_with_sam_weights_freezes_only_what_was_loaded(tmp_path, mon
     assert model.decoder.context_proj.weight.requires_grad and model.decoder.refine[1].weight.requires_grad
     model.unfreeze_decoder()
     assert all(q.requires_grad for q in model.decoder.parameters())
+
+
+@pytest.mark.parametrize(
+    "case",
+    conformance_cases(
+        "sam",
+        kind="decoder",
+        in_model=False,
+        transformer_dim=32,
+        depth=1,
+        num_heads=4,
+        attention_downsample_rate=1,
+    ),
+    ids=str,
+)
+def test_sam_conforms_with_other_options(case):
+    """The default options run in test_conformance.py (with every decoder, alone and in EmberFormer)."""
+    case()
