@@ -271,3 +271,22 @@ def test_cli_pretrain(tmp_path, weights_dir, capsys):
     assert meta["command"].startswith("emberxr pretrain --data") and "data.tile_size=16" in meta["command"]
     assert main(["pretrain", "--data", str(store), "--decoder", "light"]) == 1
     assert "has no encoder to pretrain" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"use_wind": False},
+        {"use_static": False},
+        {"in_dynamic": 2},
+        {"in_dynamic": 2, "use_dynamic": False},
+    ],
+)
+def test_fine_names_follow_the_fine_channels(options):
+    model = emberxr.create_model("emberformer", in_static=2, patch_size=8, d_model=8, nhead=2, **options)
+    names = model.fine_names(["elevation", "fuel_model=1"], ["temp", "rh"][: options.get("in_dynamic", 0)])
+    assert len(names) == model.fine_channels and names[:4] == BASE
+    assert ("static:elevation" in names) == model.use_static and ("wind:u" in names) == model.use_wind
+    assert ("dynamic:rh" in names) == model.use_dynamic
+    assert model.fine_names(["elevation"], []) is None or not model.use_static  # a count that does not fit
