@@ -70,6 +70,7 @@ def fit(
     """
     import torch
 
+    from emberxr.channels import channel_names
     from emberxr.data.loaders import training_loaders
     from emberxr.data.samples import check_target_kind
     from emberxr.data.sources import SPLITS, resolve_splits
@@ -106,7 +107,8 @@ def fit(
         check_target_kind([ev for part in splits.values() for ev in part], cfg["data"]["target"])
         stats = compute_stats(splits["train"], progress=tr["progress"])
         kwargs = model_kwargs(cfg, get_model_class(name), stats.n_static, stats.n_dynamic)
-        net = create_model(name, **kwargs)
+        with channel_names(static=stats.feature_names, dynamic=stats.dynamic_feature_names):
+            net = create_model(name, **kwargs)  # pretrained weights are matched to the data by name
         train, val = splits["train"], splits.get("val") or splits["train"]
         train_loader, val_loader, sampler = training_loaders(
             train, val, stats, cfg, net, dist.rank, dist.world_size

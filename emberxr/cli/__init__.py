@@ -39,6 +39,7 @@ COMMANDS = (
     "data",
     "cache",
     "fit",
+    "pretrain",
     "sweep",
     "ablate",
     "evaluate",

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from emberxr.channels import channel_names, known_channel_names
 from emberxr.errors import ConfigError, Problem
 from emberxr.layers import AttentionBlock, sincos_2d
 from emberxr.tokens import (
@@ -108,11 +109,14 @@ class EmberFormer(FireModel):
         One layer by default: with the demo's 2000-step budget on sim-small it raised test new-burn
         F1 from 0.693 to 0.715 and new-burn AP from 0.767 to 0.792 (``docs/models.md``).
     decoder
-        Decoder name from ``emberxr.list_decoders()`` (``light``, ``unet``, ``segformer``, plugins).
+        Decoder name from ``emberxr.list_decoders()`` (``light``, ``unet``, ``segformer``, ``sam``,
+        plugins).
     pretrained
-        Decoder encoder weights: ``False`` (random initialisation), ``True`` (the default weight
-        file ``<decoder>-<encoder>.pt`` in the weights directory; an error when there is none) or a
-        local file path (see :mod:`emberxr.decoders.weights`).
+        Decoder weights: ``False`` (random initialisation), ``True`` (the default weight file
+        ``<decoder>-<encoder>.pt`` in the weights directory, e.g. made by ``emberxr pretrain``; an
+        error when there is none) or a local file path (see :mod:`emberxr.decoders.weights`). Built
+        by :func:`emberxr.fit`, a pretrained file's input channels are matched to the data's by
+        name (:meth:`fine_names`).
     decoder_config
         Extra keyword arguments for the decoder.
     token_mode
@@ -207,16 +211,49 @@ class EmberFormer(FireModel):
             + (2 if self.use_wind else 0)
             + (self.in_dynamic if self.use_dynamic else 0)
         )
-        self.decoder = create_decoder(
-            decoder,
-            context_channels=d,
-            fine_channels=self.fine_channels,
-            patch_size=p,
-            weights=pretrained or None,
-            **(decoder_config or {}),
-        )
+        known = known_channel_names()  # named by emberxr.fit: pretrained files are matched by name
+        with channel_names(fine=self.fine_names(known.get("static"), known.get("dynamic"))):
+            self.decoder = create_decoder(
+                decoder,
+                context_channels=d,
+                fine_channels=self.fine_channels,
+                patch_size=p,
+                weights=pretrained or None,
+                **(decoder_config or {}),
+            )
         self.persistence = nn.Parameter(torch.tensor(4.0))
         self.bias = nn.Parameter(torch.tensor(-2.0))
+
+    def fine_names(self, static: list[str] | None, dynamic: list[str] | None) -> list[str] | None:
+        """Names of the ``fine`` feature channels the decoder gets, in :meth:`forward`'s order.
+
+        Parameters
+        ----------
+        static, dynamic
+            Names of the data's static / dynamic feature channels (``NormStats.feature_names``,
+            ``dynamic_feature_names``).
+
+        Returns
+        -------
+        list of str or None
+            ``fire:last, fire:front, valid, history_fraction, static:<name>…, wind:u, wind:v,
+            dynamic:<name>…`` (groups the ablation switches turn off left out); None when a group
+            the model uses is unnamed or has another channel count than the model.
+        """
+        names = ["fire:last", "fire:front", "valid", "history_fraction"]
+        static = [] if static is None and self.in_static == 0 else static
+        dynamic = [] if dynamic is None and self.in_dynamic == 0 else dynamic
+        if self.use_static:
+            if static is None or len(static) != self.in_static:
+                return None
+            names += [f"static:{n}" for n in static]
+        if self.use_wind:
+            names += ["wind:u", "wind:v"]
+        if self.use_dynamic:
+            if dynamic is None or len(dynamic) != self.in_dynamic:
+                return None
+            names += [f"dynamic:{n}" for n in dynamic]
+        return names
 
     # -- training helpers ------------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -322,7 +359,8 @@ class EmberFormer(FireModel):
         context = unpatchify_grid(ctx, grid)  # [B, d, Gy, Gx]
         # full-resolution features
         lastf = last_frame(batch)
-        # last frame, active front, validity, fraction of the history window that is real
+        # last frame, active front, validity, fraction of the history window that is real (the
+        # channel order fine_names describes)
         fine = [lastf, lastf - previous_frame(batch), pixel_valid(batch).to(torch.float32)]
         fine.append((keep.sum(dim=1).float() / self.max_seq_len)[:, None, None, None].expand_as(lastf))
         if self.use_static:

@@ -505,6 +505,8 @@ class Trainer:
                 f"[emberxr] {n:,} pretrained parameters: frozen for {self.freeze_epochs} epoch(s), "
                 f"decoder learning rate {resolve_lr_spatial(self.tcfg, True):g}"
             )
+            if (report := getattr(getattr(self.model, "decoder", None), "load_report", None)) is not None:
+                print(f"[emberxr] decoder weights: {report}")  # what was loaded, mapped, skipped
         if resume and last_path.exists():
             self._restore(last_path)
             if self.dist.is_main:
