@@ -70,17 +70,16 @@ def fit(
     """
     import torch
 
-    from emberxr.channels import channel_names
     from emberxr.data.loaders import training_loaders
     from emberxr.data.samples import check_target_kind
     from emberxr.data.sources import SPLITS, resolve_splits
     from emberxr.normalize import compute_stats
-    from emberxr.registry import create_model, get_model_class
-    from emberxr.train.config import build_config, model_kwargs
+    from emberxr.train.config import build_config
     from emberxr.train.distributed import cleanup, init_distributed
     from emberxr.train.evaluate import restore_best
     from emberxr.train.loop import Trainer, seed_everything
     from emberxr.train.loss import build_loss
+    from emberxr.train.model_config import build_model
     from emberxr.train.runs import discard_if_empty, run_directory
     from emberxr.train.wandb_utils import WandbLogger
 
@@ -106,9 +105,7 @@ def fit(
         splits = resolve_splits(source, allowed=SPLITS, required=("train",))
         check_target_kind([ev for part in splits.values() for ev in part], cfg["data"]["target"])
         stats = compute_stats(splits["train"], progress=tr["progress"])
-        kwargs = model_kwargs(cfg, get_model_class(name), stats.n_static, stats.n_dynamic)
-        with channel_names(static=stats.feature_names, dynamic=stats.dynamic_feature_names):
-            net = create_model(name, **kwargs)  # pretrained weights are matched to the data by name
+        net = build_model(cfg, stats)
         train, val = splits["train"], splits.get("val") or splits["train"]
         train_loader, val_loader, sampler = training_loaders(
             train, val, stats, cfg, net, dist.rank, dist.world_size
@@ -127,12 +124,8 @@ def fit(
         fitted.train_seconds, fitted.steps = float(result["seconds"]), int(result["steps"])
         if dist.is_main:
             fitted.save(rdir / "model.pt")
-            summary = {
-                "threshold": threshold,
-                "best_epoch": result["best_epoch"],
-                "train_seconds": result["seconds"],
-            }
-            logger.summary(summary)
+            run = {"best_epoch": result["best_epoch"], "train_seconds": result["seconds"]}
+            logger.summary({"threshold": threshold, **run})
         return fitted
     finally:
         if logger is not None:

@@ -251,6 +251,22 @@ def model_kwargs(
     return out
 
 
+def build_model(cfg: Mapping[str, Any], stats: Any) -> Any:
+    """The configured model, sized for the data that ``stats`` (a ``NormStats``) describes.
+
+    ``in_static`` / ``in_dynamic`` come from the statistics (:func:`model_kwargs`), and the data's
+    channel names are known while the model is built, so pretrained weight files are matched to
+    the input channels by name (:mod:`emberxr.channels`).
+    """
+    from emberxr.channels import channel_names
+    from emberxr.registry import create_model
+
+    name = cfg["model"]["name"]
+    kwargs = model_kwargs(cfg, get_model_class(name), stats.n_static, stats.n_dynamic)
+    with channel_names(static=stats.feature_names, dynamic=stats.dynamic_feature_names):
+        return create_model(name, **kwargs)
+
+
 def check_model_build(cfg: Mapping[str, Any]) -> list[Problem]:
     """Build the configured model without data and return what its constructor objects to.
 
