@@ -104,6 +104,19 @@ class WriteError(EmberxrError, ValueError):
     """Data could not be written (missing georeferencing, unsupported shape, bad group name)."""
 
 
+class MissingCRSError(WriteError):
+    """A product that must be georeferenced (vector perimeters) was asked of data without a CRS,
+    e.g. NDWS tiles, which carry no coordinate reference system."""
+
+
+class WindFileError(_ProblemList, ValueError):
+    """A what-if wind file (``--wind FILE.csv``) cannot drive a forecast: missing or non-numeric
+    columns, bad or non-increasing time stamps, or times that do not cover the forecast horizon.
+    Every problem is listed (see :mod:`emberxr.products.wind` for the format)."""
+
+    headline = "wind file is not usable"
+
+
 class ThresholdNotSetError(EmberxrError, ValueError):
     """A binary decision was asked of a model whose probability threshold was never chosen.
 
