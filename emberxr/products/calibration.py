@@ -28,7 +28,14 @@ and writes a reliability diagram (``reliability.png``) and its bins (``calibrati
 Calibrating
 -----------
 :func:`fit_calibration` fits a map from logits to calibrated probabilities on the validation
-split's valid pixels (the next fire mask; at most ``max_pixels`` of them, a seeded random subset):
+split's valid pixels (at most ``max_pixels`` of them, a seeded random subset), by default all of
+them (``pixels="all"``): one non-decreasing map for every pixel, so the ranking of the pixels, the
+AP and the decisions at the (re-chosen) threshold stay those of the model and only the
+probabilities change. ``pixels="unburned"`` fits and maps only the pixels not burning at the
+issue time (the spread forecast; the burning pixels keep the model's probability): it calibrates
+the new-burn probabilities more closely, where the old fire — certain and burned — would dominate
+the high probabilities of a map fitted on every pixel, but it reorders burning against unburned
+pixels, so the next-mask AP and the F1-best threshold change too. The methods:
 
 ``temperature``
     ``sigmoid(z / T)`` with ``T > 0`` minimising the negative log-likelihood (one parameter,
@@ -81,6 +88,7 @@ __all__ = [
 ]
 
 METHODS = ("temperature", "isotonic")
+PIXELS = ("unburned", "all")
 BINNINGS = ("width", "mass")
 _EPS = 1e-6  # calibrated probabilities are kept in [eps, 1 - eps] so their logits stay finite
 
@@ -284,6 +292,7 @@ def _check_calibration(calibration: Mapping[str, Any]) -> None:
         method == "isotonic"
         and len(calibration.get("logits", ())) == len(calibration.get("probabilities", ())) > 0
     )
+    ok = ok and calibration.get("pixels", "all") in PIXELS
     if not ok:
         raise ConfigError(
             [
@@ -297,12 +306,24 @@ def _check_calibration(calibration: Mapping[str, Any]) -> None:
         )
 
 
-def calibrate_logits(logits: Any, calibration: Mapping[str, Any] | None) -> Any:
-    """Calibrated logits (a tensor like ``logits``); ``calibration=None`` returns them as they are."""
+def calibrate_logits(logits: Any, calibration: Mapping[str, Any] | None, last: Any = None) -> Any:
+    """Calibrated logits (a tensor like ``logits``); ``calibration=None`` returns them as they are.
+
+    ``last`` (the last history frame, ``[B, 1, H, W]``): with a calibration fitted on the pixels not
+    burning at the issue time (``pixels="unburned"``), the burning pixels keep their logits."""
     import torch
 
     if calibration is None:
         return logits
+    out = _mapped(logits, calibration)
+    if last is not None and calibration.get("pixels", "all") == "unburned":
+        out = torch.where(last.reshape(out.shape) > 0.5, logits, out)
+    return out
+
+
+def _mapped(logits: Any, calibration: Mapping[str, Any]) -> Any:
+    import torch
+
     if calibration["method"] == "temperature":
         return logits / float(calibration["temperature"])
     xs = torch.as_tensor(calibration["logits"], dtype=torch.float64, device=logits.device)
@@ -333,7 +354,10 @@ class Calibrated(nn.Module):
         self.calibration = dict(calibration)
 
     def forward(self, batch: Any) -> Any:
-        return calibrate_logits(self.model(batch), self.calibration)
+        from emberxr.models.base import last_frame
+
+        last = last_frame(batch) if self.calibration.get("pixels", "all") == "unburned" else None
+        return calibrate_logits(self.model(batch), self.calibration, last)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -360,9 +384,15 @@ def _bce(z: np.ndarray, y: np.ndarray) -> float:
 
 
 def collect_pixels(
-    model: Any, loader: Any, max_pixels: int = 2_000_000, seed: int = 0, progress: bool = False
+    model: Any,
+    loader: Any,
+    max_pixels: int = 2_000_000,
+    seed: int = 0,
+    progress: bool = False,
+    pixels: str = "all",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and next-mask labels of the valid pixels of every sample of ``loader`` (float64, bool).
+    """Logits and next-mask labels of the valid pixels of every sample of ``loader`` (float64, bool):
+    all of them, or (``pixels="unburned"``) those not burning in the last history frame.
 
     Beyond ``max_pixels`` a seeded random subset is kept: every pixel is kept with the same rate,
     halved whenever the kept ones exceed the bound (the result depends only on the data and
@@ -370,6 +400,7 @@ def collect_pixels(
     """
     import torch
 
+    from emberxr.models.base import last_frame
     from emberxr.progress import progress as progress_bar
     from emberxr.train.loop import to_device
 
@@ -386,6 +417,8 @@ def collect_pixels(
             z = model(batch).float().cpu().numpy().ravel()
             y = (batch["target"].reshape(-1) > 0.5).cpu().numpy()
             m = batch["valid"].reshape(-1).bool().cpu().numpy()
+            if pixels == "unburned":
+                m &= (last_frame(batch).reshape(-1) <= 0.5).cpu().numpy()
             z, y = z[m], y[m]
             if rate < 1.0:
                 keep = rng.random(z.size) < rate
@@ -413,6 +446,7 @@ def fit_calibration(
     max_pixels: int = 2_000_000,
     seed: int = 0,
     progress: bool = False,
+    pixels: str = "all",
 ) -> dict[str, Any]:
     """Fit a calibration of ``model``'s probabilities on ``loader``'s samples (validation).
 
@@ -426,6 +460,9 @@ def fit_calibration(
         ``"temperature"`` or ``"isotonic"`` (see the module docstring).
     max_pixels, seed
         Bound on the pixels fitted on and the seed of the subset beyond it.
+    pixels
+        ``"all"`` valid pixels (default) or only those not burning at the issue time
+        (``"unburned"``, see the module docstring).
     progress
         Show a progress bar.
 
@@ -433,7 +470,7 @@ def fit_calibration(
     -------
     dict
         ``method``, its parameters (``temperature``, or ``logits`` and ``probabilities``: the
-        isotonic knots), ``n_pixels``, and ``ece_before`` / ``ece_after`` (15 equal-width bins, on
+        isotonic knots), ``pixels``, ``n_pixels``, and ``ece_before`` / ``ece_after`` (15 equal-width bins, on
         the pixels fitted on: in-sample). Plain floats and lists, ready for the checkpoint.
 
     Raises
@@ -441,12 +478,16 @@ def fit_calibration(
     ConfigError
         Unknown method, or no validation pixel with fire and without (nothing to calibrate on).
     """
+    problems = []
     if method not in METHODS:
-        raise ConfigError(
-            [Problem(f"calibration method {method!r}", f"use one of {', '.join(METHODS)} (or none)")],
-            subject="calibration",
+        problems.append(
+            Problem(f"calibration method {method!r}", f"use one of {', '.join(METHODS)} (or none)")
         )
-    z, y = collect_pixels(model, loader, max_pixels=max_pixels, seed=seed, progress=progress)
+    if pixels not in PIXELS:
+        problems.append(Problem(f"pixels={pixels!r}", f"use one of {', '.join(PIXELS)}"))
+    if problems:
+        raise ConfigError(problems, subject="calibration")
+    z, y = collect_pixels(model, loader, max_pixels=max_pixels, seed=seed, progress=progress, pixels=pixels)
     if z.size == 0 or y.all() or not y.any():
         raise ConfigError(
             [
@@ -459,7 +500,7 @@ def fit_calibration(
         )
     z = np.clip(np.nan_to_num(z, nan=0.0), -60.0, 60.0)
     yf = y.astype(np.float64)
-    out: dict[str, Any] = {"method": method, "n_pixels": int(z.size)}
+    out: dict[str, Any] = {"method": method, "pixels": pixels, "n_pixels": int(z.size)}
     if method == "temperature":
         from scipy.optimize import minimize_scalar
 
@@ -480,12 +521,18 @@ def fit_calibration(
 
 
 def calibrate(
-    fitted: Any, data: Any, method: str = "temperature", split: str = "val", progress: bool = False
+    fitted: Any,
+    data: Any,
+    method: str = "temperature",
+    split: str = "val",
+    progress: bool = False,
+    pixels: str = "all",
 ) -> dict[str, Any] | None:
     """Calibrate a fitted model after training, on split ``split`` of ``data``, then re-choose its
     threshold on the calibrated probabilities of the same samples.
 
-    ``method="none"`` removes a calibration (and re-chooses the threshold). ``fitted.calibration``,
+    ``method="none"`` removes a calibration (and re-chooses the threshold); ``pixels`` as in
+    :func:`fit_calibration`. ``fitted.calibration``,
     ``fitted.threshold`` and ``fitted.metrics[f"{split}/ap" | "/best_f1"]`` are updated; call
     ``fitted.save(path)`` to keep them. Returns the calibration (None for ``none``).
     """
@@ -494,7 +541,11 @@ def calibrate(
 
     events = fitted._events(data, split)
     loader = validation_loader(events, fitted.stats, fitted.config, fitted.model)
-    cal = None if method == "none" else fit_calibration(fitted.model, loader, method, progress=progress)
+    cal = (
+        None
+        if method == "none"
+        else fit_calibration(fitted.model, loader, method, progress=progress, pixels=pixels)
+    )
     fitted.calibration = cal
     fitted.threshold, chosen = choose_threshold(fitted.model, loader, progress=progress, calibrator=cal)
     fitted.metrics.update({f"{split}/{k}": v for k, v in chosen.items()})

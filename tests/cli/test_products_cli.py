@@ -68,9 +68,9 @@ def test_predict_writes_every_product(trained, tmp_path, capsys):
     assert rc == 0, printed
     assert "ensemble of 4 (bernoulli, seed 2)" in printed and "wind: file wind.csv" in printed
     names = sorted(p.name for p in out.iterdir())
+    rasters = ("burn", "mask", "arrival", "spread")
     assert names == sorted(
-        ["burn.tif", "burn.qml", "mask.tif", "mask.qml", "arrival.tif", "arrival.qml"]
-        + ["spread.tif", "spread.qml", "fire.gpkg", "map.png"]
+        [f"{r}.{ext}" for r in rasters for ext in ("tif", "qml")] + ["fire.gpkg", "map.png"]
     )
     with rasterio.open(out / "burn.tif") as src:
         tags = src.tags()

@@ -4,7 +4,6 @@ checkpoint, applied in predict and evaluate, with the threshold chosen on calibr
 from __future__ import annotations
 
 import copy
-import math
 
 import numpy as np
 import pytest
@@ -41,29 +40,37 @@ class Affine(torch.nn.Module):
 
 
 def _loader(seed, batches=6, size=32):
-    """Batches whose labels are drawn from the true probability ``sigmoid(z)``."""
+    """Batches whose labels are drawn from the true probability ``sigmoid(z)``, plus a burning
+    scar (a tenth of the pixels, burning in the last history frame, confident and burned)."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(batches):
         z = rng.normal(-1.5, 2.0, (4, 1, size, size))
-        y = rng.random(z.shape) < _sigmoid(z)
+        scar = rng.random(z.shape) < 0.1
+        z[scar] = 8.0
+        y = (rng.random(z.shape) < _sigmoid(z)) | scar
         valid = np.ones(z.shape, bool)
         valid[..., -3:] = False
+        fire = np.concatenate([np.zeros_like(scar), scar], axis=1).astype(np.float32)  # [B, 2, H, W]
         out.append(
             {
                 "z": torch.tensor(z, dtype=torch.float32),
                 "target": torch.tensor(y.astype(np.float32)),
                 "valid": torch.tensor(valid),
+                "fire": torch.tensor(fire),
+                "valid_t": torch.ones(4, 2, dtype=torch.bool),
             }
         )
     return out
 
 
 def _ece(model, loader, calibration=None):
+    """ECE over the pixels not burning at the issue time (what the calibration maps)."""
     p, y = [], []
     for b in loader:
-        z = calibrate_logits(model(b).float(), calibration)
-        m = b["valid"].numpy()
+        last = b["fire"][:, -1:]
+        z = calibrate_logits(model(b).float(), calibration, last)
+        m = b["valid"].numpy() & (last.numpy() == 0)
         p.append(_sigmoid(z.numpy())[m])
         y.append(b["target"].numpy()[m] > 0.5)
     return expected_calibration_error((np.concatenate(p), np.concatenate(y)))
@@ -111,11 +118,32 @@ def test_calibration_lowers_the_ece_of_a_miscalibrated_model(gain, shift, method
     before, after = _ece(model, held_out), _ece(model, held_out, cal)
     assert before > 0.05
     assert after < before / 3
-    assert cal["ece_after"] < cal["ece_before"] and cal["n_pixels"] == 6 * 4 * 32 * 29
+    assert cal["ece_after"] < cal["ece_before"] and cal["pixels"] == "all"
+    assert cal["n_pixels"] == 6 * 4 * 32 * 29
     if method == "temperature":
         assert cal["temperature"] == pytest.approx(gain, rel=0.1)
     else:
         assert np.all(np.diff(cal["logits"]) > 0) and np.all(np.diff(cal["probabilities"]) >= 0)
+
+
+def test_pixels_burning_at_issue_keep_their_logits_unless_all_pixels_are_calibrated():
+    from emberxr.products.calibration import with_calibration
+
+    batch = _loader(5, batches=1)[0]
+    scar = batch["fire"][:, -1:] > 0
+    model = Affine(3.0)
+    raw = model(batch)
+    for pixels in ("unburned", "all"):
+        cal = fit_calibration(model, [batch], "temperature", pixels=pixels)
+        n = (batch["valid"] & ~scar) if pixels == "unburned" else batch["valid"]
+        assert cal["n_pixels"] == int(n.sum())
+        out = with_calibration(model, cal)(batch)
+        torch.testing.assert_close(out[~scar], raw[~scar] / cal["temperature"])
+        if pixels == "unburned":
+            torch.testing.assert_close(out[scar], raw[scar])
+        else:
+            torch.testing.assert_close(out[scar], raw[scar] / cal["temperature"])
+    assert with_calibration(model, None) is model
 
 
 def test_calibration_needs_both_classes_and_a_known_method():
@@ -124,8 +152,9 @@ def test_calibration_needs_both_classes_and_a_known_method():
         b["target"][:] = 0
     with pytest.raises(ConfigError, match="0 burning"):
         fit_calibration(Affine(), loader, "temperature")
-    with pytest.raises(ConfigError, match="platt"):
-        fit_calibration(Affine(), loader, "platt")
+    with pytest.raises(ConfigError, match="platt") as err:
+        fit_calibration(Affine(), loader, "platt", pixels="some")
+    assert len(err.value.problems) == 2
 
 
 def test_calibration_pixels_are_bounded_by_a_seeded_subset():
@@ -179,15 +208,17 @@ def test_fit_calibrates_on_validation_and_chooses_the_threshold_on_calibrated_pr
     assert cal["method"] == "temperature" and cal["temperature"] > 0
     loader = validation_loader(fitted._events(events, "val"), fitted.stats, fitted.config, fitted.model)
     raw_threshold, _ = choose_threshold(fitted.model, loader)
-    t = cal["temperature"]
-    logit = math.log(raw_threshold / (1 - raw_threshold))
-    assert fitted.threshold == pytest.approx(1 / (1 + math.exp(-logit / t)), rel=1e-3)
+    calibrated_threshold, _ = choose_threshold(fitted.model, loader, calibrator=cal)
+    assert fitted.threshold == calibrated_threshold != raw_threshold
+    # temperature scaling of every pixel keeps the F1-best operating point: the threshold maps
+    logit = np.log(raw_threshold / (1 - raw_threshold))
+    assert fitted.threshold == pytest.approx(_sigmoid(logit / cal["temperature"]), rel=1e-3)
     loaded = emberxr.load(run / "model.pt")
     assert loaded.calibration == cal and loaded.threshold == pytest.approx(fitted.threshold)
 
 
 def test_predict_applies_the_stored_calibration(calibrated):
-    fitted, events, run = calibrated
+    _, events, run = calibrated
     loaded = emberxr.load(run / "model.pt")
     event = events[0]
     ds = loaded.forecast(event, t=3, horizon=2)
@@ -196,6 +227,7 @@ def test_predict_applies_the_stored_calibration(calibrated):
     t = loaded.calibration["temperature"]
     expected = _sigmoid(np.log(raw / (1 - raw)) / t)
     np.testing.assert_allclose(ds["probability"].values[0], expected, rtol=2e-3, atol=1e-6)
+    assert not np.allclose(ds["probability"].values[0], raw)
     assert ds.attrs["calibration"] == "temperature"
     ens = loaded.forecast(event, t=3, horizon=2, members=2)
     assert ens.attrs["calibration"] == "temperature"

@@ -3,6 +3,8 @@ feature, areas equal to the raster's burned area, holes kept, isochrones; no CRS
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pyogrio
 import pytest
@@ -73,7 +75,7 @@ def test_isochrones_outline_the_fire_reached_by_each_step(fc, tmp_path):
     # the step-0 isochrone is the perimeter burning at the issue time
     burning = outline(event["fire"].values[3] > 0, event.rio.transform(), 30.0)
     assert lines[0].hausdorff_distance(burning.boundary) < 1.0
-    assert all(a.length < b.length for a, b in zip(lines, lines[1:]))  # a growing fire
+    assert all(a.length < b.length for a, b in itertools.pairwise(lines))  # a growing fire
 
 
 def test_geojson_writes_perimeters_and_a_sibling_isochrone_file(fc, tmp_path):
@@ -114,7 +116,7 @@ def test_cell_areas_in_geographic_coordinates_are_on_the_sphere(scene):
 
 def test_events_without_a_crs_and_unknown_formats_are_refused(fc, tmp_path):
     _, ds = fc
-    with pytest.raises(WriteError, match=".gpkg"):
+    with pytest.raises(WriteError, match=r"\.gpkg"):
         write_perimeters(ds, tmp_path / "fire.shp")
     no_crs = ds.drop_vars("spatial_ref")
     assert no_crs.rio.crs is None
