@@ -135,7 +135,7 @@ def render(csv: Path = CSV) -> str:
     ]
     for _, r in df.iterrows():
         lines.append(
-            f"| {r['method']} | {r['parameters']} | {r['threshold']:.3f} | {r['next_ece']:.4f} | {r['new_ece']:.4f} "
+            f"| {r['method']} | {r['parameters']} | {r['threshold']:.4f} | {r['next_ece']:.4f} | {r['new_ece']:.4f} "
             f"| {r['next_ap']:.3f} | {r['new_ap']:.3f} | {r['next_f1']:.3f} | {r['new_f1']:.3f} |"
         )
     return "\n".join(lines)

@@ -11,8 +11,9 @@ Steps (each the command or call the page shows):
    ``sim-small`` training split, with ``calibrate="isotonic"``;
 2. writes test event ``--event`` as a raw folder (``terrain.tif``, ``fire/*.png``, ``wind.csv``)
    and a what-if wind file;
-3. runs ``emberxr predict`` on the raw folder: a deterministic forecast, an ensemble with wind
-   spread, perimeters, styles, the quick-look; and ``emberxr evaluate --calibration --perimeters``;
+3. forecasts the raw folder with the event's wind and with a what-if wind file, runs ``emberxr
+   predict`` on it (an ensemble with wind spread, perimeters, styles, the quick-look) and
+   ``emberxr evaluate --calibration --perimeters`` on ``--eval-events`` test events;
 4. draws ``docs/img/forecasting-*.png`` (each under 300 KB).
 
 Everything goes to ``--work`` (default: a temporary folder) except the PNGs.
@@ -78,19 +79,24 @@ def _extent(ds):
     return (x.min() - dx / 2, x.max() + dx / 2, y.min() - dy / 2, y.max() + dy / 2)
 
 
-def figure_ensemble(ens, name: str) -> None:
-    n = int(ens.sizes["step"])
+def figure_ensemble(folder: Path, name: str) -> None:
+    """Burn probability per step, mean arrival and its spread, read back from the GeoTIFFs."""
+    import rioxarray
+
+    burn = rioxarray.open_rasterio(folder / "burn.tif", masked=True)
+    arrival = rioxarray.open_rasterio(folder / "mean_arrival.tif", masked=True)[0]
+    spread = rioxarray.open_rasterio(folder / "arrival_spread.tif", masked=True)[0]
+    n = int(burn.sizes["band"])
     fig, axes = plt.subplots(1, n + 2, figsize=(2.4 * (n + 2), 2.8), constrained_layout=True)
-    ext = _extent(ens)
+    ext = _extent(burn)
     for i in range(n):
-        im = axes[i].imshow(ens["probability"].values[i], cmap="YlOrRd", vmin=0, vmax=1, extent=ext)
+        im = axes[i].imshow(burn.values[i], cmap="YlOrRd", vmin=0, vmax=1, extent=ext)
         axes[i].set_title(f"burn probability t+{i + 1}h", fontsize=8)
     fig.colorbar(im, ax=axes[n - 1], shrink=0.7)
-    top = float(ens.attrs["time_step_hours"]) * n
-    a = axes[n].imshow(ens["arrival_time"].values, cmap="magma", vmin=0, vmax=top, extent=ext)
+    a = axes[n].imshow(arrival.values, cmap="magma", vmin=0, vmax=n, extent=ext)
     axes[n].set_title("mean arrival (h)", fontsize=8)
     fig.colorbar(a, ax=axes[n], shrink=0.7)
-    s = axes[n + 1].imshow(ens["arrival_time_std"].values, cmap="Purples", vmin=0, extent=ext)
+    s = axes[n + 1].imshow(spread.values, cmap="Purples", vmin=0, extent=ext)
     axes[n + 1].set_title("arrival spread (h)", fontsize=8)
     fig.colorbar(s, ax=axes[n + 1], shrink=0.7)
     for ax in axes:
@@ -161,21 +167,24 @@ def main() -> int:
     parser.add_argument("--event", default="sim-small-00113", help="test event to forecast")
     parser.add_argument("--t", type=int, default=4, help="issue frame")
     parser.add_argument("--horizon", type=int, default=4)
+    parser.add_argument("--eval-events", type=int, default=4, help="test events evaluated")
     parser.add_argument("--work", type=Path, help="where the outputs go (default: a temporary folder)")
     args = parser.parse_args()
+
+    import shutil
 
     import pandas as pd
 
     import emberxr
+    from emberxr.catalog import open_catalog
     from emberxr.cli import main as cli
+    from emberxr.io.events import save_events
     from emberxr.readers.raw_reader import write_raw_event
 
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         ckpt = Path(args.checkpoint) if args.checkpoint else train(work, args.steps, args.events)
-        from emberxr.catalog import open_catalog
-
         cat = open_catalog("sim-small")
         event = cat["test"][args.event].to_dataset().load()
         raw = write_raw_event(event, work / "fire-113")
@@ -185,34 +194,28 @@ def main() -> int:
         pd.DataFrame(
             [(np.datetime_as_string(t, unit="m"), s, d) for t, s, d in rows], columns=["time", "speed", "direction"]
         ).to_csv(work / "southerly.csv", index=False)
-        common = [str(ckpt), str(raw), "--t", str(args.t), "--horizon", str(args.horizon)]
+        fitted = emberxr.load(ckpt)
+        opened = emberxr.open_event(raw)  # the raw folder, read as emberxr predict reads it
+        kw = {"t": args.t, "horizon": args.horizon, "progress": False}
+        base = fitted.forecast(opened, **kw)
+        what_if = fitted.forecast(opened, future_wind=work / "southerly.csv", **kw)
+        figure_whatif(base, what_if, "forecasting-whatif.png")
         out = work / "out"
-        assert cli(["predict", *common, "-o", str(out / "forecast.tif"), "--mask", str(out / "mask.tif"),
-                    "--arrival", str(out / "arrival.tif")]) == 0  # fmt: skip
-        assert cli(["predict", *common, "-o", str(out / "whatif.tif"), "--wind", str(work / "southerly.csv")]) == 0
+        common = [str(ckpt), str(raw), "--t", str(args.t), "--horizon", str(args.horizon)]
         assert cli(["predict", *common, "-o", str(out / "burn.tif"), "--members", "32", "--wind-spread", "auto",
-                    "--arrival", str(out / "mean_arrival.tif"), "--arrival-std", str(out / "spread.tif"),
+                    "--arrival", str(out / "mean_arrival.tif"), "--arrival-std", str(out / "arrival_spread.tif"),
                     "--perimeters", str(out / "perimeters.gpkg"),
                     "--quicklook", str(IMG / "forecasting-quicklook.png")]) == 0  # fmt: skip
-        assert cli(["evaluate", str(ckpt), "sim-small", "--split", "test", "--no-per-event", "--calibration",
-                    str(work / "calibration"), "--perimeters", "--horizon", "3"]) == 0  # fmt: skip
-        fitted = emberxr.load(ckpt)
-        opened = emberxr.open_event(raw)
-        ens = fitted.forecast(opened, t=args.t, horizon=args.horizon, members=32, wind_spread="auto", progress=False)
-        base = fitted.forecast(opened, t=args.t, horizon=args.horizon, progress=False)
-        what_if = fitted.forecast(
-            opened, t=args.t, horizon=args.horizon, future_wind=work / "southerly.csv", progress=False
-        )
-        figure_ensemble(ens, "forecasting-ensemble.png")
+        figure_ensemble(out, "forecasting-ensemble.png")
         figure_perimeters(out / "perimeters.gpkg", opened, "forecasting-perimeters.png")
-        figure_whatif(base, what_if, "forecasting-whatif.png")
-        import shutil
-
+        # calibration and perimeter scores on a few test events
+        store = save_events(cat.events("test")[: args.eval_events], work / "test.zarr")
+        assert cli(["evaluate", str(ckpt), str(store), "--no-per-event", "--calibration",
+                    str(work / "calibration"), "--perimeters", "--horizon", "2"]) == 0  # fmt: skip
         shutil.copy(work / "calibration" / "reliability.png", IMG / "forecasting-reliability.png")
-        size = (IMG / "forecasting-reliability.png").stat().st_size
-        assert size < 300_000
-        q = (IMG / "forecasting-quicklook.png").stat().st_size
-        assert q < 300_000, f"quick-look is {q} bytes"
+        for name in ("forecasting-reliability.png", "forecasting-quicklook.png"):
+            size = (IMG / name).stat().st_size
+            assert size < 300_000, f"{name} is {size} bytes"
     return 0
 
 

@@ -10,10 +10,12 @@
     cell area); a step with no such cell has ``area_ha = 0`` and an empty (null) geometry, so every
     (step, level) pair is present;
 ``isochrones`` (MultiLineString)
-    arrival-time isochrones: the outline of the cells reached within ``k`` steps
-    (``arrival_time <= k * dt``), ``k = 0`` being the perimeter burning at the issue time.
-    Attributes ``issue_time``, ``valid_time``, ``step``, ``arrival_hours``. Stretches along the
-    edge of the grid are left out (they are the edge of the data, not of the fire).
+    arrival-time isochrones: the outline of the cells the forecast has burned by step ``k``
+    (``fire_mask``: the model's threshold, or at least half of an ensemble's members; for a
+    deterministic forecast exactly ``arrival_time <= k * dt``), ``k = 0`` being the perimeter
+    burning at the issue time (``arrival_time == 0``). Attributes ``issue_time``, ``valid_time``,
+    ``step``, ``arrival_hours``. Stretches along the edge of the grid are left out (they are the
+    edge of the data, not of the fire).
 
 A ``.gpkg`` holds both as two layers; a ``.geojson`` (one layer per file) holds the perimeters,
 and the isochrones go to ``<name>_isochrones.geojson`` next to it. GeoJSON files in a projected
@@ -196,18 +198,20 @@ def perimeter_features(ds: xr.Dataset, levels: Sequence[float] = DEFAULT_LEVELS)
 
 
 def isochrone_features(ds: xr.Dataset) -> dict[str, Any]:
-    """The ``isochrones`` layer of a forecast with ``arrival_time`` (see the module docstring)."""
+    """The ``isochrones`` layer of a forecast with ``fire_mask`` and ``arrival_time`` (see the module
+    docstring)."""
     import shapely
 
-    if "arrival_time" not in ds:
+    if "arrival_time" not in ds or "fire_mask" not in ds:
         raise WriteError(
-            "the forecast has no arrival_time (made without a threshold); isochrones need it. Fix: use a "
-            "checkpoint with a threshold, or leave out the isochrones"
+            "the forecast has no fire_mask / arrival_time (made without a threshold); isochrones need them. "
+            "Fix: use a checkpoint with a threshold, an ensemble, or leave out the isochrones"
         )
     crs, tr = _grid(ds)
     if crs is None:
         raise MissingCRSError(_no_crs_message(ds))
     arrival = np.asarray(ds["arrival_time"].values, np.float64)
+    reached = [arrival == 0.0, *(np.asarray(ds["fire_mask"].values) > 0)]  # burning at issue, then by step
     dt = float(ds.attrs.get("time_step_hours", 1.0))
     issue, valid_times = _issue_valid(ds)
     h, w = arrival.shape
@@ -221,7 +225,7 @@ def isochrone_features(ds: xr.Dataset) -> dict[str, Any]:
     }
     for k in range(0, int(ds.sizes["step"]) + 1):
         hours = k * dt
-        poly = outline(np.isfinite(arrival) & (arrival <= hours + 1e-6), tr, _tolerance(tr))
+        poly = outline(reached[k], tr, _tolerance(tr))
         line = None
         if poly is not None:
             line = shapely.difference(poly.boundary, edge)
