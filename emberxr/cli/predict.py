@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     ensemble = args.members is not None
     fitted = emberxr.load(args.checkpoint)
     if fitted.threshold is None and not ensemble and (args.mask or args.arrival or args.perimeters):
-        raise ThresholdNotSetError("--mask / --arrival / --perimeters", f"checkpoint {args.checkpoint}")
+        needed = "--mask / --arrival" + (" / --perimeters" if args.perimeters else "")
+        raise ThresholdNotSetError(needed, f"checkpoint {args.checkpoint}")
     if args.arrival_std and not ensemble:
         raise WriteError("--arrival-std needs an ensemble: add --members N")
     if args.perimeters and not args.perimeters.lower().endswith((".gpkg", ".geojson", ".json")):
