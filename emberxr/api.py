@@ -116,12 +116,13 @@ def fit(
         trainer = Trainer(net, cfg, rdir, extra, dist=dist, logger=logger, callbacks=callbacks)
         result = trainer.fit(train_loader, val_loader, loss_fn, train_sampler=sampler, resume=resume)
         best, threshold, val_metrics = restore_best(
-            net, result["best_path"], val_loader, dist, tr["progress"], cfg["data"]["target"]
+            net, result["best_path"], val_loader, dist, tr["progress"], cfg["data"]["target"], tr["calibrate"]
         )
         fitted = Fitted(
             net, name, cfg, stats, threshold, result["history"], rdir, val_metrics, best.epoch, pw
         )
         fitted.train_seconds, fitted.steps = float(result["seconds"]), int(result["steps"])
+        fitted.calibration = best.calibration
         if dist.is_main:
             fitted.save(rdir / "model.pt")
             run = {"best_epoch": result["best_epoch"], "train_seconds": result["seconds"]}
@@ -151,6 +152,8 @@ class Fitted:
         Probability threshold chosen on validation (max F1 of the next fire mask), or None when
         it was never chosen (a ``best.pt`` / ``last.pt`` saved during training): see
         :meth:`choose_threshold`.
+    calibration
+        Probability calibration fitted on validation (:mod:`emberxr.products.calibration`) or None.
     history, metrics, epoch, pos_weight, train_seconds, steps
         Per-epoch metrics of the training run, validation metrics of these weights, their epoch,
         the BCE positive weight, training wall time and optimisation steps.
@@ -170,6 +173,7 @@ class Fitted:
     pos_weight: float | None = None
     train_seconds: float | None = None
     steps: int | None = None
+    calibration: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.model = self.model.eval()
@@ -238,8 +242,8 @@ class Fitted:
         from emberxr.train.evaluate import choose_threshold
 
         loader = validation_loader(self._events(data, split), self.stats, self.config, self.model)
-        target = self.config["data"].get("target", "cumulative")
-        self.threshold, chosen = choose_threshold(self.model, loader, progress=progress, target=target)
+        target, cal = self.config["data"].get("target", "cumulative"), self.calibration
+        self.threshold, chosen = choose_threshold(self.model, loader, progress, target=target, calibrator=cal)
         self.metrics.update({f"{split}/{k}": v for k, v in chosen.items()})
         return self.threshold
 
@@ -274,6 +278,7 @@ class Fitted:
         if self.threshold is None:
             raise ThresholdNotSetError("the evaluation table (precision, recall, F1, IoU)", repr(self))
         evs = self._events(data, split)
+        options.setdefault("calibrator", self.calibration)
         return evaluate_events(
             self.model, evs, self.stats, self.config, self.threshold, self.model_name, **options
         )
@@ -292,7 +297,7 @@ class Fitted:
         from emberxr.forecast import forecast
 
         self.check_event(event)
-        kw = {**sample_kwargs(self.config, self.model), **options}
+        kw = {**sample_kwargs(self.config, self.model), "calibrator": self.calibration, **options}
         return forecast(self.model, self.stats, event, t, horizon, self.threshold, **kw)
 
     def predict(
@@ -343,4 +348,4 @@ def load(path: str | os.PathLike) -> Fitted:
 
 
 # fields a Fitted shares with its CheckpointRecord under the same names
-_RECORD_FIELDS = ("threshold", "history", "metrics", "epoch", "pos_weight", "train_seconds", "steps")
+_RECORD_FIELDS = tuple("threshold calibration history metrics epoch pos_weight train_seconds steps".split())

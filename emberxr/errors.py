@@ -121,6 +121,14 @@ class NotGeoreferencedError(WriteError):
     """
 
 
+class WindFileError(_ProblemList, ValueError):
+    """A what-if wind file (``--wind FILE.csv``) cannot drive a forecast: missing or non-numeric
+    columns, bad or non-increasing time stamps, or times that do not cover the forecast horizon.
+    Every problem is listed (see :mod:`emberxr.products.wind` for the format)."""
+
+    headline = "wind file is not usable"
+
+
 class ThresholdNotSetError(EmberxrError, ValueError):
     """A binary decision was asked of a model whose probability threshold was never chosen.
 

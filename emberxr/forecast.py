@@ -25,7 +25,13 @@ the distribution it was trained on (binary masks). For cumulative fire the proba
 ``k + 1`` is made non-decreasing over steps (``max`` with step ``k``) for the same reason; active
 fire (event attribute ``fire_kind: active``) is neither OR-ed nor made non-decreasing, since
 detections switch off again. Wind and dynamic bands for future steps are taken from the event
-when it has those time steps, else the last known ones are held.
+when it has those time steps, else the last known ones are held; the future wind may also be
+given (``future_wind``: a what-if wind file or array, :mod:`emberxr.products.wind`). The
+attributes ``wind_source`` / ``wind_future`` record it and the ``step`` coordinates ``wind_u`` /
+``wind_v`` hold the wind of each step's last input frame.
+
+Products built on this roll-out live in :mod:`emberxr.products`: ensembles (``members=N``),
+calibrated probabilities (``calibrator``), perimeters, styles and quick-looks.
 
 Scenes larger than ``tile_size`` are predicted in overlapping windows (``overlap`` pixels) and
 stitched, each pixel taken from the window whose centre region owns it, so whole scenes of any
@@ -207,6 +213,12 @@ def forecast(
     overlap: int | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    future_wind: Any = None,
+    calibrator: Any = None,
+    members: int | None = None,
+    seed: int | None = None,
+    sampling: str | None = None,
+    wind_spread: Any = None,
 ) -> xr.Dataset:
     """Forecast ``horizon`` steps after frame ``t`` of ``event`` (see the module docstring).
 
@@ -228,6 +240,17 @@ def forecast(
     progress
         Show a progress bar per step for scenes that take more than a second (large scenes cut
         into many windows).
+    future_wind
+        Wind after the issue time: a CSV path (``time,speed,direction`` or ``time,u,v``) or u, v
+        values ``(horizon - 1, 2)`` in m/s (:func:`emberxr.products.wind.future_wind`); default
+        the event's own series, the last value held beyond it.
+    calibrator
+        A probability calibration (``Fitted.calibration``, :mod:`emberxr.products.calibration`)
+        applied to every probability.
+    members, seed, sampling, wind_spread
+        An ensemble of ``members`` roll-outs sampled from the probabilities (seeded), optionally
+        with perturbed future wind: :func:`emberxr.products.ensemble.ensemble_forecast`, whose
+        Dataset (burn probability, mean arrival time and its spread) is returned instead.
 
     Returns
     -------
@@ -256,6 +279,35 @@ def forecast(
         )
     if problems:
         raise ConfigError(problems, subject="forecast")
+    from emberxr.products.calibration import calibration_name, with_calibration
+    from emberxr.products.wind import future_wind as resolve_future_wind
+
+    model = with_calibration(model, calibrator)
+    ensemble = {"seed": seed, "sampling": sampling, "wind_spread": wind_spread}
+    if members is not None or any(v is not None for v in ensemble.values()):
+        from emberxr.products.ensemble import ensemble_forecast
+
+        if members is None:
+            raise ConfigError([Problem("seed / sampling / wind_spread without members", "add members=N")])
+        kw = {
+            "max_history": max_history,
+            "patch_size": patch_size,
+            "tokens": tokens,
+            "token_mode": token_mode,
+        }
+        kw.update(tile_size=tile_size, overlap=overlap, device=device, progress=progress)
+        return ensemble_forecast(
+            model,
+            stats,
+            event,
+            t,
+            horizon,
+            threshold,
+            members=members,
+            future_wind=future_wind,
+            **ensemble,
+            **kw,
+        )
     if threshold is None and int(horizon) > 1:
         raise ThresholdNotSetError(f"a {horizon}-step forecast (it feeds thresholded masks back)")
     t = int(t) % n_t
@@ -274,6 +326,7 @@ def forecast(
     )
     cumulative = fire_kind(event) == CUMULATIVE
     step_td = np.timedelta64(round(dt * 3600), "s")
+    future = resolve_future_wind(event, t, horizon, future_wind)
     probs, masks = [], []
     prev_p = None
     thr = np.inf if threshold is None else float(threshold)  # None: one step, no mask returned
@@ -303,7 +356,7 @@ def forecast(
         probs.append(np.where(valid, p, np.nan).astype(np.float32))
         masks.append(mask.astype(np.uint8))
         # roll forward: append the thresholded forecast, drop frames beyond max_history
-        w_next = wind_all[t + k] if t + k < n_t else wind_hist[-1]
+        w_next = future.uv[k - 1] if k < horizon else wind_hist[-1]
         hist = np.concatenate([hist, mask[None].astype(np.uint8)])[-max_history:]
         wind_hist = np.concatenate([wind_hist, w_next[None]])[-max_history:]
         t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
@@ -328,6 +381,8 @@ def forecast(
         "step": steps,
         "lead_time_hours": ("step", lead.astype(np.float64)),
         "time": ("step", times[t] + steps * step_td),
+        "wind_u": ("step", future.step_inputs()[:, 0]),
+        "wind_v": ("step", future.step_inputs()[:, 1]),
         "y": event["y"].values,
         "x": event["x"].values,
     }
@@ -338,6 +393,8 @@ def forecast(
         "threshold": thr,
         "time_step_hours": dt,
         "feedback": "thresholded",
+        "calibration": calibration_name(model),
+        **future.attrs(),
     }
     if threshold is None:
         del attrs["threshold"]
@@ -373,6 +430,7 @@ _OUTPUTS = {
     "probability": ("average", float("nan")),
     "fire_mask": ("nearest", MASK_NODATA),
     "arrival_time": ("nearest", float("nan")),
+    "arrival_time_std": ("nearest", float("nan")),
 }
 
 
@@ -421,8 +479,10 @@ def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str =
         raise WriteError(f"cannot write forecast variable {variable!r}; use one of {', '.join(_OUTPUTS)}")
     if variable in ("fire_mask", "arrival_time") and variable not in ds:
         raise ThresholdNotSetError(f"the {variable} GeoTIFF")
+    if variable not in ds:
+        raise WriteError(f"this forecast has no {variable} (arrival_time_std: ensembles only, members=N)")
     resampling, nodata = _OUTPUTS[variable]
-    da = ds[variable]
+    da = ds[variable].assign_attrs({**ds.attrs, **ds[variable].attrs})  # the forecast's attrs as tags
     if variable == "fire_mask":
         da = da.where(ds["probability"].notnull(), MASK_NODATA).astype(np.uint8)
     descs = step_labels(ds) if "step" in da.dims else [variable]

@@ -379,9 +379,12 @@ def _numeric_column(df: Any, col: str, path: Path, problems: list[Problem]) -> n
 
 
 def _read_wind(
-    path: Path, n_steps: int, problems: list[Problem]
+    path: Path, n_steps: int | None, problems: list[Problem]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Times and (u, v) of ``wind.csv``; problems are appended (None when it cannot be used)."""
+    """Times and (u, v) of ``wind.csv``; problems are appended (None when it cannot be used).
+
+    ``n_steps`` is the number of rows required (one per fire frame); None accepts any number
+    (what-if wind files, :mod:`emberxr.products.wind`)."""
     import pandas as pd
 
     try:
@@ -415,7 +418,7 @@ def _read_wind(
             )
         )
         return None
-    if len(df) != n_steps:
+    if n_steps is not None and len(df) != n_steps:
         problems.append(
             Problem(
                 f"{path} has {len(df)} row(s) but there are {n_steps} fire frame(s)",

@@ -225,6 +225,12 @@ class TrainingConfig(_Section):
     max_pos_weight: Annotated[Float, Field(ge=1)] = _key(
         50.0, "upper bound of the automatic pos_weight", "a number >= 1"
     )
+    calibrate: Literal["none", "temperature", "isotonic"] = _key(
+        "none",
+        "calibrate probabilities on the validation split after training (then the threshold is "
+        "chosen on calibrated probabilities)",
+        "'none', 'temperature' or 'isotonic'",
+    )
     seed: Annotated[Int, Field(ge=0)] = _key(0, "seed for torch, numpy and Python", "an integer >= 0")
     amp: bool | Literal["auto"] = _key(
         "auto", "mixed precision: true, false or 'auto' (on where supported)", "true, false or 'auto'"

@@ -47,7 +47,12 @@ REGIME_BINS: dict[str, tuple[str, tuple[float, ...] | str | None]] = {
 
 
 def choose_threshold(
-    model: nn.Module, loader: Any, progress: bool = False, dist: Any = None, target: str = "cumulative"
+    model: nn.Module,
+    loader: Any,
+    progress: bool = False,
+    dist: Any = None,
+    target: str = "cumulative",
+    calibrator: Any = None,
 ) -> tuple[float, dict[str, float]]:
     """The probability threshold with the best next-mask F1 over ``loader``'s samples.
 
@@ -64,16 +69,21 @@ def choose_threshold(
         rank gets the same threshold (all ranks must call this).
     target
         The target kind (``data.target``); the threshold maximises the F1 of the next mask either way.
+    calibrator
+        The model's probability calibration (:mod:`emberxr.products.calibration`), if any: the
+        threshold is then chosen on calibrated probabilities.
 
     Returns
     -------
     (threshold, metrics)
         The threshold, and the next-mask ``ap`` and ``best_f1`` (the F1 at that threshold).
     """
+    from emberxr.products.calibration import with_calibration
     from emberxr.train.loop import evaluate_model
 
+    net = with_calibration(model, calibrator)
     acc, _ = evaluate_model(
-        model,
+        net,
         loader,
         0.5,
         "cpu",
@@ -94,11 +104,15 @@ def restore_best(
     dist: Any = None,
     progress: bool = False,
     target: str = "cumulative",
+    calibrate: str = "none",
 ) -> tuple[Any, float | None, dict[str, float]]:
     """Load a run's best weights into ``model`` (moved to CPU) and choose their threshold.
 
     The threshold is chosen on ``val_loader`` (:func:`choose_threshold`); under DDP every rank
-    scores its share and the counts are summed, so all ranks agree.
+    scores its share and the counts are summed, so all ranks agree. With ``calibrate``
+    (``temperature`` / ``isotonic``) a calibration is first fitted on ``val_loader`` (by the main
+    rank, sent to the others), stored in the record's ``calibration``, and the threshold chosen on
+    calibrated probabilities (:mod:`emberxr.products.calibration`).
 
     Returns
     -------
@@ -112,7 +126,16 @@ def restore_best(
     model.load_state_dict(best.state_dict)
     model.to("cpu")
     metrics = dict(best.metrics)
-    threshold, chosen = choose_threshold(model, val_loader, progress=progress, dist=dist, target=target)
+    if calibrate != "none":
+        from emberxr.products.calibration import fit_calibration
+        from emberxr.train.distributed import broadcast_object
+
+        main = dist is None or dist.is_main
+        cal = fit_calibration(model, val_loader, calibrate, progress=progress) if main else None
+        best.calibration = cal if dist is None else broadcast_object(cal, dist)
+    threshold, chosen = choose_threshold(
+        model, val_loader, progress=progress, dist=dist, target=target, calibrator=best.calibration
+    )
     metrics.update({f"val/{k}": v for k, v in chosen.items()})
     return best, threshold, metrics
 
@@ -130,6 +153,13 @@ def evaluate_events(
     progress: bool = False,
     output: str | os.PathLike | None = None,
     by: str | None = None,
+    calibrator: Mapping[str, Any] | None = None,
+    calibration: bool = False,
+    calibration_dir: str | os.PathLike | None = None,
+    ece_bins: int = 15,
+    ece_binning: str = "width",
+    perimeters: bool = False,
+    perimeter_horizon: int = 1,
 ) -> Any:
     """Metrics of ``model`` on every sample of ``events`` as a tidy DataFrame.
 
@@ -153,6 +183,16 @@ def evaluate_events(
         ``"regime"``: add rows of scope ``regime``, one per regime bin (:func:`regime_bins`), each
         pooled exactly over the samples of the events in that bin (not an average of events).
         Events without the ``regime_*`` attributes of the simulator are not binned.
+    calibrator
+        The model's probability calibration (``Fitted.calibration``): every metric is then of
+        calibrated probabilities.
+    calibration, calibration_dir, ece_bins, ece_binning
+        Add the expected calibration error (column ``ece``; ``ece_bins`` bins of ``ece_binning``
+        ``width`` or ``mass``); with ``calibration_dir`` also write ``reliability.png`` and
+        ``calibration_bins.csv`` there (:mod:`emberxr.products.calibration`).
+    perimeters, perimeter_horizon
+        Add perimeter scores per forecast step 1..``perimeter_horizon`` (rows with target
+        ``perimeter``; :func:`emberxr.products.scoring.perimeter_table`).
 
     Returns
     -------
@@ -165,6 +205,7 @@ def evaluate_events(
         An unknown ``by``, or ``by="regime"`` on binned events that share an event id.
     """
     from emberxr.data.loaders import build_dataset, build_loader
+    from emberxr.products.calibration import with_calibration
     from emberxr.train.loop import evaluate_model
     from emberxr.train.metrics import write_table
 
@@ -172,12 +213,22 @@ def evaluate_events(
     ds = build_dataset(events, stats, config, model, train=False)
     loader = build_loader(ds, config, batch_size=batch_size)
     target = config["data"].get("target", "cumulative")
+    net = with_calibration(model, calibrator)
     acc, _ = evaluate_model(
-        model, loader, threshold, "cpu", per_event=per_event or bool(bins), progress=progress, target=target
+        net, loader, threshold, "cpu", per_event=per_event or bool(bins), progress=progress, target=target
     )
     for label, ids in bins.items():
         acc.pool("regime", label, [("event", i) for i in ids])
     df = acc.table(model=model_name)
+    if calibration or calibration_dir is not None:
+        from emberxr.products.calibration import calibration_report
+
+        df = calibration_report(acc, df, ece_bins, ece_binning, calibration_dir, title=model_name)
+    if perimeters:
+        from emberxr.products.scoring import perimeter_table
+
+        kw = {"horizon": perimeter_horizon, "calibrator": calibrator, "progress": progress}
+        df = perimeter_table(model, events, stats, config, threshold, model_name, table=df, **kw)
     if not per_event:
         df = df[df["scope"] != "event"].reset_index(drop=True)
     if output is not None:
