@@ -115,18 +115,15 @@ def fit(
         extra = {"model_name": name, "norm_stats": stats.to_dict(), "pos_weight": pw}
         trainer = Trainer(net, cfg, rdir, extra, dist=dist, logger=logger, callbacks=callbacks)
         result = trainer.fit(train_loader, val_loader, loss_fn, train_sampler=sampler, resume=resume)
-        best, threshold, val_metrics = restore_best(
-            net, result["best_path"], val_loader, dist, tr["progress"], cfg["data"]["target"], tr["calibrate"]
-        )
+        best, threshold, val_metrics = restore_best(net, result["best_path"], val_loader, cfg, dist)
+        run = {"train_seconds": float(result["seconds"]), "steps": int(result["steps"])}
         fitted = Fitted(
             net, name, cfg, stats, threshold, result["history"], rdir, val_metrics, best.epoch, pw
         )
-        fitted.train_seconds, fitted.steps = float(result["seconds"]), int(result["steps"])
-        fitted.calibration = best.calibration
+        fitted.train_seconds, fitted.steps, fitted.calibration = *run.values(), best.calibration
         if dist.is_main:
             fitted.save(rdir / "model.pt")
-            run = {"best_epoch": result["best_epoch"], "train_seconds": result["seconds"]}
-            logger.summary({"threshold": threshold, **run})
+            logger.summary({"threshold": threshold, "best_epoch": result["best_epoch"], **run})
         return fitted
     finally:
         if logger is not None:
@@ -242,8 +239,10 @@ class Fitted:
         from emberxr.train.evaluate import choose_threshold
 
         loader = validation_loader(self._events(data, split), self.stats, self.config, self.model)
-        target, cal = self.config["data"].get("target", "cumulative"), self.calibration
-        self.threshold, chosen = choose_threshold(self.model, loader, progress, target=target, calibrator=cal)
+        target = self.config["data"].get("target", "cumulative")
+        self.threshold, chosen = choose_threshold(
+            self.model, loader, progress, target=target, calibrator=self.calibration
+        )
         self.metrics.update({f"{split}/{k}": v for k, v in chosen.items()})
         return self.threshold
 

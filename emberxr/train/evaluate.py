@@ -101,12 +101,13 @@ def restore_best(
     model: nn.Module,
     best_path: str | os.PathLike,
     val_loader: Any,
+    config: Mapping[str, Any],
     dist: Any = None,
-    progress: bool = False,
-    target: str = "cumulative",
-    calibrate: str = "none",
 ) -> tuple[Any, float | None, dict[str, float]]:
     """Load a run's best weights into ``model`` (moved to CPU) and choose their threshold.
+
+    ``config`` is the run's validated configuration: ``data.target`` (the target kind),
+    ``training.calibrate`` and ``training.progress`` are read from it.
 
     The threshold is chosen on ``val_loader`` (:func:`choose_threshold`); under DDP every rank
     scores its share and the counts are summed, so all ranks agree. With ``calibrate``
@@ -122,6 +123,8 @@ def restore_best(
     """
     from emberxr.train.checkpoint import CheckpointRecord
 
+    target, calibrate = config["data"].get("target", "cumulative"), config["training"]["calibrate"]
+    progress = bool(config["training"]["progress"])
     best = CheckpointRecord.load(best_path)
     model.load_state_dict(best.state_dict)
     model.to("cpu")
