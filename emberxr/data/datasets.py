@@ -15,7 +15,6 @@ Keys of a sample (torch, no batch axis) follow the batch contract in ``docs/arch
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ import xarray as xr
 from emberxr.data.augment import Augment, AugPlan
 from emberxr.data.samples import MAX_HISTORY_LIMIT, SampleIndex
 from emberxr.data.sources import as_event_list
+from emberxr.data.streaming import ArraySource, ByteLRU, ChunkCache, array_source
 from emberxr.data.tiling import FrontMap, Tile, eval_tiles, front_map, random_crop
 from emberxr.errors import ConfigError, EventValidationError, Problem
 from emberxr.schema import BAND, FIRE, REQUIRED_VARS, STATIC, VALID, wind_series
@@ -39,28 +39,26 @@ __all__ = [
 ]
 
 
-def _is_dask(a: Any) -> bool:
-    return type(a).__module__.startswith("dask")
-
-
 @dataclass
 class _Event:
-    """The arrays of one event that samples are cut from (numpy, or dask when lazy)."""
+    """The arrays of one event that samples are cut from: in memory, or read by windows
+    (:class:`~emberxr.data.streaming.ArraySource`: zarr directly with a chunk cache, or Dask)."""
 
     event_id: str
     n_t: int
     shape: tuple[int, int]
-    fire: Any
-    static: Any
-    valid: Any
+    fire: ArraySource
+    static: ArraySource
+    valid: ArraySource
     wind: np.ndarray  # raw (T, 2)
     lazy: bool
 
     @classmethod
     def from_dataset(cls, ev: xr.Dataset, idx: int, preload: bool) -> _Event:
-        get = (lambda v: np.asarray(ev[v].values)) if preload else (lambda v: ev[v].data)
-        fire, static, valid = get(FIRE), get(STATIC), get(VALID)
-        lazy = any(_is_dask(a) for a in (fire, static, valid))
+        if preload:
+            fire, static, valid = (ArraySource(np.asarray(ev[v].values)) for v in (FIRE, STATIC, VALID))
+        else:
+            fire, static, valid = (array_source(ev[v].data) for v in (FIRE, STATIC, VALID))
         return cls(
             str(ev.attrs.get("event_id", f"event-{idx}")),
             int(ev.sizes["time"]),
@@ -69,31 +67,53 @@ class _Event:
             static,
             valid,
             np.asarray(wind_series(ev), np.float32),
-            lazy,
+            any(a.lazy for a in (fire, static, valid)),
         )
 
     def read(
-        self, t0: int, t1: int, tile: Tile, with_static: bool, band: int | None = None
+        self,
+        t0: int,
+        t1: int,
+        tile: Tile,
+        with_static: bool,
+        band: int | None = None,
+        cache: ChunkCache | None = None,
     ) -> tuple[np.ndarray, ...]:
         """Frames ``t0:t1``, validity and (optionally) all static bands or one band of a window."""
         ys, xs = tile.slices
-        parts = [self.fire[t0:t1, ys, xs], self.valid[ys, xs]]
+        reads: list[tuple[ArraySource, tuple[slice, ...]]] = [
+            (self.fire, (slice(t0, t1), ys, xs)),
+            (self.valid, (ys, xs)),
+        ]
         if with_static:
-            parts.append(self.static[:, ys, xs])
+            reads.append((self.static, (slice(None), ys, xs)))
         elif band is not None:
-            parts.append(self.static[band, ys, xs])
-        if self.lazy:
+            reads.append((self.static, (slice(band, band + 1), ys, xs)))
+        dask_parts = [src.dask_part(sel) for src, sel in reads if src.kind == "dask"]
+        if len(dask_parts) > 1:  # one Dask compute for every window read through Dask
             import dask
 
-            parts = list(dask.compute(*parts, scheduler="synchronous"))
-        return tuple(np.asarray(p) for p in parts)
+            computed = iter(dask.compute(*dask_parts, scheduler="synchronous"))
+            parts = [
+                np.asarray(next(computed)) if src.kind == "dask" else src.read(sel, cache)
+                for src, sel in reads
+            ]
+        else:
+            parts = [src.read(sel, cache) for src, sel in reads]
+        if band is not None and not with_static:
+            parts[2] = parts[2][0]
+        return tuple(parts)
 
-    def read_static(self, tile: Tile) -> np.ndarray:
+    def read_static(self, tile: Tile, cache: ChunkCache | None = None) -> np.ndarray:
+        """All static bands of a window."""
         ys, xs = tile.slices
-        s = self.static[:, ys, xs]
-        if _is_dask(s):
-            s = s.compute(scheduler="synchronous")
-        return np.asarray(s)
+        return self.static.read((slice(None), ys, xs), cache)
+
+    def read_fire(self, cache: ChunkCache | None = None) -> Any:
+        """Every fire frame: a numpy array, or the Dask array (reduced chunk by chunk)."""
+        if self.fire.kind == "dask":
+            return self.fire.data
+        return self.fire.read((slice(None),), cache)
 
 
 def _check_events(events: Sequence[xr.Dataset], patch_size: int, strict: bool) -> list[str]:
@@ -176,12 +196,18 @@ class FireSampleDataset(torch.utils.data.Dataset):
         Share of training crops centred near the fire front (0 = uniform).
     preload
         Load every event into memory (numpy) now: fast for small datasets such as ``sim-small``.
-        Otherwise lazy events stay lazy and each sample reads only its window.
+        Otherwise lazy events stay lazy and each sample reads only its window
+        (:mod:`emberxr.data.streaming`: unmodified zarr variables with zarr directly, through a
+        per-process cache of decoded chunks; other lazy arrays through Dask). Both give the same
+        samples. Only a tiny record is kept per event (id, sizes, wind, where its arrays are).
     pixels
         Add ``pixels`` ``[T, 1 + 2 + Cs, H, W]`` (fire, wind u, wind v broadcast, static) for
         baselines that want one stacked tensor per step (the notes' RawFireDataset layout).
     static_cache_size
         Bound of the per-worker LRU cache of normalised static windows (0 disables it).
+    cache_mb
+        Per-process memory budget (MiB) of the decoded-chunk cache of streamed events, and
+        separately of the normalised static cache; front maps use at most an eighth of it.
     progress
         Show a progress bar while preloading the events.
     """
@@ -206,6 +232,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
         preload: bool = False,
         pixels: bool = False,
         static_cache_size: int = 256,
+        cache_mb: float = 256,
         progress: bool = False,
     ) -> None:
         problems = []
@@ -226,14 +253,16 @@ class FireSampleDataset(torch.utils.data.Dataset):
             )
         if not 0.0 <= front_bias <= 1.0:
             problems.append(Problem(f"front_bias={front_bias} is not a probability", "use a value in [0, 1]"))
+        if not cache_mb >= 0:
+            problems.append(Problem(f"cache_mb={cache_mb!r} is negative", "use a budget >= 0 MiB, e.g. 256"))
         if problems:
             raise ConfigError(problems, subject="FireSampleDataset")
         if augment is True:
             augment = Augment()
-        self.events = as_event_list(events)
-        self.band_names = _check_events(self.events, int(patch_size), strict)
+        events = as_event_list(events)  # not kept: the samples need only the records below
+        self.band_names = _check_events(events, int(patch_size), strict)
         if stats is not None and hasattr(stats, "check_compatible"):
-            for ev in self.events:
+            for ev in events:
                 stats.check_compatible(ev)
         self.stats = stats
         self.static_names = list(getattr(stats, "feature_names", None) or self.band_names)
@@ -250,19 +279,28 @@ class FireSampleDataset(torch.utils.data.Dataset):
         self.front_bias = float(front_bias)
         self.pixels = bool(pixels)
         self.epoch = 0
-        self.index = SampleIndex.from_events(self.events, self.max_history, min_history)
+        self.index = SampleIndex.from_events(events, self.max_history, min_history)
         from emberxr.progress import progress as progress_bar
 
-        loading = progress_bar(self.events, "load events", unit="event", enabled=progress and preload)
+        desc = "load events" if preload else "index events"
+        loading = progress_bar(events, desc, unit="event", enabled=progress)
         self._ev = [_Event.from_dataset(ev, i, preload) for i, ev in enumerate(loading)]
-        self._fronts: dict[int, FrontMap] = {}
-        self._static_cache: OrderedDict[tuple[int, int, int, int, int], np.ndarray] = OrderedDict()
+        del events, loading
+        self.preload = bool(preload)
+        self.cache_bytes = int(cache_mb * 2**20)
         self._static_cache_size = int(static_cache_size)
+        self.reset_caches()
         self._raw_aspect = augment is not None and "aspect" in self.band_names
         self._aspect_map = self._probe_aspect() if self._raw_aspect else None
         # evaluation tiles: every sample is repeated once per tile of its event
         if tile_size is not None and not self.train:
-            self.tiles = [eval_tiles(e.shape, tile_size, overlap) for e in self._ev]
+            layouts: dict[tuple[int, int], list[Tile]] = {}  # events of one shape share a layout
+            self.tiles = [
+                layouts.setdefault(e.shape, eval_tiles(e.shape, tile_size, overlap))
+                if e.shape not in layouts
+                else layouts[e.shape]
+                for e in self._ev
+            ]
         else:
             self.tiles = None
         if self.tiles is not None:
@@ -281,8 +319,29 @@ class FireSampleDataset(torch.utils.data.Dataset):
         return len(self.static_names)
 
     def set_epoch(self, epoch: int) -> None:
-        """Change the random crops / augmentation drawn for the next epoch."""
+        """Change the random crops / augmentation drawn for the next epoch (integer keys; a key
+        ``(epoch, i)`` names its epoch itself, see :meth:`__getitem__`)."""
         self.epoch = int(epoch)
+
+    def reset_caches(self) -> None:
+        """Empty this process's caches (decoded chunks, normalised static windows, front maps)
+        and forget its zarr handles; a DataLoader worker calls it when it starts."""
+        from emberxr.data.streaming import reset_process_state
+
+        self._chunks = ChunkCache(self.cache_bytes)
+        self._static_cache = ByteLRU(self.cache_bytes, max_items=self._static_cache_size)
+        self._fronts = ByteLRU(self.cache_bytes // 8)
+        reset_process_state()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for k in ("_chunks", "_static_cache", "_fronts"):  # caches stay in their process
+            state.pop(k, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.reset_caches()
 
     def __len__(self) -> int:
         return int(self._sample_of.shape[0])
@@ -299,7 +358,8 @@ class FireSampleDataset(torch.utils.data.Dataset):
         fm = self._fronts.get(e)
         if fm is None:
             block = max(1, (self.tile_size or 64) // 4)
-            fm = self._fronts[e] = front_map(self._ev[e].fire, block)
+            fm = front_map(self._ev[e].read_fire(self._chunks), block)
+            self._fronts.put(e, fm, fm.new_burn.nbytes + fm.burning.nbytes)
         return fm
 
     def _tile(self, i: int, e: int, t: int, rng: np.random.Generator) -> Tile:
@@ -343,39 +403,53 @@ class FireSampleDataset(torch.utils.data.Dataset):
         key = (e, tile.y0, tile.x0, tile.h, tile.w)
         hit = self._static_cache.get(key)
         if hit is not None:
-            self._static_cache.move_to_end(key)
             return hit
-        out = self._normalise_static(self._ev[e].read_static(tile))
-        if self._static_cache_size > 0:
-            self._static_cache[key] = out
-            while len(self._static_cache) > self._static_cache_size:
-                self._static_cache.popitem(last=False)
+        out = self._normalise_static(self._ev[e].read_static(tile, self._chunks))
+        self._static_cache.put(key, out, out.nbytes)
         return out
+
+    def _whole_static(self, ev: _Event) -> bool:
+        """Whether windows are sliced from the event's whole normalised static bands (cached)
+        rather than normalised one window at a time (the values are the same either way)."""
+        H, W = ev.shape
+        if self.n_static * H * W * 4 * 4 > self.cache_bytes:  # would crowd the cache
+            return False
+        if not ev.lazy:
+            return True
+        # streamed: worth it when windows cover much of the event
+        return self.tile_size is None or H * W <= 4 * self.tile_size**2
 
     def _static_for(self, e: int, tile: Tile) -> np.ndarray:
         """Normalised static window (a fresh array: samples never share memory with the cache)."""
         ev = self._ev[e]
-        if not ev.lazy:  # in memory: normalise the whole event once, slice windows from it
+        if self._whole_static(ev):  # normalise the whole event once, slice windows from it
             H, W = ev.shape
             ys, xs = tile.slices
             return self._cached_static(e, Tile(0, 0, H, W))[:, ys, xs].copy()
         if tile.core is None:  # a random crop: not worth caching
-            return self._normalise_static(ev.read_static(tile))
+            return self._normalise_static(ev.read_static(tile, self._chunks))
         return self._cached_static(e, tile).copy()
 
-    def _rng(self, i: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch, int(i)])
+    def _rng(self, i: int, epoch: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, epoch, int(i)])
 
     # ---------------------------------------------------------------------------------------
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        """Sample ``i`` as a dict of torch tensors (keys in the module docstring)."""
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        """Sample ``key`` as a dict of torch tensors (keys in the module docstring).
+
+        ``key`` is an index ``i`` (crops and augmentation of the epoch set by :meth:`set_epoch`)
+        or a pair ``(epoch, i)``, which names its epoch itself: what
+        :class:`~emberxr.data.loaders.EpochSampler` yields, so persistent DataLoader workers draw
+        each epoch's crops without being told the epoch.
+        """
+        epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
         if not -len(self) <= i < len(self):
             raise IndexError(f"sample {i} out of range for a dataset of {len(self)}")
         i = int(i) % len(self)
         s = int(self._sample_of[i])
         e, t, h = self.index[s]
         ev = self._ev[e]
-        rng = self._rng(i)
+        rng = self._rng(i, int(epoch))
         tile = self._tile(i, e, t, rng)
         plan = self.augment.draw(rng) if self.augment is not None else AugPlan()
         turn_aspect = self._raw_aspect and not plan.identity
@@ -386,6 +460,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
             tile,
             with_static=turn_aspect and fast is None,
             band=fast[0] if fast is not None else None,
+            cache=self._chunks,
         )
         frames, valid = parts[0], parts[1]
         if fast is not None:  # normalised static from the cache, only the aspect channel redone

@@ -24,7 +24,8 @@ a dict of plain tensors, dicts, lists, str, int, float, bool and None only, so i
     train_seconds     training wall time (None during training)
     steps             optimisation steps (None during training)
     resume            (``last.pt`` only) optimizer / scheduler / scaler / RNG state, best metric,
-                      patience counter and step count (:class:`ResumeState`)
+                      patience counter, step count and, when written mid-epoch, the sampler
+                      position (:class:`ResumeState`)
 
 The threshold is chosen after training (``fit`` runs the best weights over the validation data
 and keeps the max next-mask F1), so ``best.pt`` and ``last.pt`` hold ``threshold=None``; what
@@ -78,7 +79,16 @@ V1_FINAL_KEYS = ("history", "steps", "train_seconds")  # only Fitted.save (model
 
 @dataclass
 class ResumeState:
-    """What :class:`~emberxr.train.loop.Trainer` needs, beyond the weights, to continue a run."""
+    """What :class:`~emberxr.train.loop.Trainer` needs, beyond the weights, to continue a run.
+
+    A ``last.pt`` written part-way through an epoch (``training.checkpoint_every_steps``) also
+    holds the sampler position: ``epoch_step`` optimisation steps of epoch ``record.epoch + 1``
+    are done (0 = the record is at an epoch boundary), ``epoch_loss_sum`` is the sum of their
+    training losses, and ``sampler`` the settings the position refers to (``samples``,
+    ``batch_size``, ``world``, ``seed``, ``steps_per_epoch``), checked on resume. The order of
+    the remaining samples is a function of the seed and the epoch, so it is not stored; ``rng``
+    is the RNG state after the last step.
+    """
 
     optimizer: dict[str, Any] | None = None
     scheduler: dict[str, Any] | None = None
@@ -88,6 +98,9 @@ class ResumeState:
     best_epoch: int = 0
     bad_epochs: int = 0
     global_step: int = 0
+    epoch_step: int = 0
+    epoch_loss_sum: float = 0.0
+    sampler: dict[str, Any] | None = None
 
 
 @dataclass
