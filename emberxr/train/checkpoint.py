@@ -49,7 +49,7 @@ import random
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +153,10 @@ class CheckpointRecord:
         from emberxr import __version__
 
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("path", "resume")}
-        out["resume"] = asdict(self.resume) if self.resume is not None else None
+        # shallow: _plain below copies the containers (asdict's deep copy of optimizer and RNG
+        # states cost more than the write itself)
+        r = self.resume
+        out["resume"] = {f.name: getattr(r, f.name) for f in fields(ResumeState)} if r is not None else None
         out.update(format=FORMAT, version=VERSION, emberxr_version=__version__)
         if out["threshold"] is not None:
             out["threshold"] = float(out["threshold"])
