@@ -26,7 +26,7 @@ import xarray as xr
 from emberxr.data.augment import Augment, AugPlan
 from emberxr.data.samples import MAX_HISTORY_LIMIT, SampleIndex
 from emberxr.data.sources import as_event_list
-from emberxr.data.streaming import ArraySource, ByteLRU, ChunkCache, array_source
+from emberxr.data.streaming import ArraySource, ByteLRU, array_source
 from emberxr.data.tiling import FrontMap, Tile, eval_tiles, front_map, random_crop
 from emberxr.errors import ConfigError, EventValidationError, Problem
 from emberxr.schema import BAND, FIRE, REQUIRED_VARS, STATIC, VALID, wind_series
@@ -77,7 +77,7 @@ class _Event:
         tile: Tile,
         with_static: bool,
         band: int | None = None,
-        cache: ChunkCache | None = None,
+        cache: ByteLRU | None = None,
     ) -> tuple[np.ndarray, ...]:
         """Frames ``t0:t1``, validity and (optionally) all static bands or one band of a window."""
         ys, xs = tile.slices
@@ -104,12 +104,12 @@ class _Event:
             parts[2] = parts[2][0]
         return tuple(parts)
 
-    def read_static(self, tile: Tile, cache: ChunkCache | None = None) -> np.ndarray:
+    def read_static(self, tile: Tile, cache: ByteLRU | None = None) -> np.ndarray:
         """All static bands of a window."""
         ys, xs = tile.slices
         return self.static.read((slice(None), ys, xs), cache)
 
-    def read_fire(self, cache: ChunkCache | None = None) -> Any:
+    def read_fire(self, cache: ByteLRU | None = None) -> Any:
         """Every fire frame: a numpy array, or the Dask array (reduced chunk by chunk)."""
         if self.fire.kind == "dask":
             return self.fire.data
@@ -206,8 +206,9 @@ class FireSampleDataset(torch.utils.data.Dataset):
     static_cache_size
         Bound of the per-worker LRU cache of normalised static windows (0 disables it).
     cache_mb
-        Per-process memory budget (MiB) of the decoded-chunk cache of streamed events, and
-        separately of the normalised static cache; front maps use at most an eighth of it.
+        Per-process memory budget (MiB) of a streamed dataset's cache: decoded zarr chunks,
+        normalised static windows and fire-front maps share it (least recently used out first).
+        A preloaded dataset keeps up to ``static_cache_size`` normalised static windows instead.
     progress
         Show a progress bar while preloading the events.
     """
@@ -328,9 +329,12 @@ class FireSampleDataset(torch.utils.data.Dataset):
         and forget its zarr handles; a DataLoader worker calls it when it starts."""
         from emberxr.data.streaming import reset_process_state
 
-        self._chunks = ChunkCache(self.cache_bytes)
-        self._static_cache = ByteLRU(self.cache_bytes, max_items=self._static_cache_size)
-        self._fronts = ByteLRU(self.cache_bytes // 8)
+        if self.preload:  # the events are in memory: keep normalised windows as before, by count
+            self._chunks = ByteLRU(0)
+            self._static_cache = ByteLRU(2**62, max_items=self._static_cache_size)
+            self._fronts = ByteLRU(2**62)
+        else:  # one budget for decoded chunks, normalised static windows and front maps
+            self._chunks = self._static_cache = self._fronts = ByteLRU(self.cache_bytes)
         reset_process_state()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -355,11 +359,11 @@ class FireSampleDataset(torch.utils.data.Dataset):
 
     # ---------------------------------------------------------------------------------------
     def _front(self, e: int) -> FrontMap:
-        fm = self._fronts.get(e)
+        fm = self._fronts.get(("front", e))
         if fm is None:
             block = max(1, (self.tile_size or 64) // 4)
             fm = front_map(self._ev[e].read_fire(self._chunks), block)
-            self._fronts.put(e, fm, fm.new_burn.nbytes + fm.burning.nbytes)
+            self._fronts.put(("front", e), fm, fm.new_burn.nbytes + fm.burning.nbytes)
         return fm
 
     def _tile(self, i: int, e: int, t: int, rng: np.random.Generator) -> Tile:
@@ -400,24 +404,24 @@ class FireSampleDataset(torch.utils.data.Dataset):
         return ia, k, float(slope), float(offset)
 
     def _cached_static(self, e: int, tile: Tile) -> np.ndarray:
-        key = (e, tile.y0, tile.x0, tile.h, tile.w)
+        key = ("static", e, tile.y0, tile.x0, tile.h, tile.w)
         hit = self._static_cache.get(key)
         if hit is not None:
             return hit
         out = self._normalise_static(self._ev[e].read_static(tile, self._chunks))
-        self._static_cache.put(key, out, out.nbytes)
+        if self._static_cache_size > 0:
+            self._static_cache.put(key, out, out.nbytes)
         return out
 
     def _whole_static(self, ev: _Event) -> bool:
         """Whether windows are sliced from the event's whole normalised static bands (cached)
         rather than normalised one window at a time (the values are the same either way)."""
         H, W = ev.shape
-        if self.n_static * H * W * 4 * 4 > self.cache_bytes:  # would crowd the cache
-            return False
-        if not ev.lazy:
+        if self.preload or not ev.lazy:
             return True
-        # streamed: worth it when windows cover much of the event
-        return self.tile_size is None or H * W <= 4 * self.tile_size**2
+        # streamed: worth it when the event is small next to the cache and windows cover much of it
+        small = self.n_static * H * W * 4 * 8 <= self.cache_bytes
+        return small and (self.tile_size is None or H * W <= 4 * self.tile_size**2)
 
     def _static_for(self, e: int, tile: Tile) -> np.ndarray:
         """Normalised static window (a fresh array: samples never share memory with the cache)."""

@@ -11,8 +11,9 @@ is an unmodified zarr array — what :func:`emberxr.open_events`, catalogs and
   each process (DataLoader workers reopen them, :func:`reset_process_state`), and kept in a small
   LRU;
 * a window is cut from whole decoded chunks kept in a per-process LRU bounded in bytes
-  (:class:`ChunkCache`), so samples drawn from the same event reuse what was decoded; missing
-  chunks are read with one zarr call over their bounding box.
+  (:class:`ByteLRU`, keys ``((store, path), chunk coords)``), so samples drawn from the same
+  event reuse what was decoded; missing chunks are read with one zarr call over their bounding
+  box.
 
 Any other lazy array (a Dask graph that transforms what it reads, an array from a reader plugin)
 is read through Dask, one synchronous compute per window, exactly as before; numpy arrays are
@@ -34,7 +35,6 @@ import numpy as np
 __all__ = [
     "ArraySource",
     "ByteLRU",
-    "ChunkCache",
     "ZarrRef",
     "array_source",
     "lazy_nbytes",
@@ -99,10 +99,6 @@ class ByteLRU:
         """Drop every entry."""
         self._d.clear()
         self.nbytes = 0
-
-
-class ChunkCache(ByteLRU):
-    """The per-process cache of decoded zarr chunks (``(array key, chunk coords) -> ndarray``)."""
 
 
 # -- zarr references ----------------------------------------------------------------------------
@@ -261,7 +257,7 @@ class ArraySource:
         """True when reads go to storage (zarr or Dask), False for an array in memory."""
         return self.kind != "array" or not isinstance(self.data, np.ndarray)
 
-    def read(self, sel: tuple[slice, ...], cache: ChunkCache | None = None) -> np.ndarray:
+    def read(self, sel: tuple[slice, ...], cache: ByteLRU | None = None) -> np.ndarray:
         """The window ``sel`` (unit-step slices, leading axes) as a numpy array."""
         if self.kind == "zarr":
             return _read_zarr(self.ref, sel, cache)
@@ -281,7 +277,7 @@ def array_source(data: Any, direct: bool = True) -> ArraySource:
     return ArraySource(data, ref)
 
 
-def _read_zarr(ref: ZarrRef, sel: tuple[slice, ...], cache: ChunkCache | None) -> np.ndarray:
+def _read_zarr(ref: ZarrRef, sel: tuple[slice, ...], cache: ByteLRU | None) -> np.ndarray:
     bounds = _bounds(sel, ref.shape)
     out_shape = tuple(b - a for a, b in bounds)
     arr = _STATE.array(ref)

@@ -12,7 +12,7 @@ import torch
 import emberxr
 from emberxr.data.datasets import FireSampleDataset
 from emberxr.data.loaders import EpochSampler, EpochSubset, build_loader, resolve_preload, sample_subset
-from emberxr.data.streaming import ByteLRU, ChunkCache, array_source, lazy_nbytes, zarr_ref
+from emberxr.data.streaming import ByteLRU, array_source, lazy_nbytes, zarr_ref
 from emberxr.normalize import compute_stats
 from emberxr.testing.events import synthetic_event
 from emberxr.train.config import default_config
@@ -107,13 +107,18 @@ def test_modified_lazy_arrays_are_read_through_dask_and_give_the_same_samples(st
         _assert_same(pre[i], streamed[i])
 
 
-def test_front_maps_and_static_windows_stay_within_their_budgets(store):
-    ds = FireSampleDataset(_events(store), patch_size=8, preload=False, tile_size=16, train=True, cache_mb=0.05)
+@pytest.mark.parametrize("settings", [{"tile_size": 16, "train": True}, {"tile_size": 32}, {}])
+def test_chunks_static_windows_and_front_maps_share_one_bounded_cache(store, settings):
+    ds = FireSampleDataset(_events(store), patch_size=8, preload=False, cache_mb=0.05, **settings)
+    budget = int(0.05 * 2**20)
+    kinds = set()
     for i in range(len(ds)):
         ds[i]
-    budget = int(0.05 * 2**20)
-    assert ds._chunks.nbytes <= budget and ds._static_cache.nbytes <= budget
-    assert ds._fronts.nbytes <= budget // 8
+        assert ds._chunks.nbytes <= budget
+        kinds |= {k[0] if isinstance(k[0], str) else "chunk" for k in ds._chunks._d}
+    assert ds._static_cache is ds._chunks and ds._fronts is ds._chunks
+    train = bool(settings.get("train"))  # crops: front maps, no static caching; else static windows
+    assert "chunk" in kinds and ("front" in kinds) == train and ("static" in kinds) == (not train)
 
 
 def test_chunk_cache_evicts_least_recently_used():
@@ -136,7 +141,7 @@ def test_zarr_windows_span_chunk_boundaries(store):
     src = array_source(ev["fire"].data)
     assert src.kind == "zarr"
     full = ev["fire"].values
-    cache = ChunkCache(10**6)
+    cache = ByteLRU(10**6)
     for sel in [(slice(0, 9), slice(5, 50), slice(20, 47)), (slice(2, 3), slice(23, 25), slice(0, 48))]:
         np.testing.assert_array_equal(src.read(sel, cache), full[sel])
         np.testing.assert_array_equal(src.read(sel, None), full[sel])  # uncached read
