@@ -15,7 +15,7 @@ Keys of a sample (torch, no batch axis) follow the batch contract in ``docs/arch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,7 +116,14 @@ class _Event:
         return self.fire.read((slice(None),), cache)
 
 
-def _check_events(events: Sequence[xr.Dataset], patch_size: int, strict: bool) -> list[str]:
+def _check_events(
+    events: Iterable[xr.Dataset],
+    patch_size: int,
+    strict: bool,
+    visit: Callable[[int, xr.Dataset], None] | None = None,
+) -> list[str]:
+    """Check every event (all problems at once); ``visit(i, event)`` is called for each event in
+    the same pass, so events opened on access are opened once."""
     problems: list[Problem] = []
     names: list[str] | None = None
     for i, ev in enumerate(events):
@@ -149,6 +156,8 @@ def _check_events(events: Sequence[xr.Dataset], patch_size: int, strict: bool) -
                     "harmonise band lists",
                 )
             )
+        if visit is not None:
+            visit(i, ev)
     if problems:
         raise EventValidationError(problems, subject="dataset events")
     return names or []
@@ -260,11 +269,28 @@ class FireSampleDataset(torch.utils.data.Dataset):
             raise ConfigError(problems, subject="FireSampleDataset")
         if augment is True:
             augment = Augment()
-        events = as_event_list(events)  # not kept: the samples need only the records below
-        self.band_names = _check_events(events, int(patch_size), strict)
-        if stats is not None and hasattr(stats, "check_compatible"):
-            for ev in events:
-                stats.check_compatible(ev)
+        from emberxr.progress import progress as progress_bar
+
+        # one pass over the events (opened one at a time when they come from a store): checks,
+        # time counts and, when streaming, the per-event records; the events are not kept
+        events = as_event_list(events)
+        compatible = getattr(stats, "check_compatible", None) if stats is not None else None
+        n_times: list[int] = []
+        records: list[_Event] = []
+
+        def visit(i: int, ev: xr.Dataset) -> None:
+            if compatible is not None:
+                compatible(ev)
+            n_times.append(int(ev.sizes["time"]))
+            if not preload:
+                records.append(_Event.from_dataset(ev, i, False))
+
+        scan = progress_bar(events, "index events", unit="event", enabled=progress and not preload)
+        self.band_names = _check_events(scan, int(patch_size), strict, visit)
+        if preload:
+            loading = progress_bar(events, "load events", unit="event", enabled=progress)
+            records = [_Event.from_dataset(ev, i, True) for i, ev in enumerate(loading)]
+        del events
         self.stats = stats
         self.static_names = list(getattr(stats, "feature_names", None) or self.band_names)
         self.max_history = int(max_history)
@@ -280,13 +306,8 @@ class FireSampleDataset(torch.utils.data.Dataset):
         self.front_bias = float(front_bias)
         self.pixels = bool(pixels)
         self.epoch = 0
-        self.index = SampleIndex.from_events(events, self.max_history, min_history)
-        from emberxr.progress import progress as progress_bar
-
-        desc = "load events" if preload else "index events"
-        loading = progress_bar(events, desc, unit="event", enabled=progress)
-        self._ev = [_Event.from_dataset(ev, i, preload) for i, ev in enumerate(loading)]
-        del events, loading
+        self.index = SampleIndex.from_lengths(n_times, self.max_history, min_history)
+        self._ev = records
         self.preload = bool(preload)
         self.cache_bytes = int(cache_mb * 2**20)
         self._static_cache_size = int(static_cache_size)

@@ -212,3 +212,19 @@ def test_bad_preload_settings_are_refused():
         validate_config({"data": {"preload": "sometimes", "cache_mb": -1, "preload_max_gb": 0}})
     text = str(info.value)
     assert "data.preload" in text and "data.cache_mb" in text and "data.preload_max_gb" in text
+
+
+def test_store_events_are_opened_on_access_and_few_stay_open(store, monkeypatch):
+    from emberxr.data.sources import EventSequence, resolve_splits
+
+    splits = resolve_splits(store)  # fit's split of an unsplit store: 4 train, 1 validation event
+    train = splits["train"]
+    assert isinstance(train, EventSequence) and isinstance(splits["val"], EventSequence)
+    assert len(train) == 4 and len(train._opened) == 0  # nothing opened yet
+    assert [ev.attrs["event_id"] for ev in train] == train.ids  # opened now, one at a time
+    monkeypatch.setattr(EventSequence, "KEEP", 2)
+    every = resolve_splits(store, auto_split=False)["all"]
+    for _ in every:
+        assert len(every._opened) <= 2
+    assert every[1:3].ids == ["ev-1", "ev-2"] and every.subset([4, 0]).ids == ["ev-4", "ev-0"]
+    assert every.subset([4, 0])[0].attrs["event_id"] == "ev-4"
