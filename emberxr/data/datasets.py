@@ -110,9 +110,13 @@ class _Event:
         return self.static.read((slice(None), ys, xs), cache)
 
     def read_fire(self, cache: ByteLRU | None = None) -> Any:
-        """Every fire frame: a numpy array, or the Dask array (reduced chunk by chunk)."""
+        """Every fire frame: a numpy array, or a Dask array (reduced chunk by chunk) when the
+        frames are read through Dask or are large next to the cache."""
         if self.fire.kind == "dask":
             return self.fire.data
+        big = self.fire.nbytes * 8 > (cache.max_bytes if cache is not None else 0)
+        if self.fire.kind == "zarr" and big:
+            return self.fire.as_dask()
         return self.fire.read((slice(None),), cache)
 
 
@@ -317,12 +321,10 @@ class FireSampleDataset(torch.utils.data.Dataset):
         # evaluation tiles: every sample is repeated once per tile of its event
         if tile_size is not None and not self.train:
             layouts: dict[tuple[int, int], list[Tile]] = {}  # events of one shape share a layout
-            self.tiles = [
-                layouts.setdefault(e.shape, eval_tiles(e.shape, tile_size, overlap))
-                if e.shape not in layouts
-                else layouts[e.shape]
-                for e in self._ev
-            ]
+            for e in self._ev:
+                if e.shape not in layouts:
+                    layouts[e.shape] = eval_tiles(e.shape, tile_size, overlap)
+            self.tiles = [layouts[e.shape] for e in self._ev]
         else:
             self.tiles = None
         if self.tiles is not None:

@@ -266,6 +266,21 @@ class ArraySource:
             part = part.compute(scheduler="synchronous")
         return np.asarray(part)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the whole array decoded."""
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def as_dask(self) -> Any:
+        """The whole array as a Dask array (for reductions that stream chunk by chunk)."""
+        if self.kind != "zarr":
+            import dask.array as da
+
+            return self.data if self.kind == "dask" else da.from_array(self.data)
+        import dask.array as da
+
+        return da.from_array(_STATE.array(self.ref), chunks=self.ref.chunks)
+
     def dask_part(self, sel: tuple[slice, ...]) -> Any:
         """The lazy Dask window (only for ``kind == "dask"``), to compute several at once."""
         return self.data[sel]

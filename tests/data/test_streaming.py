@@ -228,3 +228,15 @@ def test_store_events_are_opened_on_access_and_few_stay_open(store, monkeypatch)
         assert len(every._opened) <= 2
     assert every[1:3].ids == ["ev-1", "ev-2"] and every.subset([4, 0]).ids == ["ev-4", "ev-0"]
     assert every.subset([4, 0])[0].attrs["event_id"] == "ev-4"
+
+
+def test_front_maps_of_events_large_next_to_the_cache_stream_chunk_by_chunk(store):
+    from emberxr.data.tiling import front_map
+
+    ds = FireSampleDataset(_events(store), patch_size=8, preload=False, tile_size=16, train=True, cache_mb=0.01)
+    fire = ds._ev[4].read_fire(ds._chunks)
+    assert type(fire).__module__.startswith("dask")  # 11 frames of 80x56: more than the cache allows
+    full = _events(store)[4]["fire"].values
+    np.testing.assert_array_equal(front_map(fire, 4).new_burn, front_map(full, 4).new_burn)
+    roomy = FireSampleDataset(_events(store), patch_size=8, preload=False, tile_size=16, train=True)
+    assert isinstance(roomy._ev[4].read_fire(roomy._chunks), np.ndarray)
