@@ -426,12 +426,14 @@ class FireSampleDataset(torch.utils.data.Dataset):
             return None
         return ia, k, float(slope), float(offset)
 
-    def _cached_static(self, e: int, tile: Tile) -> np.ndarray:
+    def _cached_static(self, e: int, tile: Tile, whole: bool = False) -> np.ndarray:
         key = ("static", e, tile.y0, tile.x0, tile.h, tile.w)
         hit = self._static_cache.get(key)
         if hit is not None:
             return hit
-        out = self._normalise_static(self._ev[e].read_static(tile, self._chunks))
+        # the raw chunks of a whole event are not cached: its normalised bands are
+        raw = self._ev[e].read_static(tile, None if whole else self._chunks)
+        out = self._normalise_static(raw)
         if self._static_cache_size > 0:
             self._static_cache.put(key, out, out.nbytes)
         return out
@@ -452,7 +454,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
         if self._whole_static(ev):  # normalise the whole event once, slice windows from it
             H, W = ev.shape
             ys, xs = tile.slices
-            return self._cached_static(e, Tile(0, 0, H, W))[:, ys, xs].copy()
+            return self._cached_static(e, Tile(0, 0, H, W), whole=True)[:, ys, xs].copy()
         if tile.core is None:  # a random crop: not worth caching
             return self._normalise_static(ev.read_static(tile, self._chunks))
         return self._cached_static(e, tile).copy()

@@ -43,8 +43,9 @@ __all__ = [
 
 #: share of the cache budget above which one chunk is not cached (its window is read directly)
 _MAX_CHUNK_SHARE = 8
-#: zarr.Array handles kept open per process
-_MAX_OPEN_ARRAYS = 256
+#: zarr.Array handles kept open per process (a few kB of metadata each; a handle is needed only
+#: when a chunk is not in the cache)
+_MAX_OPEN_ARRAYS = 1024
 #: xarray's lazy-indexing adapters that pass values through unchanged
 _PASS_THROUGH = {"ImplicitToExplicitIndexingAdapter", "CopyOnWriteArray", "MemoryCachedArray"}
 
@@ -295,7 +296,6 @@ def array_source(data: Any, direct: bool = True) -> ArraySource:
 def _read_zarr(ref: ZarrRef, sel: tuple[slice, ...], cache: ByteLRU | None) -> np.ndarray:
     bounds = _bounds(sel, ref.shape)
     out_shape = tuple(b - a for a, b in bounds)
-    arr = _STATE.array(ref)
     chunk_bytes = int(np.prod(ref.chunks)) * ref.dtype.itemsize
     if (
         cache is None
@@ -303,7 +303,7 @@ def _read_zarr(ref: ZarrRef, sel: tuple[slice, ...], cache: ByteLRU | None) -> n
         or chunk_bytes * _MAX_CHUNK_SHARE > cache.max_bytes
         or 0 in out_shape
     ):
-        return np.asarray(arr[tuple(slice(a, b) for a, b in bounds)])
+        return np.asarray(_STATE.array(ref)[tuple(slice(a, b) for a, b in bounds)])
     ranges = [range(a // c, (b - 1) // c + 1) for (a, b), c in zip(bounds, ref.chunks)]
     akey = (ref.store_key, ref.path)
     coords = list(product(*ranges))
@@ -314,7 +314,7 @@ def _read_zarr(ref: ZarrRef, sel: tuple[slice, ...], cache: ByteLRU | None) -> n
         hi = [
             min((max(c[d] for c in missing) + 1) * ref.chunks[d], ref.shape[d]) for d in range(len(ref.shape))
         ]
-        block = np.asarray(arr[tuple(slice(a, b) for a, b in zip(lo, hi))])
+        block = np.asarray(_STATE.array(ref)[tuple(slice(a, b) for a, b in zip(lo, hi))])
         for c in missing:
             local = tuple(
                 slice(c[d] * ref.chunks[d] - lo[d], min((c[d] + 1) * ref.chunks[d], ref.shape[d]) - lo[d])
