@@ -357,10 +357,11 @@ def check_event_bands(ckpt_bands: Sequence[str], event: xr.Dataset) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, numpy and torch RNG states as weights_only-safe values."""
+    """Python, numpy and torch RNG states (CUDA's too, once CUDA is in use) as weights_only-safe
+    values."""
     py = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
-    return {
+    out = {
         "python": [py[0], list(py[1]), py[2]],
         "numpy": {
             "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
@@ -371,6 +372,9 @@ def rng_state() -> dict[str, Any]:
         },
         "torch": torch.get_rng_state(),
     }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # dropout on the GPU draws here
+        out["cuda"] = list(torch.cuda.get_rng_state_all())
+    return out
 
 
 def set_rng_state(state: Mapping[str, Any]) -> None:
@@ -381,3 +385,6 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     np_state = (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
     np.random.set_state(np_state)  # noqa: NPY002
     torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda")
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)

@@ -171,8 +171,8 @@ def evaluate_model(
     model.eval()
     total, n = 0.0, 0
     shard = _rank_share(loader, dist)
-    total = len(shard) if hasattr(shard, "__len__") else None
-    bar = progress_bar(start_pass(shard), desc, total, enabled=progress and dist.is_main, unit="batch")
+    batches = len(shard) if hasattr(shard, "__len__") else None
+    bar = progress_bar(start_pass(shard), desc, batches, enabled=progress and dist.is_main, unit="batch")
     for i, batch in enumerate(bar):
         batch = to_device(batch, device)
         logits = model(batch).float()

@@ -164,3 +164,27 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(store, tmp_p
     assert _same_weights(_weights(run / "last.pt"), _weights(full_dir / "last.pt"))
     assert resumed.history == full.history and resumed.steps == full.steps == 120
     shutil.rmtree(full_dir)
+
+
+def test_validation_loss_is_the_mean_batch_loss_and_workers_leave_the_rng_as_without(events):
+    from emberxr.data.loaders import build_dataset, build_loader
+    from emberxr.train.config import build_config
+    from emberxr.train.loop import evaluate_model, start_pass
+    from emberxr.train.loss import FireLoss
+
+    cfg = build_config("conv2d", None, {"patch_size": 8, "max_history": 3, "batch_size": 3, "hidden": 4})
+    net = emberxr.create_model("conv2d", in_static=4, patch_size=8, hidden=4)
+    ds = build_dataset(events[:2], None, cfg, net, train=False, preload=True)
+    loader = build_loader(ds, cfg)
+    loss_fn = FireLoss(2.0)
+    _, vloss = evaluate_model(net, loader, loss_fn=loss_fn)
+    with torch.no_grad():
+        losses = [float(loss_fn(net(b), b["target"], b["valid"])) for b in loader]
+    assert vloss == pytest.approx(sum(losses) / len(losses))
+    draws = []
+    for workers in (0, 1):
+        cfg["data"]["num_workers"] = workers
+        torch.manual_seed(0)
+        next(start_pass(build_loader(ds, cfg)))
+        draws.append(torch.rand(3))
+    assert torch.equal(draws[0], draws[1])
