@@ -85,13 +85,14 @@ def _draws_on_iter(loader: Any) -> bool:
     return not (loader.persistent_workers and loader.num_workers > 0)
 
 
-def start_pass(loader: Any) -> Iterator[Any]:
-    """``iter(loader)``, with torch's global RNG advanced exactly as a worker-less DataLoader
-    advances it, whatever the loader's workers: dropout masks (and so the trained weights) do not
-    depend on ``data.num_workers``."""
+def start_pass(loader: Any, draws: int = 1) -> Iterator[Any]:
+    """``iter(loader)``, with torch's global RNG advanced by ``draws`` numbers for a DataLoader
+    (one is what a worker-less DataLoader draws itself), whatever the loader's workers: dropout
+    masks (and so the trained weights) do not depend on ``data.num_workers``."""
     it = iter(loader)
-    if isinstance(loader, torch.utils.data.DataLoader) and not _draws_on_iter(loader):
-        torch.empty((), dtype=torch.int64).random_()
+    if isinstance(loader, torch.utils.data.DataLoader):
+        for _ in range(draws - int(_draws_on_iter(loader))):
+            torch.empty((), dtype=torch.int64).random_()
     return it
 
 
@@ -172,7 +173,10 @@ def evaluate_model(
     total, n = 0.0, 0
     shard = _rank_share(loader, dist)
     batches = len(shard) if hasattr(shard, "__len__") else None
-    bar = progress_bar(start_pass(shard), desc, batches, enabled=progress and dist.is_main, unit="batch")
+    # two draws: a progress bar over the DataLoader itself (what emberxr did before) started it
+    # twice (tqdm.auto calls iter() in its constructor), and results must stay the same
+    it = start_pass(shard, draws=2)
+    bar = progress_bar(it, desc, batches, enabled=progress and dist.is_main, unit="batch")
     for i, batch in enumerate(bar):
         batch = to_device(batch, device)
         logits = model(batch).float()
