@@ -240,3 +240,14 @@ def test_front_maps_of_events_large_next_to_the_cache_stream_chunk_by_chunk(stor
     np.testing.assert_array_equal(front_map(fire, 4).new_burn, front_map(full, 4).new_burn)
     roomy = FireSampleDataset(_events(store), patch_size=8, preload=False, tile_size=16, train=True)
     assert isinstance(roomy._ev[4].read_fire(roomy._chunks), np.ndarray)
+
+
+def test_streamed_sim_small_samples_with_aspect_augmentation_equal_preloaded_ones():
+    events = emberxr.open_catalog("sim-small").events("train")[:3]  # has an aspect band
+    stats = compute_stats(events)
+    kw = {"max_history": 6, "patch_size": 16, "tile_size": 64, "train": True, "augment": True, "tokens": True}
+    pre = FireSampleDataset(events, stats, preload=True, **kw)
+    streamed = FireSampleDataset(events, stats, preload=False, **kw)
+    assert streamed._aspect_map is not None and {e.static.kind for e in streamed._ev} == {"zarr"}
+    for i in range(len(pre)):
+        _assert_same(pre[(5, i)], streamed[(5, i)])
