@@ -10,6 +10,10 @@ SIM_VENV := .venv-sim
 SIM_PINS := pyretechnics==2026.8.10
 
 export OMP_NUM_THREADS ?= 2
+# torch's OpenMP threads spin while they wait; when another process shares the 2 cores, two
+# spinning threads each slowed a 2-thread training step ~8x (U-Net-S at 64², batch 8: 1.0 s vs
+# 0.16 s per step with PASSIVE, one other training process running). PASSIVE sleeps instead.
+export OMP_WAIT_POLICY ?= PASSIVE
 export WANDB_MODE ?= offline
 export MPLBACKEND ?= Agg
 
