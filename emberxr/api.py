@@ -284,13 +284,15 @@ class Fitted:
 
         Without a threshold only a one-step ``probability`` is made (else
         :class:`~emberxr.errors.ThresholdNotSetError`). ``options`` go to
-        :func:`emberxr.forecast.forecast` (``device``, ``progress`` ...).
+        :func:`emberxr.forecast.forecast` (``device`` — default: the training device when this
+        machine has it, else the CPU —, ``progress``, ``tile_size``, ``batch_size`` ...).
         """
         from emberxr.data.loaders import sample_kwargs
         from emberxr.forecast import forecast
+        from emberxr.inference import training_device
 
         self.check_event(event)
-        kw = {**sample_kwargs(self.config, self.model), **options}
+        kw = {**sample_kwargs(self.config, self.model), "device": training_device(self.config), **options}
         return forecast(self.model, self.stats, event, t, horizon, self.threshold, **kw)
 
     def predict(

@@ -26,13 +26,17 @@ model's input in the distribution it was trained on (binary masks). The probabil
 for future steps is taken from the event when it has those time steps, else the last known wind
 is held.
 
-Scenes larger than ``tile_size`` are predicted in overlapping windows (``overlap`` pixels) and
-stitched, each pixel taken from the window whose centre region owns it, so whole scenes of any
-size fit in memory.
+Every step runs :func:`emberxr.inference.predict_histories`: scenes larger than the window
+(``tile_size``) are predicted in overlapping windows blended with a cosine taper (no seams),
+batched, on ``device``. :func:`forecast` returns the forecast in memory; :func:`write_prediction`
+streams it to GeoTIFF/COG files strip by strip, reading a lazy event window by window, so scenes
+of any size are predicted in bounded memory (a multi-step forecast keeps one ``uint8`` mask per
+step and the previous step's probability in memory, the inputs of the next step).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -40,7 +44,7 @@ import torch
 import xarray as xr
 
 from emberxr.errors import ConfigError, Problem, ThresholdNotSetError
-from emberxr.schema import BAND, BAND_KIND, FIRE, VALID, wind_series
+from emberxr.schema import FIRE, VALID, wind_series
 
 
 def _times(event: xr.Dataset) -> np.ndarray:
@@ -58,106 +62,163 @@ def time_step_hours(event: xr.Dataset) -> float:
     return 1.0
 
 
-def _input_event(
-    event: xr.Dataset, fire_hist: np.ndarray, wind_hist: np.ndarray, times: np.ndarray
-) -> xr.Dataset:
-    """A minimal in-memory event with ``fire_hist`` frames plus one dummy target frame."""
-    from emberxr.schema import make_event
-
-    dummy = fire_hist[-1:]
-    fire = np.concatenate([fire_hist, dummy]).astype(np.uint8)
-    wind = np.concatenate([wind_hist, wind_hist[-1:]])
-    dt = times[-1] - times[-2] if len(times) > 1 else np.timedelta64(1, "h")
-    t_all = np.concatenate([times, times[-1:] + dt])
-    ev = make_event(
-        fire,
-        np.asarray(event["static"].values, np.float32),
-        wind[:, 0],
-        wind[:, 1],
-        times=t_all,
-        x=np.asarray(event["x"].values),
-        y=np.asarray(event["y"].values),
-        crs=event.rio.crs,
-        band_names=[str(b) for b in event[BAND].values.tolist()],
-        band_kinds=[str(k) for k in event[BAND_KIND].values.tolist()],
-        valid=np.asarray(event[VALID].values, bool),
-        event_id=str(event.attrs.get("event_id", "event")),
-        source="forecast",
-    )
-    return ev
-
-
-@torch.no_grad()
 def predict_step(
-    model: torch.nn.Module,
+    model: Any,
     stats: Any,
     event: xr.Dataset,
-    fire_hist: np.ndarray,
+    fire_hist: Any,
     wind_hist: np.ndarray,
     times: np.ndarray,
-    *,
-    max_history: int,
-    patch_size: int,
-    tokens: bool = False,
-    token_mode: str = "pixels",
-    tile_size: int | None = None,
-    overlap: int | None = None,
-    batch_size: int = 4,
-    device: str | torch.device = "cpu",
-    progress: bool = False,
-    desc: str = "predict",
-) -> np.ndarray:
-    """Probability [H, W] of the next frame given a history of fire masks (``[h, H, W]``).
+    **options: Any,
+) -> np.ndarray | None:
+    """Probability [H, W] of the next frame given one history of fire masks (``[h, H, W]``).
 
-    The history is run through the same :class:`~emberxr.data.datasets.FireSampleDataset`
-    preprocessing as in training; windows of ``tile_size`` with ``overlap`` when the scene is
-    larger than one tile. With ``progress``, a bar labelled ``desc`` counts the window batches
-    once they take more than a second.
+    The one-history case of :func:`emberxr.inference.predict_histories` (``options`` are its
+    keyword arguments: ``max_history``, ``patch_size``, ``tile_size``, ``device`` ...); None when
+    a ``sink`` option took the rows.
     """
-    from emberxr.data.collate import temporal_collate
-    from emberxr.data.datasets import FireSampleDataset
-    from emberxr.data.tiling import stitch
-    from emberxr.progress import progress as progress_bar
+    from emberxr.inference import predict_histories
 
-    H, W = fire_hist.shape[-2:]
-    tile = tile_size if tile_size is not None and (H > tile_size or W > tile_size) else None
-    if tile is not None and overlap is None:
-        overlap = (tile // 4) // patch_size * patch_size
-    ev = _input_event(event, fire_hist, wind_hist, times)
-    ds = FireSampleDataset(
-        [ev],
-        stats,
-        max_history=max_history,
-        patch_size=patch_size,
-        strict=False,
-        tile_size=tile,
-        train=False,
-        tokens=tokens,
-        token_mode=token_mode,
-        overlap=int(overlap or 0),
-        preload=True,
-    )
-    last_t = int(ev.sizes["time"]) - 2
-    items = [i for i in range(len(ds)) if ds.sample_info(i)["t"] == last_t]
-    tiles, values = [], []
-    model.eval()
-    starts = range(0, len(items), batch_size)
-    for s in progress_bar(starts, desc, unit="batch", enabled=progress, delay=1.0):
-        chunk = items[s : s + batch_size]
-        batch = temporal_collate([ds[i] for i in chunk])
-        batch = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
-        prob = torch.sigmoid(model(batch).float())[:, 0].cpu().numpy()
-        for j, i in enumerate(chunk):
-            info = ds.sample_info(i)
-            tl = info["tile"]
-            if tl is None:
-                values.append(prob[j, :H, :W])
-            else:
-                tiles.append(tl)
-                values.append(prob[j, : tl.h, : tl.w])
-    if not tiles:
-        return values[0].astype(np.float32)
-    return stitch(tiles, values, (H, W)).astype(np.float32)
+    hist = fire_hist[None]
+    wind = np.asarray(wind_hist, np.float32)[None]
+    out = predict_histories(model, stats, event, hist, wind, times, **options)
+    return None if out is None else out[0]
+
+
+def _check_request(event: xr.Dataset, t: int | None, horizon: int, threshold: float | None) -> int:
+    """Validate ``t`` and ``horizon``; return ``t`` as a non-negative index."""
+    n_t = int(event.sizes["time"])
+    problems = []
+    if int(horizon) < 1:
+        problems.append(Problem(f"horizon={horizon}", "use horizon >= 1"))
+    if t is None:
+        t = n_t - 1
+    if not -n_t <= int(t) < n_t:
+        problems.append(
+            Problem(
+                f"t={t} is outside the event's {n_t} frame(s)", f"use 0..{n_t - 1} (or negative from the end)"
+            )
+        )
+    if problems:
+        raise ConfigError(problems, subject="forecast")
+    if threshold is None and int(horizon) > 1:
+        raise ThresholdNotSetError(f"a {horizon}-step forecast (it feeds thresholded masks back)")
+    return int(t) % n_t
+
+
+def _rows(a: Any, row0: int, row1: int) -> np.ndarray:
+    """Rows ``row0:row1`` of a 2-D array (numpy or lazy Dask) as numpy."""
+    part = a[row0:row1]
+    if type(part).__module__.startswith("dask"):
+        part = part.compute(scheduler="synchronous")
+    return np.asarray(part)
+
+
+def arrival_rows(first_step: np.ndarray, burning: np.ndarray, valid: np.ndarray, dt: float) -> np.ndarray:
+    """Arrival time in hours: 0 where burning at the issue time, ``k * dt`` for the first step ``k``
+    (1-based; 0 = never) whose binary forecast is 1, NaN where not reached or outside ``valid``."""
+    arrival = np.where(first_step > 0, first_step.astype(np.float32) * np.float32(dt), np.nan)
+    arrival = np.where(burning, 0.0, arrival)
+    return np.where(valid, arrival, np.nan).astype(np.float32)
+
+
+def _rollout(
+    model: Any,
+    stats: Any,
+    event: xr.Dataset,
+    t: int,
+    horizon: int,
+    threshold: float | None,
+    emit: Any,
+    *,
+    max_history: int = 8,
+    progress: bool = True,
+    **predict: Any,
+) -> None:
+    """Run ``horizon`` steps from frame ``t``; for every finished strip of rows of step ``k`` call
+    ``emit(k, row0, probability, mask, valid)`` (probability NaN outside ``valid``; the mask
+    without a threshold is all False).
+
+    The history is read lazily from the event; the thresholded mask of each step is fed back (kept
+    in memory, ``uint8``) for the next, and probabilities are made non-decreasing over steps.
+    """
+    import dask.array as da
+
+    n_t = int(event.sizes["time"])
+    H, W = int(event.sizes["y"]), int(event.sizes["x"])
+    times = _times(event)
+    wind_all = np.asarray(wind_series(event), np.float32)
+    fire = event[FIRE].data
+    valid = event[VALID].data
+    h = min(t + 1, max_history)
+    frames: list[Any] = [fire[i] for i in range(t - h + 1, t + 1)]
+    wind_hist = wind_all[t - h + 1 : t + 1]
+    t_hist = times[t - h + 1 : t + 1]
+    step_td = np.timedelta64(round(time_step_hours(event) * 3600), "s")
+    thr = np.inf if threshold is None else float(threshold)
+    prev_p = np.zeros((H, W), np.float32) if horizon > 1 else None
+    for k in range(1, horizon + 1):
+        last = frames[-1]
+        mask_k = np.zeros((H, W), np.uint8) if k < horizon else None
+
+        def on_rows(row0: int, rows: np.ndarray, k: int = k, last: Any = last, mask_k: Any = mask_k) -> None:
+            row1 = row0 + rows.shape[1]
+            p = rows[0]
+            if prev_p is not None:
+                if k > 1:
+                    p = np.maximum(p, prev_p[row0:row1])
+                prev_p[row0:row1] = p
+            v = _rows(valid, row0, row1).astype(bool)
+            mask = ((p >= thr) | (_rows(last, row0, row1) > 0)) & v
+            if mask_k is not None:
+                mask_k[row0:row1] = mask
+            emit(k, row0, np.where(v, p, np.nan).astype(np.float32), mask, v)
+
+        stack = da.stack([f if isinstance(f, da.Array) else da.from_array(f, chunks=f.shape) for f in frames])
+        predict_step(
+            model,
+            stats,
+            event,
+            stack,
+            wind_hist,
+            t_hist,
+            max_history=max_history,
+            progress=progress,
+            desc=f"forecast step {k}/{horizon}",
+            sink=on_rows,
+            **predict,
+        )
+        if mask_k is None:
+            break
+        # roll forward: append the thresholded forecast, drop frames beyond max_history
+        w_next = wind_all[t + k] if t + k < n_t else wind_hist[-1]
+        frames = [*frames, mask_k][-max_history:]
+        wind_hist = np.concatenate([wind_hist, w_next[None]])[-max_history:]
+        t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
+
+
+def _attrs(event: xr.Dataset, t: int, threshold: float | None) -> dict[str, Any]:
+    """Dataset attributes of a forecast issued at frame ``t``."""
+    attrs = {
+        "event_id": str(event.attrs.get("event_id", "event")),
+        "issue_time": str(np.datetime_as_string(_times(event)[t], unit="s")),
+        "issue_index": t,
+        "threshold": np.inf if threshold is None else float(threshold),
+        "time_step_hours": time_step_hours(event),
+        "feedback": "thresholded",
+    }
+    if threshold is None:
+        del attrs["threshold"]
+    return attrs
+
+
+def _variable_attrs(variable: str, threshold: float | None) -> dict[str, Any]:
+    """Attributes of each forecast variable (also the tags of its GeoTIFF)."""
+    if variable == "probability":
+        return {"long_name": "fire probability", "units": "1"}
+    if variable == "fire_mask":
+        return {"long_name": f"forecast fire mask (probability >= {float(threshold):.3f})"}
+    return {"long_name": "estimated arrival time", "units": "hours since issue time"}
 
 
 def forecast(
@@ -174,7 +235,10 @@ def forecast(
     token_mode: str = "pixels",
     tile_size: int | None = None,
     overlap: int | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
+    batch_size: int | None = None,
+    channels_last: bool = False,
+    compile: bool = False,
     progress: bool = True,
 ) -> xr.Dataset:
     """Forecast ``horizon`` steps after frame ``t`` of ``event`` (see the module docstring).
@@ -182,7 +246,7 @@ def forecast(
     Parameters
     ----------
     model
-        Trained model (in eval mode after the call).
+        Trained model (or an :class:`emberxr.inference.Runner`, e.g. an exported model).
     stats
         The ``NormStats`` the model was trained with.
     event
@@ -194,6 +258,17 @@ def forecast(
     threshold
         Probability threshold of the binary forecast; None (not chosen) allows ``horizon=1``
         only and leaves out ``fire_mask`` and ``arrival_time``.
+    max_history, patch_size, tokens, token_mode
+        How the model's samples are cut (``Fitted.forecast`` passes the training settings).
+    tile_size, overlap
+        Window side and overlap for large scenes (:func:`emberxr.inference.plan_windows`).
+    device
+        Where the model runs: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``; None
+        keeps the model's device (``Fitted.forecast`` passes the training device when this
+        machine has it, else the CPU).
+    batch_size, channels_last, compile
+        Windows per model call (default: about 1 M pixels), channels-last convolutions, and
+        ``torch.compile`` (:class:`emberxr.inference.TorchRunner`).
     progress
         Show a progress bar per step for scenes that take more than a second (large scenes cut
         into many windows).
@@ -211,99 +286,62 @@ def forecast(
     """
     import rioxarray  # noqa: F401
 
-    n_t = int(event.sizes["time"])
-    problems = []
-    if int(horizon) < 1:
-        problems.append(Problem(f"horizon={horizon}", "use horizon >= 1"))
-    if t is None:
-        t = n_t - 1
-    if not -n_t <= int(t) < n_t:
-        problems.append(
-            Problem(
-                f"t={t} is outside the event's {n_t} frame(s)", f"use 0..{n_t - 1} (or negative from the end)"
-            )
-        )
-    if problems:
-        raise ConfigError(problems, subject="forecast")
-    if threshold is None and int(horizon) > 1:
-        raise ThresholdNotSetError(f"a {horizon}-step forecast (it feeds thresholded masks back)")
-    t = int(t) % n_t
+    t = _check_request(event, t, horizon, threshold)
     horizon = int(horizon)
+    H, W = int(event.sizes["y"]), int(event.sizes["x"])
+    prob = np.empty((horizon, H, W), np.float32)
+    fmask = np.zeros((horizon, H, W), np.uint8)
+    valid = np.ones((H, W), bool)
+
+    def emit(k: int, row0: int, p: np.ndarray, mask: np.ndarray, v: np.ndarray) -> None:
+        row1 = row0 + p.shape[0]
+        prob[k - 1, row0:row1] = p
+        fmask[k - 1, row0:row1] = mask
+        valid[row0:row1] = v
+
+    _rollout(
+        model,
+        stats,
+        event,
+        t,
+        horizon,
+        threshold,
+        emit,
+        max_history=max_history,
+        progress=progress,
+        patch_size=patch_size,
+        tokens=tokens,
+        token_mode=token_mode,
+        tile_size=tile_size,
+        overlap=overlap,
+        device=device,
+        batch_size=batch_size,
+        channels_last=channels_last,
+        compile=compile,
+    )
     dt = time_step_hours(event)
     times = _times(event)
-    wind_all = np.asarray(wind_series(event), np.float32)
-    valid = np.asarray(event[VALID].values, bool)
-    h = min(t + 1, max_history)
-    hist = (np.asarray(event[FIRE].isel(time=slice(t - h + 1, t + 1)).values) > 0).astype(np.uint8)
-    wind_hist = wind_all[t - h + 1 : t + 1]
-    t_hist = times[t - h + 1 : t + 1]
     step_td = np.timedelta64(round(dt * 3600), "s")
-    probs, masks = [], []
-    prev_p = None
-    thr = np.inf if threshold is None else float(threshold)  # None: one step, no mask returned
-    for k in range(1, horizon + 1):
-        p = predict_step(
-            model,
-            stats,
-            event,
-            hist,
-            wind_hist,
-            t_hist,
-            max_history=max_history,
-            patch_size=patch_size,
-            tokens=tokens,
-            token_mode=token_mode,
-            tile_size=tile_size,
-            overlap=overlap,
-            device=device,
-            progress=progress,
-            desc=f"forecast step {k}/{horizon}",
-        )
-        if prev_p is not None:
-            p = np.maximum(p, prev_p)
-        prev_p = p
-        mask = ((p >= thr) | (hist[-1] > 0)) & valid
-        probs.append(np.where(valid, p, np.nan).astype(np.float32))
-        masks.append(mask.astype(np.uint8))
-        # roll forward: append the thresholded forecast, drop frames beyond max_history
-        w_next = wind_all[t + k] if t + k < n_t else wind_hist[-1]
-        hist = np.concatenate([hist, mask[None].astype(np.uint8)])[-max_history:]
-        wind_hist = np.concatenate([wind_hist, w_next[None]])[-max_history:]
-        t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
-    prob = np.stack(probs)
-    fmask = np.stack(masks)
     burning = (np.asarray(event[FIRE].isel(time=t).values) > 0) & valid
-    first = np.argmax(fmask > 0, axis=0)
-    reached = fmask.any(axis=0)
-    arrival = np.where(reached, (first + 1) * dt, np.nan).astype(np.float32)
-    arrival = np.where(burning, 0.0, arrival).astype(np.float32)
-    arrival = np.where(valid, arrival, np.nan).astype(np.float32)
+    first = np.where(fmask.any(axis=0), np.argmax(fmask > 0, axis=0) + 1, 0)
+    arrival = arrival_rows(first, burning, valid, dt)
     steps = np.arange(1, horizon + 1)
-    lead = steps * dt
     coords = {
         "step": steps,
-        "lead_time_hours": ("step", lead.astype(np.float64)),
+        "lead_time_hours": ("step", (steps * dt).astype(np.float64)),
         "time": ("step", times[t] + steps * step_td),
         "y": event["y"].values,
         "x": event["x"].values,
     }
-    attrs = {
-        "event_id": str(event.attrs.get("event_id", "event")),
-        "issue_time": str(np.datetime_as_string(times[t], unit="s")),
-        "issue_index": t,
-        "threshold": thr,
-        "time_step_hours": dt,
-        "feedback": "thresholded",
-    }
-    if threshold is None:
-        del attrs["threshold"]
-    ds = xr.Dataset({"probability": (("step", "y", "x"), prob)}, coords=coords, attrs=attrs)
-    ds["probability"].attrs.update(long_name="fire probability", units="1", _FillValue=np.nan)
+    ds = xr.Dataset(
+        {"probability": (("step", "y", "x"), prob)}, coords=coords, attrs=_attrs(event, t, threshold)
+    )
+    ds["probability"].attrs.update(_variable_attrs("probability", threshold), _FillValue=np.nan)
     if threshold is not None:
         ds["fire_mask"] = (("step", "y", "x"), fmask)
         ds["arrival_time"] = (("y", "x"), arrival)
-        ds["fire_mask"].attrs.update(long_name=f"forecast fire mask (probability >= {thr:.3f})")
-        ds["arrival_time"].attrs.update(long_name="estimated arrival time", units="hours since issue time")
+        ds["fire_mask"].attrs.update(_variable_attrs("fire_mask", threshold))
+        ds["arrival_time"].attrs.update(_variable_attrs("arrival_time", threshold))
     ds = ds.rio.write_crs(event.rio.crs)
     ds = ds.rio.write_transform(event.rio.transform())
     return ds
@@ -384,3 +422,159 @@ def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str =
         band_descriptions=descs,
         resampling=resampling,
     )
+
+
+def _parts(source: Any, options: dict[str, Any]) -> tuple[Any, Any, float | None, dict[str, Any]]:
+    """Model (or runner), stats, threshold and forecast options of a ``Fitted`` or an exported model."""
+    from emberxr.export import ExportedModel
+
+    if isinstance(source, ExportedModel):
+        runner = source.runner(device=options.pop("device", None))
+        return runner, source.stats, source.threshold, {**source.sample_kwargs, **options}
+    from emberxr.data.loaders import sample_kwargs
+    from emberxr.inference import training_device
+
+    kw = {**sample_kwargs(source.config, source.model), "device": training_device(source.config), **options}
+    return source.model, source.stats, source.threshold, kw
+
+
+def write_prediction(
+    source: Any,
+    event: xr.Dataset,
+    path: str | os.PathLike,
+    *,
+    t: int | None = None,
+    horizon: int = 1,
+    mask: str | os.PathLike | None = None,
+    arrival: str | os.PathLike | None = None,
+    cog: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
+    """Forecast ``event`` and stream the result to GeoTIFF/COG files, strip by strip.
+
+    The files are those :func:`write_forecast` writes from :func:`forecast` (same bands, band
+    descriptions, nodata, tags, overviews), but nothing scene-sized is held in memory for a
+    one-step forecast: inputs are read window by window from the (lazy) event and finished rows
+    are written as soon as no later window touches them. ``emberxr predict`` calls this.
+
+    Parameters
+    ----------
+    source
+        A :class:`emberxr.Fitted` (``emberxr.load(CKPT)``) or an :class:`emberxr.export.ExportedModel`
+        (``emberxr.export.load_exported(FILE)``).
+    event
+        FireEvent with the model's static bands (zarr, COG, raw folder, or in memory).
+    path
+        Probability GeoTIFF (one band per step, ``t+1h`` ...; NaN outside the footprint).
+    t, horizon
+        Last observed frame (default the last) and steps ahead (as in :func:`forecast`).
+    mask, arrival
+        Also write the binary forecast (uint8, nodata 255) and the arrival time (hours) here.
+    cog
+        Write Cloud-Optimised GeoTIFFs (overviews built from each finished tiled GeoTIFF).
+    **options
+        Passed to :func:`forecast`'s core (``device``, ``tile_size``, ``overlap``,
+        ``batch_size``, ``channels_last``, ``compile``, ``progress``); the model's sample settings
+        are the defaults.
+
+    Returns
+    -------
+    dict
+        ``event_id``, ``issue_time``, ``labels`` (band names) and the written paths under
+        ``probability``, ``fire_mask``, ``arrival_time``.
+
+    Raises
+    ------
+    ThresholdNotSetError
+        ``mask``/``arrival`` or ``horizon > 1`` without a chosen threshold.
+    """
+    import contextlib
+    from pathlib import Path
+
+    from emberxr.io.geotiff import GeoTiffWriter
+    from emberxr.schema import grid_transform
+
+    model, stats, threshold, kw = _parts(source, dict(options))
+    check = getattr(source, "check_event", None)
+    if check is not None:
+        check(event)
+    t = _check_request(event, t, horizon, threshold)
+    if threshold is None and (mask or arrival):
+        raise ThresholdNotSetError("the fire_mask / arrival_time GeoTIFF")
+    horizon = int(horizon)
+    H, W = int(event.sizes["y"]), int(event.sizes["x"])
+    dt = time_step_hours(event)
+    labels = [f"t+{_fmt(k * dt)}h" for k in range(1, horizon + 1)]
+    grid = dict(
+        crs=event.rio.crs,
+        transform=grid_transform(event["x"].values, event["y"].values),
+        height=H,
+        width=W,
+        cog=cog,
+    )
+    written: dict[str, Any] = {"probability": Path(path)}
+    fire_t = event[FIRE].data[t]
+    with contextlib.ExitStack() as stack:
+        prob_w = stack.enter_context(
+            GeoTiffWriter(
+                path,
+                count=horizon,
+                dtype=np.float32,
+                band_descriptions=labels,
+                resampling=_OUTPUTS["probability"][0],
+                tags=_variable_attrs("probability", threshold),
+                **grid,
+            )
+        )
+        mask_w = arr_w = None
+        if mask:
+            mask_w = stack.enter_context(
+                GeoTiffWriter(
+                    mask,
+                    count=horizon,
+                    dtype=np.uint8,
+                    nodata=MASK_NODATA,
+                    band_descriptions=labels,
+                    resampling=_OUTPUTS["fire_mask"][0],
+                    tags=_variable_attrs("fire_mask", threshold),
+                    **grid,
+                )
+            )
+            written["fire_mask"] = Path(mask)
+        if arrival:
+            arr_w = stack.enter_context(
+                GeoTiffWriter(
+                    arrival,
+                    dtype=np.float32,
+                    band_descriptions=["arrival_time"],
+                    resampling=_OUTPUTS["arrival_time"][0],
+                    tags=_variable_attrs("arrival_time", threshold),
+                    **grid,
+                )
+            )
+            written["arrival_time"] = Path(arrival)
+        first = np.zeros((H, W), np.uint8) if arr_w is not None and horizon > 1 else None
+
+        def emit(k: int, row0: int, p: np.ndarray, m: np.ndarray, v: np.ndarray) -> None:
+            row1 = row0 + p.shape[0]
+            prob_w.write(p, row=row0, band=k)
+            if mask_w is not None:
+                mask_w.write(np.where(v, m, MASK_NODATA).astype(np.uint8), row=row0, band=k)
+            if arr_w is None:
+                return
+            if first is None:
+                reached = m.astype(np.uint8)
+            else:
+                reached = first[row0:row1]
+                reached[(reached == 0) & m] = k
+            if k == horizon:
+                burning = (_rows(fire_t, row0, row1) > 0) & v
+                arr_w.write(arrival_rows(reached, burning, v, dt), row=row0)
+
+        _rollout(model, stats, event, t, horizon, threshold, emit, **kw)
+    written.update(
+        event_id=str(event.attrs.get("event_id", "event")),
+        issue_time=str(np.datetime_as_string(_times(event)[t], unit="s")),
+        labels=labels,
+    )
+    return written

@@ -19,18 +19,15 @@ def history_window(batch: dict[str, Any], length: int) -> tuple[Tensor, Tensor, 
     amount of left padding in the batch (so models built on it are padding invariant).
     """
     fire, wind, valid_t = batch["fire"], batch["wind"], batch["valid_t"].to(torch.bool)
-    B, _T, H, W = fire.shape
     back = steps_back(valid_t)  # 0 = last real
     keep = valid_t & (back < length)
     slot = (length - 1 - back).clamp(0, length - 1)  # window position of each real step
-    out_f = fire.new_zeros((B, length, H, W))
-    out_w = wind.new_zeros((B, length, 2))
-    out_v = torch.zeros((B, length), dtype=torch.bool, device=fire.device)
-    bi, ti = torch.nonzero(keep, as_tuple=True)
-    si = slot[bi, ti]
-    out_f[bi, si] = fire[bi, ti].to(out_f.dtype)
-    out_w[bi, si] = wind[bi, ti].to(out_w.dtype)
-    out_v[bi, si] = True
+    # one-hot map [B, L, T]: slot s takes time step t (at most one t per slot); a product with 0/1
+    # weights is exact and keeps shapes static (no data-dependent indexing: traces and exports)
+    pick = keep[:, None, :] & (slot[:, None, :] == torch.arange(length, device=fire.device)[None, :, None])
+    out_f = torch.einsum("bst,bthw->bshw", pick.to(torch.float32), fire.to(torch.float32)).to(fire.dtype)
+    out_w = torch.einsum("bst,btc->bsc", pick.to(torch.float32), wind.to(torch.float32)).to(wind.dtype)
+    out_v = pick.any(dim=2)
     return out_f, out_w, out_v
 
 
