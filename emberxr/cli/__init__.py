@@ -34,7 +34,7 @@ EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 # order shown in --help
-COMMANDS = ("simulate", "data", "cache", "fit", "evaluate", "predict", "models", "demo")
+COMMANDS = ("simulate", "data", "cache", "fit", "evaluate", "predict", "export", "models", "demo")
 
 
 def add_command_group(

@@ -17,6 +17,8 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` sub-command."""
+    from emberxr.cli.predict import add_device_option
+
     p = subparsers.add_parser(
         "evaluate",
         help="metrics of a checkpoint on data (table as markdown/CSV)",
@@ -37,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="write the table: .csv as CSV, otherwise markdown")
     p.add_argument("--no-per-event", action="store_true", help="leave out the per-event rows")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -57,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         output=args.output,
         per_event=not args.no_per_event,
         progress=args.progress,
+        **({"device": args.device} if args.device else {}),
     )
     short = df[df["scope"] != "event"].drop(columns=["n_pixels"], errors="ignore")
     print(short.to_markdown(index=False, floatfmt=".3f"))

@@ -92,6 +92,7 @@ def evaluate_events(
     batch_size: int | None = None,
     progress: bool = False,
     output: str | os.PathLike | None = None,
+    device: Any = None,
 ) -> Any:
     """Metrics of ``model`` on every sample of ``events`` as a tidy DataFrame.
 
@@ -110,6 +111,10 @@ def evaluate_events(
         Batch size (default: the configuration's).
     output
         Also write the table: ``.csv`` as CSV, anything else as markdown.
+    device
+        Where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"``); None:
+        the training device of ``config`` when this machine has it, else the CPU
+        (:func:`emberxr.inference.training_device`). The model is moved back afterwards.
 
     Returns
     -------
@@ -117,12 +122,14 @@ def evaluate_events(
         See :meth:`emberxr.Fitted.evaluate`.
     """
     from emberxr.data.loaders import build_dataset, build_loader
+    from emberxr.inference import TorchRunner, training_device
     from emberxr.train.loop import evaluate_model
     from emberxr.train.metrics import write_table
 
     ds = build_dataset(events, stats, config, model, train=False)
     loader = build_loader(ds, config, batch_size=batch_size)
-    acc, _ = evaluate_model(model, loader, threshold, "cpu", per_event=per_event, progress=progress)
+    with TorchRunner(model, device or training_device(config)) as run:  # on the device, restored after
+        acc, _ = evaluate_model(model, loader, threshold, run.device, per_event=per_event, progress=progress)
     df = acc.table(model=model_name)
     if output is not None:
         write_table(df, str(output))
