@@ -13,7 +13,7 @@ export OMP_NUM_THREADS ?= 2
 export WANDB_MODE ?= offline
 export MPLBACKEND ?= Agg
 
-.PHONY: venv demo test test-all lint format sim-venv bench install-check docs-figures clean help
+.PHONY: venv demo test test-all lint format sim-venv bench bench-smoke install-check docs-figures clean help
 
 help:
 	@echo "make demo      set up .venv, then run the main job on the built-in sim-small dataset"
@@ -21,7 +21,8 @@ help:
 	@echo "make test-all  the suite including tests marked slow"
 	@echo "make lint      ruff"
 	@echo "make sim-venv  build the simulator environment (.venv-sim, pyretechnics $(SIM_PINS))"
-	@echo "make bench     run benchmarks/ and rewrite docs/benchmarks.md"
+	@echo "make bench     run every benchmarks/bench_*.py (full size) and rewrite docs/benchmarks.md"
+	@echo "make bench-smoke  run every benchmark script at tiny sizes into a temporary copy of the doc"
 	@echo "make install-check  build the wheel, install it non-editable in a throwaway venv, use it outside the checkout"
 
 # The stamp holds a hash of pyproject.toml: a clone (fresh mtimes) with an unchanged
@@ -65,6 +66,9 @@ install-check: venv
 
 bench: venv
 	$(PY) benchmarks/run_all.py
+
+bench-smoke: venv
+	$(PY) benchmarks/run_all.py --smoke
 
 clean:
 	rm -rf outputs .pytest_cache

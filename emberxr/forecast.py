@@ -142,7 +142,7 @@ def _rollout(
     The history is read lazily from the event; the thresholded mask of each step is fed back (kept
     in memory, ``uint8``) for the next, and probabilities are made non-decreasing over steps.
     """
-    import dask.array as da
+    from emberxr.inference import FrameStack, predict_histories
 
     n_t = int(event.sizes["time"])
     H, W = int(event.sizes["y"]), int(event.sizes["x"])
@@ -174,13 +174,12 @@ def _rollout(
                 mask_k[row0:row1] = mask
             emit(k, row0, np.where(v, p, np.nan).astype(np.float32), mask, v)
 
-        stack = da.stack([f if isinstance(f, da.Array) else da.from_array(f, chunks=f.shape) for f in frames])
-        predict_step(
+        predict_histories(
             model,
             stats,
             event,
-            stack,
-            wind_hist,
+            FrameStack(frames),
+            wind_hist[None],
             t_hist,
             max_history=max_history,
             progress=progress,
@@ -237,7 +236,7 @@ def forecast(
     overlap: int | None = None,
     device: str | torch.device | None = None,
     batch_size: int | None = None,
-    channels_last: bool = False,
+    channels_last: bool | None = None,
     compile: bool = False,
     progress: bool = True,
 ) -> xr.Dataset:
@@ -267,8 +266,8 @@ def forecast(
         keeps the model's device (``Fitted.forecast`` passes the training device when this
         machine has it, else the CPU).
     batch_size, channels_last, compile
-        Windows per model call (default: about 1 M pixels), channels-last convolutions, and
-        ``torch.compile`` (:class:`emberxr.inference.TorchRunner`).
+        Windows per model call (default: about 1 M pixels), channels-last convolutions (default:
+        on the CPU) and ``torch.compile`` (:class:`emberxr.inference.TorchRunner`).
     progress
         Show a progress bar per step for scenes that take more than a second (large scenes cut
         into many windows).

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 import xarray as xr
+from torch.profiler import record_function
 
 from emberxr.data.tiling import Tile, eval_tiles
 from emberxr.errors import ConfigError, Problem
@@ -51,6 +52,7 @@ from emberxr.schema import BAND, BAND_KIND, STATIC, VALID
 __all__ = [
     "BATCH_PIXELS",
     "MAX_WINDOW",
+    "FrameStack",
     "Runner",
     "TorchRunner",
     "WindowPlan",
@@ -357,7 +359,9 @@ class TorchRunner(Runner):
     device
         Where to run; None keeps the model's current device.
     channels_last
-        Run convolutions in the channels-last memory format (weights and 4-D inputs).
+        Run convolutions in the channels-last memory format (weights and 4-D inputs). None: on
+        the CPU, where it made EmberFormer, U-TAE and U-Net-S 10-25 % faster
+        (``docs/benchmarks.md``); not on other devices (not measured there).
     compile
         Run ``torch.compile(model)`` (compiled once per model and kept; the first calls of each
         window shape compile).
@@ -368,13 +372,13 @@ class TorchRunner(Runner):
         model: torch.nn.Module,
         device: str | torch.device | None = None,
         *,
-        channels_last: bool = False,
+        channels_last: bool | None = None,
         compile: bool = False,
     ) -> None:
         self.model = model
         current = _param_device(model) or torch.device("cpu")
         self.device = resolve_device(device) if device is not None else current
-        self.channels_last = bool(channels_last)
+        self.channels_last = self.device.type == "cpu" if channels_last is None else bool(channels_last)
         self.compile = bool(compile)
         self._saved: tuple[Any, ...] | None = None
 
@@ -444,32 +448,59 @@ def _strip_events(
     frame, the event's static bands and validity over the same rows, ``wind [N, h, 2]``.
 
     The one place prediction inputs become events (what
-    :class:`~emberxr.data.datasets.FireSampleDataset` preprocesses exactly as in training).
+    :class:`~emberxr.data.datasets.FireSampleDataset` preprocesses exactly as in training). They
+    carry only what the dataset reads (no georeferencing: this is per strip and must be cheap).
     """
-    from emberxr.schema import make_event
+    from emberxr.schema import FIRE, WIND_U, WIND_V
 
-    part = event.isel(y=rows)
-    static = _compute(part[STATIC].data).astype(np.float32, copy=False)
-    valid = _compute(part[VALID].data).astype(bool, copy=False)
+    static = _compute(event[STATIC].data[:, rows]).astype(np.float32, copy=False)
+    valid = _compute(event[VALID].data[rows]).astype(bool, copy=False)
     dt = times[-1] - times[-2] if len(times) > 1 else np.timedelta64(1, "h")
-    t_all = np.concatenate([times, times[-1:] + dt])
-    common = dict(
-        times=t_all,
-        x=np.asarray(event["x"].values),
-        y=np.asarray(part["y"].values),
-        crs=event.rio.crs,
-        band_names=[str(b) for b in event[BAND].values.tolist()],
-        band_kinds=[str(k) for k in event[BAND_KIND].values.tolist()],
-        valid=valid,
-        event_id=str(event.attrs.get("event_id", "event")),
-        source="forecast",
-    )
+    coords = {
+        "time": np.concatenate([times, times[-1:] + dt]),
+        BAND: np.asarray(event[BAND].values),
+        BAND_KIND: (BAND, np.asarray(event[BAND_KIND].values)),
+    }
+    attrs = {"event_id": str(event.attrs.get("event_id", "event")), "source": "forecast"}
     out = []
     for n in range(fire.shape[0]):
         f = np.concatenate([fire[n], fire[n, -1:]])
         w = np.concatenate([wind[n], wind[n, -1:]])
-        out.append(make_event(f, static, w[:, 0], w[:, 1], **common))
+        data = {
+            FIRE: (("time", "y", "x"), f),
+            STATIC: ((BAND, "y", "x"), static),
+            WIND_U: (("time",), w[:, 0]),
+            WIND_V: (("time",), w[:, 1]),
+            VALID: (("y", "x"), valid),
+        }
+        out.append(xr.Dataset(data, coords=coords, attrs=attrs))
     return out
+
+
+class FrameStack:
+    """``[1, h, H, W]`` history made of 2-D frames, lazy (Dask) or in memory, read by rows.
+
+    What a forecast feeds :func:`predict_histories`: observed frames straight from a lazy event
+    and thresholded forecasts fed back as numpy masks, without stacking the whole scene.
+    """
+
+    def __init__(self, frames: Sequence[Any]) -> None:
+        self.frames = list(frames)
+        h, w = self.frames[0].shape[-2:]
+        self.shape = (1, len(self.frames), int(h), int(w))
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        if not (isinstance(index, tuple) and len(index) == 4 and index[:2] == (slice(None), slice(None))):
+            raise IndexError("FrameStack supports [:, :, rows, cols] only")
+        parts = [f[index[2], index[3]] for f in self.frames]
+        lazy = [i for i, a in enumerate(parts) if type(a).__module__.startswith("dask")]
+        if lazy:
+            import dask
+
+            done = dask.compute(*[parts[i] for i in lazy], scheduler="synchronous")
+            for i, a in zip(lazy, done):
+                parts[i] = a
+        return np.stack([np.asarray(a) for a in parts])[None]
 
 
 def _strip_samples(
@@ -555,7 +586,7 @@ def predict_histories(
     overlap: int | None = None,
     batch_size: int | None = None,
     device: str | torch.device | None = None,
-    channels_last: bool = False,
+    channels_last: bool | None = None,
     compile: bool = False,
     progress: bool = False,
     desc: str = "predict",
@@ -649,20 +680,26 @@ def predict_histories(
         for group in _groups(plan, N, int(batch_size)):
             y0 = group[0].y0
             y1 = max(t.y0 + t.h for t in group)
-            blender.flush(y0)
+            with record_function("emberxr::rows_out"):
+                blender.flush(y0)
             blender.reach(y1)
             weights = {}
             for t in group:
                 weights[t] = plan.weights(t)
                 blender.add_weight(t, weights[t])
-            strips = _strip_samples(event, slice(y0, y1), fire_hist, wind, times, stats, max_history, p)
+            with record_function("emberxr::inputs"):  # stages named for torch.profiler
+                strips = _strip_samples(event, slice(y0, y1), fire_hist, wind, times, stats, max_history, p)
             items = [(n, t) for t in group for n in range(N)]
             for s in range(0, len(items), int(batch_size)):
                 chunk = items[s : s + int(batch_size)]
-                batch = _collate([_cut(strips[n], t, y0, p) for n, t in chunk], tokens, token_mode)
-                probs = runner(batch)
-                for (n, t), prob in zip(chunk, probs):
-                    blender.add(n, t, prob[: t.h, : t.w], weights[t])
+                with record_function("emberxr::collate"):
+                    batch = _collate([_cut(strips[n], t, y0, p) for n, t in chunk], tokens, token_mode)
+                with record_function("emberxr::model"):
+                    probs = runner(batch)
+                with record_function("emberxr::blend"):
+                    for (n, t), prob in zip(chunk, probs):
+                        blender.add(n, t, prob[: t.h, : t.w], weights[t])
                 bar.update(len(chunk))
-        blender.flush(H)
+        with record_function("emberxr::rows_out"):
+            blender.flush(H)
     return result

@@ -289,3 +289,27 @@ def test_forecast_device_option_is_checked(scene):
     fitted = _fitted(scene)
     with pytest.raises(ConfigError, match="device"):
         fitted.forecast(scene, device="quantum", progress=False)
+
+
+def test_evaluate_runs_on_the_requested_device(scene, tmp_path):
+    from emberxr.cli import main
+    from emberxr.io.events import save_event
+
+    fitted = _fitted(scene)
+    df = fitted.evaluate([scene], device="cpu", per_event=False)
+    assert set(df["target"]) == {"next", "new"}
+    assert next(fitted.model.parameters()).device.type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="not available"):
+            fitted.evaluate([scene], device="cuda")
+        ckpt = fitted.save(tmp_path / "model.pt")
+        save_event(scene, tmp_path / "scene.zarr")
+        assert main(["evaluate", str(ckpt), str(tmp_path / "scene.zarr"), "--device", "cuda"]) == 1
+
+
+@pytest.mark.slow
+def test_compiled_model_predicts_like_the_eager_one(scene):
+    fitted = _fitted(scene)
+    eager = fitted.predict(scene, progress=False).values
+    compiled = fitted.predict(scene, progress=False, compile=True).values
+    np.testing.assert_allclose(compiled, eager, atol=1e-5, equal_nan=True)
