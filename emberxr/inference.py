@@ -534,7 +534,7 @@ def _cut(sample: dict[str, Any], tile: Tile, y0: int, p: int) -> dict[str, Any]:
     xs = slice(tile.x0, tile.x0 + wp)
     out: dict[str, Any] = {}
     for k, v in sample.items():
-        if isinstance(v, torch.Tensor) and v.ndim >= 2 and tuple(v.shape[-2:]) == (Hs, Ws):
+        if k != "wind" and isinstance(v, torch.Tensor) and v.ndim >= 2 and tuple(v.shape[-2:]) == (Hs, Ws):
             v = v[..., ys, xs]
         out[k] = v
     out["grid"] = (hp // p, wp // p)
