@@ -67,14 +67,17 @@ def measure(size: int, history: int, threads: list[int], repeats: int, variants:
                 f.predict(event, progress=False, **opts)
                 f.predict(event, progress=False, **opts)
             times = {m: [] for m in MODELS}
+            cpu = {m: [] for m in MODELS}
             for _ in range(repeats):
                 for m, f in fitted.items():  # interleaved: a load change hits every model alike
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     f.predict(event, progress=False, **opts)
                     times[m].append(time.perf_counter() - t0)
+                    cpu[m].append(time.process_time() - c0)
             for m in MODELS:
                 row = {"model": m, "variant": v, "threads": t}
                 row.update(median_s=statistics.median(times[m]), min_s=min(times[m]))
+                row.update(cpu_s=statistics.median(cpu[m]))
                 print(row, flush=True)
                 rows.append(row)
     return rows
@@ -153,7 +156,9 @@ def profile(size: int, history: int, runs: int, train_size: int = 128, threads: 
 
 def _cell(rows: list[dict], m: str, v: str, t: int) -> str:
     r = next((r for r in rows if r["model"] == m and r["variant"] == v and r["threads"] == t), None)
-    return "—" if r is None else f"{r['median_s']:.3f}"
+    if r is None:
+        return "—"
+    return f"{r['median_s']:.3f}" + (f" ({r['cpu_s']:.3f})" if "cpu_s" in r else "")
 
 
 def render(r: dict) -> str:
@@ -162,9 +167,11 @@ def render(r: dict) -> str:
     variants = [v for v in VARIANTS if any(x["variant"] == v for x in rows)]
     head = " | ".join(f"{v}, {t} thr" for t in threads for v in variants)
     lines = [
-        f"Seconds per forecast (`Fitted.predict`, median of {r['repeats']} after a warm-up) of a {r['size']}² "
-        f"scene, T={r['history']}, 8 static bands; the `make demo` architectures with random weights, "
-        f"64² training tiles. {benchlib.machine_line(r['machine'])}",
+        f"Seconds per forecast (`Fitted.predict`, median of {r['repeats']} after a warm-up; in brackets the "
+        f"process CPU seconds, all threads together: on a shared machine wall time ≫ CPU time / threads "
+        f"means the forecast waited for a core) of a {r['size']}² scene, T={r['history']}, 8 static bands; "
+        f"the `make demo` architectures with random weights, 64² training tiles. "
+        f"{benchlib.machine_line(r['machine'])}",
         "",
         f"| model | {head} |",
         "|---|" + "---:|" * (len(threads) * len(variants)),

@@ -217,11 +217,18 @@ def _need_onnx(export: bool = False) -> None:
 
 
 def _write_onnx(program: Any, path: Path, meta: dict[str, str]) -> None:
+    import logging
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's notes on axis names and opset choices
-        onnx_program = torch.onnx.export(program, dynamo=True, verbose=False)
+    quiet = logging.getLogger("onnx_ir")  # notes on empty attribute lists, not problems
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's notes on axis names and opset choices
+            onnx_program = torch.onnx.export(program, dynamo=True, verbose=False)
+    finally:
+        quiet.setLevel(level)
     onnx_program.model.metadata_props.update(meta)
     onnx_program.save(str(path))
 

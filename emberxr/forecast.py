@@ -136,8 +136,8 @@ def _rollout(
     **predict: Any,
 ) -> None:
     """Run ``horizon`` steps from frame ``t``; for every finished strip of rows of step ``k`` call
-    ``emit(k, row0, probability, mask, valid)`` (probability NaN outside ``valid``; the mask
-    without a threshold is all False).
+    ``emit(k, row0, probability, mask, valid)`` (probability NaN outside ``valid``; without a
+    threshold the mask is only the cells burning at the issue time).
 
     The history is read lazily from the event; the thresholded mask of each step is fed back (kept
     in memory, ``uint8``) for the next, and probabilities are made non-decreasing over steps.
