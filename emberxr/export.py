@@ -383,10 +383,14 @@ class _ProgramRunner(_ExportedRunner):
     """A ``torch.export`` program's module on a device, under inference mode."""
 
     def __enter__(self) -> _ProgramRunner:
+        from torch.export.passes import move_to_device_pass
+
         ep = self.exported._program
         if ep is None:
             ep = self.exported._program = torch.export.load(str(self.exported.path))
-        self.module = ep.module().to(self.device)
+        # the traced graph names the CPU in its constants (torch.arange(..., device=...)): the pass
+        # rewrites those as well as the weights (a plain .to(device) would leave them behind)
+        self.module = move_to_device_pass(ep, self.device).module()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -421,9 +425,13 @@ def load_exported(path: str | os.PathLike) -> ExportedModel:
         meta = dict(sess.get_modelmeta().custom_metadata_map)
         fmt, program = "onnx", None
     else:
+        import warnings
+
         extra = {_EXTRA: ""}
         try:
-            program = torch.export.load(str(path), extra_files=extra)
+            with warnings.catch_warnings():  # torch's note on how it regroups the CPU weights
+                warnings.filterwarnings("ignore", message="No complete tensor found")
+                program = torch.export.load(str(path), extra_files=extra)
         except Exception as exc:
             raise ExportError(
                 f"{path} is not a torch.export archive ({type(exc).__name__}: {exc}); "
