@@ -54,14 +54,16 @@ def _batch(B: int, T: int, size: int):
                       tokens=False)  # fmt: skip
 
 
-def _time(fn, repeats: int) -> float:
+def _time(fn, repeats: int) -> tuple[float, float]:
+    """Median wall and process CPU seconds of ``fn`` after a warm-up call."""
     fn()
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(times), statistics.median(cpu)
 
 
 def _train_step(model, batch):
@@ -103,8 +105,8 @@ def measure(
     for size in sizes:
         b = _batch(batch, history, size)
         for name in MODELS:
-            s = _time(_train_step(_model(name, history), b), repeats)
-            row = {"model": name, "size": size, "step_s": s, "samples_per_s": batch / s}
+            s, c = _time(_train_step(_model(name, history), b), repeats)
+            row = {"model": name, "size": size, "step_s": s, "step_cpu_s": c, "samples_per_s": batch / s}
             print(row, flush=True)
             models.append(row)
     lengths_rows = []
@@ -113,12 +115,9 @@ def measure(
         b = _batch(batch, T, size)
         for fused in (True, False):
             m = _model("emberformer", T, fused)
-            row = {
-                "T": T,
-                "fused": fused,
-                "step_s": _time(_train_step(m, b), repeats),
-                "forward_s": _time(_forward(m, b), repeats),
-            }
+            row = {"T": T, "fused": fused}
+            row["step_s"], row["step_cpu_s"] = _time(_train_step(m, b), repeats)
+            row["forward_s"], row["forward_cpu_s"] = _time(_forward(m, b), repeats)
             print(row, flush=True)
             lengths_rows.append(row)
     return {"models": models, "lengths": lengths_rows, "length_size": size}
@@ -129,7 +128,8 @@ def render(r: dict) -> str:
     sizes = sorted({x["size"] for x in r["models"]})
     lines = [
         f"Training throughput (forward + backward + AdamW, B={r['batch']}, T={r['history']}, 8 static bands, "
-        f"{r['threads']} torch threads, median of {r['repeats']} steps after a warm-up). "
+        f"{r['threads']} torch thread(s), median of {r['repeats']} steps after a warm-up; in brackets the "
+        f"process CPU seconds per step, all threads together, which a shared machine disturbs less). "
         f"{benchlib.machine_line(r['machine'])}",
         "",
         "| model | " + " | ".join(f"samples/s at {s}²" for s in sizes) + " |",
@@ -137,31 +137,25 @@ def render(r: dict) -> str:
     ]
     for m in MODELS:
         cells = [next((x for x in r["models"] if x["model"] == m and x["size"] == s), None) for s in sizes]
-        lines.append(
-            f"| {LABELS[m]} | "
-            + " | ".join("—" if c is None else f"{c['samples_per_s']:.1f}" for c in cells)
-            + " |"
-        )
+        text = ["—" if c is None else f"{c['samples_per_s']:.1f} ({c['step_cpu_s']:.2f} s)" for c in cells]
+        lines.append(f"| {LABELS[m]} | " + " | ".join(text) + " |")
     by = {(x["T"], x["fused"]): x for x in r["lengths"]}
     Ts = sorted({x["T"] for x in r["lengths"]})
     lines += [
         "",
         f"EmberFormer against the history length T (`max_seq_len = T`, {r['length_size']}², B={r['batch']}), "
-        "seconds per training step and per inference forward, fused (`scaled_dot_product_attention`) and "
-        "explicit attention:",
+        "seconds per training step and per inference forward (CPU seconds in brackets), fused "
+        "(`scaled_dot_product_attention`) and explicit attention:",
         "",
-        "| T | step, fused | step, explicit | forward, fused | forward, explicit | step vs T="
-        + str(Ts[0])
-        + " |",
+        f"| T | step, fused | step, explicit | forward, fused | forward, explicit | step vs T={Ts[0]} |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
     base = by[(Ts[0], True)]["step_s"]
     for T in Ts:
         f, e = by[(T, True)], by[(T, False)]
-        lines.append(
-            f"| {T} | {f['step_s']:.3f} | {e['step_s']:.3f} | {f['forward_s']:.3f} | {e['forward_s']:.3f} | "
-            f"{f['step_s'] / base:.2f}× |"
-        )
+        cells = [f"{x['step_s']:.3f} ({x['step_cpu_s']:.3f})" for x in (f, e)]
+        cells += [f"{x['forward_s']:.3f} ({x['forward_cpu_s']:.3f})" for x in (f, e)]
+        lines.append(f"| {T} | " + " | ".join(cells) + f" | {f['step_s'] / base:.2f}× |")
     lines += ["", f"![EmberFormer time against history length](img/{PLOT})", "", f"Command: `{r['command']}`"]
     return "\n".join(lines)
 
@@ -217,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         repeats=args.repeats,
         threads=args.threads,
         machine=benchlib.machine(args.threads),
-        command=benchlib.command("bench_throughput.py", args, []),
+        command=benchlib.command(
+            "bench_throughput.py", args, [f"--threads={args.threads}"] if args.threads != 2 else []
+        ),
     )
     benchlib.publish(args, BLOCKS, {BLOCK: results})
     if args.write:
