@@ -266,7 +266,7 @@ def forecast(
         keeps the model's device (``Fitted.forecast`` passes the training device when this
         machine has it, else the CPU).
     batch_size, channels_last, compile
-        Windows per model call (default: about 1 M pixels), channels-last convolutions (default:
+        Windows per model call (default: about 262 k pixels), channels-last convolutions (default:
         on the CPU) and ``torch.compile`` (:class:`emberxr.inference.TorchRunner`).
     progress
         Show a progress bar per step for scenes that take more than a second (large scenes cut

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--overlap", type=int, default=None, help="pixels shared by windows (default: a quarter)")
     p.add_argument(
-        "--batch-size", type=int, default=None, help="windows per model call (default: ~1M pixels)"
+        "--batch-size", type=int, default=None, help="windows per model call (default: ~262k pixels)"
     )
     p.add_argument("--compile", action="store_true", help="run the model through torch.compile")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
