@@ -30,7 +30,7 @@ Every step runs :func:`emberxr.inference.predict_histories`: scenes larger than 
 (``tile_size``) are predicted in overlapping windows blended with a cosine taper (no seams),
 batched, on ``device``. :func:`forecast` returns the forecast in memory; :func:`write_prediction`
 streams it to GeoTIFF/COG files strip by strip, reading a lazy event window by window, so scenes
-of any size are predicted in bounded memory (a multi-step forecast keeps one ``uint8`` mask per
+of any size are predicted in bounded memory (a multi-step forecast keeps one bit-packed mask per
 step and the previous step's probability in memory, the inputs of the next step).
 """
 
@@ -140,9 +140,10 @@ def _rollout(
     threshold the mask is only the cells burning at the issue time).
 
     The history is read lazily from the event; the thresholded mask of each step is fed back (kept
-    in memory, ``uint8``) for the next, and probabilities are made non-decreasing over steps.
+    in memory at one bit per pixel) for the next, and probabilities are made non-decreasing over
+    steps.
     """
-    from emberxr.inference import FrameStack, predict_histories
+    from emberxr.inference import FrameStack, PackedMask, predict_histories
 
     n_t = int(event.sizes["time"])
     H, W = int(event.sizes["y"]), int(event.sizes["x"])
@@ -191,7 +192,7 @@ def _rollout(
             break
         # roll forward: append the thresholded forecast, drop frames beyond max_history
         w_next = wind_all[t + k] if t + k < n_t else wind_hist[-1]
-        frames = [*frames, mask_k][-max_history:]
+        frames = [*frames, PackedMask(mask_k)][-max_history:]
         wind_hist = np.concatenate([wind_hist, w_next[None]])[-max_history:]
         t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
 

@@ -53,6 +53,7 @@ __all__ = [
     "BATCH_PIXELS",
     "MAX_WINDOW",
     "FrameStack",
+    "PackedMask",
     "Runner",
     "TorchRunner",
     "WindowPlan",
@@ -479,15 +480,35 @@ def _strip_events(
     return out
 
 
+class PackedMask:
+    """A binary ``[H, W]`` mask kept at one bit per pixel (``numpy.packbits`` along rows).
+
+    Slicing (``m[rows]``, ``m[rows, cols]``) gives ``uint8`` 0/1. Multi-step forecasts keep their
+    fed-back masks this way: 8 MB per step for an 8192² scene.
+    """
+
+    def __init__(self, mask: Any) -> None:
+        a = np.asarray(mask) > 0
+        self.shape = a.shape
+        self.bits = np.packbits(a, axis=1)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        rows, cols = index if isinstance(index, tuple) else (index, slice(None))
+        return np.unpackbits(self.bits[rows], axis=1, count=self.shape[1])[:, cols]
+
+
 class FrameStack:
     """``[1, h, H, W]`` history made of 2-D frames, lazy (Dask) or in memory, read by rows.
 
     What a forecast feeds :func:`predict_histories`: observed frames straight from a lazy event
-    and thresholded forecasts fed back as numpy masks, without stacking the whole scene.
+    and thresholded forecasts fed back as masks, without stacking the whole scene. A lazy frame
+    stored as one chunk over its whole height (a PNG of a raw folder: it cannot be read in
+    windows) is decoded once and kept as a :class:`PackedMask` instead of being decoded again
+    for every strip.
     """
 
     def __init__(self, frames: Sequence[Any]) -> None:
-        self.frames = list(frames)
+        self.frames = [_once_if_whole(f) for f in frames]
         h, w = self.frames[0].shape[-2:]
         self.shape = (1, len(self.frames), int(h), int(w))
 
@@ -503,6 +524,14 @@ class FrameStack:
             for i, a in zip(lazy, done):
                 parts[i] = a
         return np.stack([np.asarray(a) for a in parts])[None]
+
+
+def _once_if_whole(frame: Any) -> Any:
+    """A lazy frame in a single chunk along ``y`` (read whole whatever the window) → PackedMask."""
+    chunks = getattr(frame, "chunks", None)
+    if type(frame).__module__.startswith("dask") and chunks and len(chunks[0]) == 1 and frame.shape[0] > 1:
+        return PackedMask(frame.compute(scheduler="synchronous"))
+    return frame
 
 
 def _strip_samples(

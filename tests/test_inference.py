@@ -313,3 +313,24 @@ def test_compiled_model_predicts_like_the_eager_one(scene):
     eager = fitted.predict(scene, progress=False).values
     compiled = fitted.predict(scene, progress=False, compile=True).values
     np.testing.assert_allclose(compiled, eager, atol=1e-5, equal_nan=True)
+
+
+def test_packed_masks_and_frame_stacks_read_rows_like_arrays():
+    import dask.array as da
+
+    from emberxr.inference import FrameStack, PackedMask
+
+    rng = np.random.default_rng(0)
+    a = (rng.random((37, 29)) > 0.5).astype(np.uint8)
+    m = PackedMask(a)
+    assert m.bits.nbytes <= 37 * 4  # one bit per pixel (rows padded to bytes)
+    np.testing.assert_array_equal(m[5:20], a[5:20])
+    np.testing.assert_array_equal(m[5:20, 3:11], a[5:20, 3:11])
+    whole = da.from_array(a * 3, chunks=(37, 10))  # one chunk along y: decoded once, packed
+    rows = da.from_array(a, chunks=(8, 29))  # chunked along y: stays lazy
+    stack = FrameStack([whole, rows, a])
+    assert isinstance(stack.frames[0], PackedMask) and isinstance(stack.frames[1], da.Array)
+    assert stack.shape == (1, 3, 37, 29)
+    got = stack[:, :, 4:30, 2:20]
+    np.testing.assert_array_equal(got[0, 0], a[4:30, 2:20])  # values > 0 read as burned
+    np.testing.assert_array_equal(got[0, 1:], np.stack([a, a])[:, 4:30, 2:20])
