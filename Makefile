@@ -13,7 +13,7 @@ export OMP_NUM_THREADS ?= 2
 export WANDB_MODE ?= offline
 export MPLBACKEND ?= Agg
 
-.PHONY: venv demo test test-all lint format sim-venv bench bench-smoke install-check docs-figures clean help
+.PHONY: venv demo test test-all lint format sim-venv bench bench-smoke results install-check docs-figures clean help pretrain
 
 help:
 	@echo "make demo      set up .venv, then run the main job on the built-in sim-small dataset"
@@ -23,6 +23,8 @@ help:
 	@echo "make sim-venv  build the simulator environment (.venv-sim, pyretechnics $(SIM_PINS))"
 	@echo "make bench     run every benchmarks/bench_*.py (full size) and rewrite docs/benchmarks.md"
 	@echo "make bench-smoke  run every benchmark script at tiny sizes into a temporary copy of the doc"
+	@echo "make results   regenerate docs/results.md and the README results table from docs/results/"
+	@echo "make pretrain  pretrain the segformer (mit_b0) encoder on simulated fires: the file pretrained: true loads"
 	@echo "make install-check  build the wheel, install it non-editable in a throwaway venv, use it outside the checkout"
 
 # The stamp holds a hash of pyproject.toml: a clone (fresh mtimes) with an unchanged
@@ -54,12 +56,12 @@ test-all: venv
 	$(PY) -m pytest -q -m "slow or not slow"
 
 lint: venv
-	$(PY) -m ruff check emberxr tests benchmarks plugins
-	$(PY) -m ruff format --check emberxr tests benchmarks plugins
+	$(PY) -m ruff check emberxr tests benchmarks plugins docs/scripts
+	$(PY) -m ruff format --check emberxr tests benchmarks plugins docs/scripts
 
 format: venv
-	$(PY) -m ruff format emberxr tests benchmarks plugins
-	$(PY) -m ruff check --fix emberxr tests benchmarks plugins
+	$(PY) -m ruff format emberxr tests benchmarks plugins docs/scripts
+	$(PY) -m ruff check --fix emberxr tests benchmarks plugins docs/scripts
 
 install-check: venv
 	bash .ci/install-check
@@ -69,6 +71,21 @@ bench: venv
 
 bench-smoke: venv
 	$(PY) benchmarks/run_all.py --smoke
+
+results: venv
+	$(PY) docs/scripts/results.py --write
+
+# The weight file `model.pretrained: true` loads for the segformer decoder (the notes preset),
+# made reproducibly (seed 0) on the built-in catalog's train/val splits and written to
+# $$EMBERXR_WEIGHTS_DIR or ~/.cache/emberxr/weights/segformer-mit_b0.pt (docs/models.md). Runs that
+# compare a pretrained decoder with a random one call this target first. PRETRAIN_DATA defaults to
+# sim-wide-small when installed, else sim-small; PRETRAIN_ARGS adds e.g. --decoder unet or --device cuda.
+PRETRAIN_STEPS ?= 1000
+PRETRAIN_DATA  ?=
+PRETRAIN_ARGS  ?=
+pretrain: venv
+	$(PY) -m emberxr pretrain $(if $(PRETRAIN_DATA),--data $(PRETRAIN_DATA)) --decoder segformer \
+		--steps $(PRETRAIN_STEPS) --seed 0 --threads $(OMP_NUM_THREADS) $(PRETRAIN_ARGS)
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -34,6 +34,7 @@ def fit(
     resume: bool = False,
     run_dir: str | os.PathLike | None = None,
     sweep: bool = True,
+    callbacks: Any = (),
     **overrides: Any,
 ) -> Fitted:
     """Train a model and return it, ready to evaluate and predict.
@@ -56,6 +57,8 @@ def fit(
         ``training.output_dir / <model>-<timestamp>``: a second run never overwrites the first).
     sweep
         Apply parameters a W&B sweep injected into the run config.
+    callbacks
+        Per-epoch hooks ``callback(epoch, metrics) -> stop`` (:class:`emberxr.train.loop.Trainer`).
     **overrides
         Configuration values by leaf name (``epochs=3``, ``d_model=128``) or dotted path with
         ``__`` (``training__epochs=3``).
@@ -68,14 +71,15 @@ def fit(
     import torch
 
     from emberxr.data.loaders import training_loaders
+    from emberxr.data.samples import check_target_kind
     from emberxr.data.sources import SPLITS, resolve_splits
     from emberxr.normalize import compute_stats
-    from emberxr.registry import create_model, get_model_class
-    from emberxr.train.config import build_config, model_kwargs
+    from emberxr.train.config import build_config
     from emberxr.train.distributed import cleanup, init_distributed
     from emberxr.train.evaluate import restore_best
     from emberxr.train.loop import Trainer, seed_everything
     from emberxr.train.loss import build_loss
+    from emberxr.train.model_config import build_model
     from emberxr.train.runs import discard_if_empty, run_directory
     from emberxr.train.wandb_utils import WandbLogger
 
@@ -99,8 +103,9 @@ def fit(
         seed_everything(tr["seed"])
         source = data if data is not None else cfg["data"]["catalog"]
         splits = resolve_splits(source, allowed=SPLITS, required=("train",))
+        check_target_kind([ev for part in splits.values() for ev in part], cfg["data"]["target"])
         stats = compute_stats(splits["train"], progress=tr["progress"])
-        net = create_model(name, **model_kwargs(cfg, get_model_class(name), stats.n_static))
+        net = build_model(cfg, stats)
         train, val = splits["train"], splits.get("val") or splits["train"]
         train_loader, val_loader, sampler = training_loaders(
             train, val, stats, cfg, net, dist.rank, dist.world_size
@@ -108,23 +113,17 @@ def fit(
         loss_fn = build_loss(tr, train)
         pw = loss_fn.pos_weight
         extra = {"model_name": name, "norm_stats": stats.to_dict(), "pos_weight": pw}
-        trainer = Trainer(net, cfg, rdir, extra, dist=dist, logger=logger)
+        trainer = Trainer(net, cfg, rdir, extra, dist=dist, logger=logger, callbacks=callbacks)
         result = trainer.fit(train_loader, val_loader, loss_fn, train_sampler=sampler, resume=resume)
-        best, threshold, val_metrics = restore_best(
-            net, result["best_path"], val_loader, dist, progress=tr["progress"]
-        )
+        best, threshold, val_metrics = restore_best(net, result["best_path"], val_loader, cfg, dist)
+        run = {"train_seconds": float(result["seconds"]), "steps": int(result["steps"])}
         fitted = Fitted(
             net, name, cfg, stats, threshold, result["history"], rdir, val_metrics, best.epoch, pw
         )
-        fitted.train_seconds, fitted.steps = float(result["seconds"]), int(result["steps"])
+        fitted.train_seconds, fitted.steps, fitted.calibration = *run.values(), best.calibration
         if dist.is_main:
             fitted.save(rdir / "model.pt")
-            summary = {
-                "threshold": threshold,
-                "best_epoch": result["best_epoch"],
-                "train_seconds": result["seconds"],
-            }
-            logger.summary(summary)
+            logger.summary({"threshold": threshold, "best_epoch": result["best_epoch"], **run})
         return fitted
     finally:
         if logger is not None:
@@ -150,6 +149,8 @@ class Fitted:
         Probability threshold chosen on validation (max F1 of the next fire mask), or None when
         it was never chosen (a ``best.pt`` / ``last.pt`` saved during training): see
         :meth:`choose_threshold`.
+    calibration
+        Probability calibration fitted on validation (:mod:`emberxr.products.calibration`) or None.
     history, metrics, epoch, pos_weight, train_seconds, steps
         Per-epoch metrics of the training run, validation metrics of these weights, their epoch,
         the BCE positive weight, training wall time and optimisation steps.
@@ -169,6 +170,7 @@ class Fitted:
     pos_weight: float | None = None
     train_seconds: float | None = None
     steps: int | None = None
+    calibration: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.model = self.model.eval()
@@ -237,7 +239,10 @@ class Fitted:
         from emberxr.train.evaluate import choose_threshold
 
         loader = validation_loader(self._events(data, split), self.stats, self.config, self.model)
-        self.threshold, chosen = choose_threshold(self.model, loader, progress=progress)
+        target = self.config["data"].get("target", "cumulative")
+        self.threshold, chosen = choose_threshold(
+            self.model, loader, progress, target=target, calibrator=self.calibration
+        )
         self.metrics.update({f"{split}/{k}": v for k, v in chosen.items()})
         return self.threshold
 
@@ -272,6 +277,7 @@ class Fitted:
         if self.threshold is None:
             raise ThresholdNotSetError("the evaluation table (precision, recall, F1, IoU)", repr(self))
         evs = self._events(data, split)
+        options.setdefault("calibrator", self.calibration)
         return evaluate_events(
             self.model, evs, self.stats, self.config, self.threshold, self.model_name, **options
         )
@@ -284,16 +290,12 @@ class Fitted:
 
         Without a threshold only a one-step ``probability`` is made (else
         :class:`~emberxr.errors.ThresholdNotSetError`). ``options`` go to
-        :func:`emberxr.forecast.forecast` (``device`` — default: the training device when this
-        machine has it, else the CPU —, ``progress``, ``tile_size``, ``batch_size`` ...).
+        :func:`emberxr.forecast.forecast` through :func:`emberxr.forecast.forecast_from` (``device``
+        — default: the training device when this machine has it —, ``progress``, ``members`` ...).
         """
-        from emberxr.data.loaders import sample_kwargs
-        from emberxr.forecast import forecast
-        from emberxr.inference import training_device
+        from emberxr.forecast import forecast_from
 
-        self.check_event(event)
-        kw = {**sample_kwargs(self.config, self.model), "device": training_device(self.config), **options}
-        return forecast(self.model, self.stats, event, t, horizon, self.threshold, **kw)
+        return forecast_from(self, event, t, horizon, **options)
 
     def predict(
         self, event: xr.Dataset, t: int | None = None, horizon: int = 1, **options: Any
@@ -343,4 +345,4 @@ def load(path: str | os.PathLike) -> Fitted:
 
 
 # fields a Fitted shares with its CheckpointRecord under the same names
-_RECORD_FIELDS = ("threshold", "history", "metrics", "epoch", "pos_weight", "train_seconds", "steps")
+_RECORD_FIELDS = tuple("threshold calibration history metrics epoch pos_weight train_seconds steps".split())

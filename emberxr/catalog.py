@@ -10,6 +10,9 @@ A catalog looks like::
     splits: {train: [ids...], val: [...], test: [...]}
     # or, for collections generated on demand, a deterministic split by event-id hash:
     # split_fractions: {train: 0.7, val: 0.15, test: 0.15}
+    # or, for readers that group their events (years, files), a split by group:
+    # split_groups: {train: [2018, 2019], val: [2020], test: [2021]}
+    download: how to get the data and which variable to point at it (shown when it is missing)
     bands: [elevation, slope, ...]
     seed: 20261129
     simulator: {name: pyretechnics, version: 2026.8.10, license: EPL-2.0}
@@ -24,8 +27,12 @@ holding only that split's events.
 ``reader: zarr`` points at an event collection written by :func:`emberxr.save_events`. Any other
 registered reader points at a root folder: the events are the entries below it that the reader
 recognises (or what the reader's optional ``list_events(root)`` returns), opened with
-:func:`emberxr.open_event`. Collections generated on demand live under ``${EMBERXR_DATA_DIR}``
-(default: ``data`` in the working directory).
+:func:`emberxr.open_event`. ``split_groups`` needs the reader's optional
+``event_groups(root, **reader_options) -> {event_id: group}`` (e.g. the fire year of
+WildfireSpreadTS, the file split of NDWS). Collections generated on demand live under
+``${EMBERXR_DATA_DIR}`` (default: ``data`` in the working directory); public datasets are
+pointed at with an environment variable in ``path`` (``${WSTS_ROOT}``), and the ``download`` text
+says where to get them.
 """
 
 from __future__ import annotations
@@ -152,8 +159,22 @@ def load_spec(path: Path) -> dict[str, Any]:
     if "reader_options" in spec and not isinstance(spec["reader_options"], dict):
         problems.append("'reader_options' must be a mapping of keyword arguments for the reader")
     splits, fractions = spec.get("splits"), spec.get("split_fractions")
-    if splits is None and fractions is None:
-        problems.append("needs 'splits' (split -> list of event ids) or 'split_fractions' (split -> share)")
+    groups = spec.get("split_groups")
+    if splits is None and fractions is None and groups is None:
+        problems.append(
+            "needs 'splits' (split -> list of event ids), 'split_fractions' (split -> share) or "
+            "'split_groups' (split -> groups of the reader, e.g. years)"
+        )
+    if groups is not None and splits is None:
+        if not isinstance(groups, dict) or not all(isinstance(v, list) for v in groups.values()):
+            problems.append("'split_groups' must map each split name to a list of groups (e.g. years)")
+        else:
+            owner: dict[str, str] = {}
+            for split, gs in groups.items():
+                for g in gs:
+                    if str(g) in owner and owner[str(g)] != split:
+                        problems.append(f"group {g!r} is in both {owner[str(g)]!r} and {split!r}")
+                    owner[str(g)] = split
     if splits is not None:
         if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
             problems.append("'splits' must map each split name to a list of event ids")
@@ -164,7 +185,7 @@ def load_spec(path: Path) -> dict[str, Any]:
                     if str(eid) in seen and seen[str(eid)] != split:
                         problems.append(f"event {eid!r} is in both {seen[str(eid)]!r} and {split!r}")
                     seen[str(eid)] = split
-    if fractions is not None and splits is None:
+    if fractions is not None and splits is None and groups is None:
         if not isinstance(fractions, dict) or not all(
             isinstance(v, (int, float)) for v in fractions.values()
         ):
@@ -258,8 +279,35 @@ class Catalog(Mapping[str, xr.DataTree]):
         ev.attrs.setdefault("event_id", event_id)
         return ev
 
+    def _reader(self) -> Any:
+        from emberxr import plugins
+
+        obj = plugins.readers.get(self.reader)
+        return obj() if isinstance(obj, type) else obj
+
+    def _group_splits(self) -> dict[str, list[str]]:
+        """Splits by the reader's event groups (``split_groups``): split -> ids, in reader order."""
+        grouper = getattr(self._reader(), "event_groups", None)
+        if not callable(grouper):
+            raise CatalogError(
+                f"catalog {self.path} splits by 'split_groups', but reader {self.reader!r} does not "
+                "group its events (it has no event_groups hook). Fix: list the event ids under 'splits'."
+            )
+        groups = {str(e): str(g) for e, g in grouper(self.data_path, **self.reader_options).items()}
+        wanted = {str(k): {str(g) for g in v} for k, v in self.spec["split_groups"].items()}
+        present = set(groups.values())
+        missing = sorted({g for gs in wanted.values() for g in gs} - present)
+        if missing:
+            raise CatalogError(
+                f"catalog {self.path} names group(s) {', '.join(missing)} that {self.data_path} does not "
+                f"hold (it has {', '.join(sorted(present)) or 'none'}). Fix: {self._generate_hint()}"
+            )
+        return {k: [e for e, g in groups.items() if g in gs] for k, gs in wanted.items()}
+
     @cached_property
     def _split_ids(self) -> dict[str, list[str]]:
+        if self.spec.get("splits") is None and self.spec.get("split_groups") is not None:
+            return self._group_splits()
         present = set(self._list_ids())
         splits = self.spec.get("splits")
         if splits is None:
@@ -277,7 +325,16 @@ class Catalog(Mapping[str, xr.DataTree]):
             )
         return out
 
+    def _unset_vars(self) -> list[str]:
+        """Environment variables in ``path`` that have no value (``EMBERXR_DATA_DIR`` always has one)."""
+        names = [a or b for a, b in re.findall(r"\$\{(\w+)\}|\$(\w+)", str(self.spec.get("path", "")))]
+        return [n for n in names if n != DATA_DIR_ENV and not os.environ.get(n)]
+
     def _generate_hint(self) -> str:
+        download = " ".join(str(self.spec.get("download") or "").split())
+        if download:
+            unset = self._unset_vars()
+            return download + (f" (e.g. export {unset[0]}=/path/to/the/folder)" if unset else "")
         cmd = self.spec.get("generate")
         if cmd:
             return f"run `{cmd}` (needs the simulator: `make sim-venv`)"
@@ -288,10 +345,13 @@ class Catalog(Mapping[str, xr.DataTree]):
         from emberxr.errors import ReaderError
 
         if not self.data_path.exists():
-            raise CatalogError(
-                f"catalog {self.name!r} points at {self.data_path}, which does not exist. "
-                f"Fix: {self._generate_hint()}"
+            unset = self._unset_vars()
+            where = (
+                f"has the path {self.spec['path']!r}, but {' and '.join(unset)} is not set"
+                if unset
+                else f"points at {self.data_path}, which does not exist"
             )
+            raise CatalogError(f"catalog {self.name!r} {where}. Fix: {self._generate_hint()}")
         try:
             self._split_ids  # noqa: B018  (lists the store and checks the ids)
         except ReaderError as exc:

@@ -9,6 +9,8 @@ Outputs (``outputs/`` by default)::
 
     results.md, results.csv          comparison on the test split (next mask and new burns),
                                      plus history strata; the CSV is the full tidy table
+    runs.csv, study.json             the same results as a study (emberxr.study): copy both to
+                                     docs/results/demo/ and run `make results` to update the docs
     forecast_<event>.tif             3-step probability forecast (bands t+1h, t+2h, t+3h)
     forecast_<event>_arrival.tif     estimated arrival time (hours from the issue time)
     panels/<event>.png               history, target, each model's prediction, error map
@@ -95,6 +97,47 @@ def strata(table: Any, family: str, metric: str) -> Any:
     return sub.pivot_table(index="model", columns="group", values=metric, sort=False).reset_index()
 
 
+def _save_as_study(
+    out: Path,
+    tables: Sequence[Any],
+    names: Sequence[str],
+    fitted: Mapping[str, Any],
+    timing: Mapping[str, Mapping[str, float]],
+    cfgs: Mapping[str, Mapping[str, Any]],
+    label: str,
+    splits: Mapping[str, Sequence[Any]],
+) -> None:
+    """``runs.csv`` + ``study.json`` of the demo in the study format (:func:`emberxr.study.save_study`)."""
+    from emberxr.study import evaluation_rows, hardware, save_study
+
+    rows = []
+    for name, df in zip(names, tables):
+        f, tr = fitted[name], cfgs[name]["training"]
+        for r in evaluation_rows(df, arm=name, seed=tr["seed"], split="test"):
+            r.update(
+                model=name,
+                steps=int(f.steps or 0),
+                train_seconds=float(f.train_seconds or 0.0),
+                fit_seconds=timing[name]["fit_s"],
+                eval_seconds=timing[name]["eval_s"],
+                hardware=hardware(tr["device"]),
+            )
+            rows.append(r)
+    trained = [n for n in names if timing[n]["steps"]] or list(names)
+    tr = cfgs[trained[-1]]["training"]
+    meta = {
+        "name": "demo",
+        "data": label,
+        "train_events": {k: len(splits[k]) for k in ("train", "val") if k in splits},
+        "eval_events": {"test": len(splits.get("test") or splits["val"])},
+        "seeds": sorted({int(cfgs[n]["training"]["seed"]) for n in names}),
+        "budget": {f"training.{k}": tr[k] for k in ("epochs", "steps_per_epoch", "batch_size")},
+        "reference": None,
+        "source": "`make demo` (emberxr/configs/demo.yaml).",
+    }
+    save_study(out, rows, meta)
+
+
 def _pick_event(events: Sequence[Any], horizon: int) -> tuple[Any, int]:
     """The test event (and issue frame) with the most new burning in the forecast window."""
     best, best_score = None, -1.0
@@ -177,6 +220,7 @@ def run_demo(
     comp["steps"] = [timing[m]["steps"] for m in comp["model"]]
     comp["fit_s"] = [round(timing[m]["fit_s"], 1) for m in comp["model"]]
     write_table(table, str(out / "results.csv"))
+    _save_as_study(out, tables, names, fitted, timing, cfgs, label, splits)
     md = [
         f"# emberxr demo results ({label}, test split: {len(test)} events)",
         "",

@@ -56,6 +56,10 @@ class NoReaderError(ReaderError):
     """No registered reader recognises a path."""
 
 
+class CorruptRecordError(ReaderError):
+    """A record file (TFRecord) is damaged: a checksum that does not match, or a record cut short."""
+
+
 class CorruptStoreError(_ProblemList, ReaderError):
     """An event store is damaged: unreadable metadata, or chunks written by emberxr are gone."""
 
@@ -100,8 +104,29 @@ class SimulatorNotAvailableError(EmberxrError, ImportError):
     """The fire simulator (pyretechnics) is not installed in any environment emberxr can use."""
 
 
+class SweepError(EmberxrError, RuntimeError):
+    """A hyper-parameter sweep cannot go on (trials keep failing, a worker process died)."""
+
+
 class WriteError(EmberxrError, ValueError):
     """Data could not be written (missing georeferencing, unsupported shape, bad group name)."""
+
+
+class NotGeoreferencedError(WriteError):
+    """A georeferenced output (GeoTIFF, forecast file) was asked of an event that has no CRS.
+
+    Events read from Next Day Wildfire Spread tiles or from WildfireSpreadTS HDF5 files carry no
+    georeferencing (their ``crs_status`` attribute says so); their forecasts are arrays on a
+    local grid, never files a GIS would place on a map.
+    """
+
+
+class WindFileError(_ProblemList, ValueError):
+    """A what-if wind file (``--wind FILE.csv``) cannot drive a forecast: missing or non-numeric
+    columns, bad or non-increasing time stamps, or times that do not cover the forecast horizon.
+    Every problem is listed (see :mod:`emberxr.products.wind` for the format)."""
+
+    headline = "wind file is not usable"
 
 
 class ThresholdNotSetError(EmberxrError, ValueError):

@@ -14,7 +14,10 @@ normalisation statistics, the band list, the threshold, patch size, max history,
 input names. The exported graph takes the batch tensors ``fire [B, T, H, W]`` (float32),
 ``wind [B, T, 2]``, ``static [B, Cs, H, W]``, ``valid [B, 1, H, W]`` (bool) and ``valid_t [B, T]``
 (bool, left padding) with ``H``, ``W`` multiples of the patch size, and returns the logits
-``[B, 1, H, W]``; tokens are cut inside the graph.
+``[B, 1, H, W]``; tokens are cut inside the graph. A model with dynamic bands (``in_dynamic > 0``)
+also takes ``dynamic [B, T, Cd, H, W]`` (float32, normalised; :data:`DYNAMIC_INPUT`), and its
+file lists it among the ``inputs`` of its metadata. A calibrated checkpoint's calibration travels
+in the metadata and is applied to the exported model's logits, as to the eager model's.
 
 After writing, a parity check (:func:`check_parity`) runs the exported file (ONNX Runtime for
 ONNX) and the eager model on random histories with different left paddings and window sizes and
@@ -40,6 +43,7 @@ from emberxr.errors import ExportError
 from emberxr.inference import Runner, TorchRunner
 
 __all__ = [
+    "DYNAMIC_INPUT",
     "FORMATS",
     "INPUTS",
     "BatchModule",
@@ -56,22 +60,34 @@ FORMATS = {"onnx": ".onnx", "exported-program": ".pt2"}
 INPUTS = ("fire", "wind", "static", "valid", "valid_t")
 """The exported graph's inputs, in order (batch keys of ``docs/architecture.md``)."""
 
+DYNAMIC_INPUT = "dynamic"
+"""The extra, last input of a model with dynamic bands (``dynamic [B, T, Cd, H, W]``)."""
+
 MAGIC = "emberxr-exported-model"
 _EXTRA = "emberxr.json"
 PARITY_ATOL = 1e-4
 """Largest probability difference the parity check accepts between exported and eager outputs."""
 
 
+def model_inputs(model: torch.nn.Module) -> tuple[str, ...]:
+    """The exported graph's inputs for ``model``: :data:`INPUTS`, plus :data:`DYNAMIC_INPUT` when the
+    model takes dynamic bands."""
+    return INPUTS + ((DYNAMIC_INPUT,) if int(getattr(model, "in_dynamic", 0) or 0) > 0 else ())
+
+
 class BatchModule(torch.nn.Module):
-    """A model whose forward takes the batch tensors :data:`INPUTS` positionally (what is exported)."""
+    """A model whose forward takes the batch tensors :data:`INPUTS` positionally (what is exported),
+    then ``dynamic`` for a model with dynamic bands."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, fire: torch.Tensor, wind: torch.Tensor, static: torch.Tensor, valid: torch.Tensor,
-                valid_t: torch.Tensor) -> torch.Tensor:  # fmt: skip
+                valid_t: torch.Tensor, *dynamic: torch.Tensor) -> torch.Tensor:  # fmt: skip
         batch = {"fire": fire, "wind": wind, "static": static, "valid": valid, "valid_t": valid_t}
+        if dynamic:
+            batch[DYNAMIC_INPUT] = dynamic[0]
         return self.model(batch)
 
 
@@ -92,11 +108,14 @@ def export_metadata(fitted: Any) -> dict[str, str]:
         "patch_size": str(int(kw["patch_size"])),
         "max_history": str(int(kw["max_history"])),
         "tile_size": json.dumps(kw.get("tile_size")),
-        "inputs": json.dumps(list(INPUTS)),
+        "inputs": json.dumps(list(model_inputs(fitted.model))),
+        "calibration": json.dumps(fitted.calibration),
     }
 
 
-def _example_batch(in_static: int, p: int, T: int, B: int, gy: int, gx: int, seed: int) -> dict[str, Any]:
+def _example_batch(
+    in_static: int, p: int, T: int, B: int, gy: int, gx: int, seed: int, in_dynamic: int = 0
+) -> dict[str, Any]:
     """Random histories with different left paddings (``T``, about ``T/2`` and 1 real frames ...)."""
     from emberxr.testing import make_batch
 
@@ -112,27 +131,30 @@ def _example_batch(in_static: int, p: int, T: int, B: int, gy: int, gx: int, see
         hist_lens=lens,
         seed=seed,
         tokens=False,
+        in_dynamic=in_dynamic,
     )
-    return {k: b[k] for k in INPUTS}
+    return {k: b[k] for k in INPUTS + ((DYNAMIC_INPUT,) if in_dynamic else ())}
 
 
-def _args(batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
-    return tuple(batch[k] for k in INPUTS)
+def _args(batch: dict[str, Any], inputs: tuple[str, ...] = INPUTS) -> tuple[torch.Tensor, ...]:
+    return tuple(batch[k] for k in inputs)
 
 
-def _dynamic_shapes(p: int) -> dict[str, Any]:
+def _dynamic_shapes(p: int, dynamic: bool = False) -> tuple[Any, ...]:
     from torch.export import Dim
 
     B = Dim("batch", min=1, max=4096)
     H = p * Dim("grid_y", min=1, max=8192 // p + 1)
     W = p * Dim("grid_x", min=1, max=8192 // p + 1)
-    return {
-        "fire": {0: B, 2: H, 3: W},
-        "wind": {0: B},
-        "static": {0: B, 2: H, 3: W},
-        "valid": {0: B, 2: H, 3: W},
-        "valid_t": {0: B},
-    }
+    shapes = (
+        {0: B, 2: H, 3: W},  # fire
+        {0: B},  # wind
+        {0: B, 2: H, 3: W},  # static
+        {0: B, 2: H, 3: W},  # valid
+        {0: B},  # valid_t
+    )
+    # the dynamic bands are BatchModule's vararg: their shapes come as one tuple
+    return shapes + ((({0: B, 3: H, 4: W},),) if dynamic else ())
 
 
 def export_model(
@@ -180,12 +202,15 @@ def export_model(
     kw = sample_kwargs(fitted.config, fitted.model)
     p, T = int(kw["patch_size"]), int(kw["max_history"])
     meta = export_metadata(fitted)
+    inputs = model_inputs(fitted.model)
+    n_dyn = _n_dynamic(fitted)
     # on the CPU, in eval mode, attention weights not recorded (restored afterwards)
     with TorchRunner(fitted.model, "cpu"):
         module = BatchModule(fitted.model).eval()
-        example = _example_batch(fitted.stats.n_static, p, T, B=2, gy=3, gx=4, seed=0)
+        example = _example_batch(fitted.stats.n_static, p, T, B=2, gy=3, gx=4, seed=0, in_dynamic=n_dyn)
+        shapes = _dynamic_shapes(p, dynamic=bool(n_dyn))
         try:
-            program = torch.export.export(module, _args(example), dynamic_shapes=_dynamic_shapes(p))
+            program = torch.export.export(module, _args(example, inputs), dynamic_shapes=shapes)
         except Exception as exc:  # torch's own message says which line of the model is at fault
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise ExportError(
@@ -202,6 +227,13 @@ def export_model(
     if check:
         exported.parity = check_parity(fitted, exported)
     return exported
+
+
+def _n_dynamic(fitted: Any) -> int:
+    """Dynamic feature channels the model takes (0 without dynamic bands)."""
+    return (
+        int(getattr(fitted.model, "in_dynamic", 0) or 0) if DYNAMIC_INPUT in model_inputs(fitted.model) else 0
+    )
 
 
 def _need_onnx(export: bool = False) -> None:
@@ -286,6 +318,16 @@ class ExportedModel:
         return json.loads(self.metadata["tile_size"])
 
     @property
+    def inputs(self) -> tuple[str, ...]:
+        """The graph's inputs, in order (:data:`INPUTS`, then ``dynamic`` for dynamic bands)."""
+        return tuple(json.loads(self.metadata.get("inputs", json.dumps(list(INPUTS)))))
+
+    @property
+    def calibration(self) -> dict[str, Any] | None:
+        """The checkpoint's probability calibration (None: uncalibrated)."""
+        return json.loads(self.metadata.get("calibration", "null"))
+
+    @property
     def sample_kwargs(self) -> dict[str, Any]:
         """How samples are cut for this model (the options of :func:`emberxr.forecast.forecast`)."""
         return {"max_history": self.max_history, "patch_size": self.patch_size, "tile_size": self.tile_size}
@@ -311,10 +353,19 @@ class ExportedModel:
         return f"ExportedModel({str(self.path)!r}, format={self.format!r}, model={self.model_name!r})"
 
 
-def _pad_history(batch: dict[str, Any], T: int) -> dict[str, np.ndarray]:
-    """The :data:`INPUTS` as numpy, left-padded to ``T`` steps (exported graphs have a fixed T)."""
+def _pad_history(batch: dict[str, Any], T: int, inputs: tuple[str, ...] = INPUTS) -> dict[str, np.ndarray]:
+    """The ``inputs`` as numpy, left-padded to ``T`` steps (exported graphs have a fixed T)."""
     out = {}
-    for k in INPUTS:
+    for k in inputs:
+        if k not in batch:
+            raise ExportError(
+                f"the exported model takes {k!r} but the batch has none; "
+                + (
+                    "forecast an event with the model's dynamic bands"
+                    if k == DYNAMIC_INPUT
+                    else "check the batch"
+                )
+            )
         v = batch[k]
         v = v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
         out[k] = v
@@ -325,7 +376,9 @@ def _pad_history(batch: dict[str, Any], T: int) -> dict[str, np.ndarray]:
             "cut the history to max_history"
         )
     if n:
-        for k in ("fire", "wind", "valid_t"):
+        for k in ("fire", "wind", "valid_t", DYNAMIC_INPUT):
+            if k not in out:
+                continue
             v = out[k]
             out[k] = np.concatenate([np.zeros((v.shape[0], n, *v.shape[2:]), v.dtype), v], axis=1)
     out["fire"] = out["fire"].astype(np.float32, copy=False)
@@ -333,6 +386,8 @@ def _pad_history(batch: dict[str, Any], T: int) -> dict[str, np.ndarray]:
     out["static"] = out["static"].astype(np.float32, copy=False)
     out["valid"] = out["valid"].astype(bool, copy=False)
     out["valid_t"] = out["valid_t"].astype(bool, copy=False)
+    if DYNAMIC_INPUT in out:
+        out[DYNAMIC_INPUT] = out[DYNAMIC_INPUT].astype(np.float32, copy=False)
     return out
 
 
@@ -345,10 +400,6 @@ class _ExportedRunner(Runner):
 
     def logits(self, batch: dict[str, Any]) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def __call__(self, batch: dict[str, Any]) -> np.ndarray:
-        z = self.logits(batch).astype(np.float32)
-        return (1.0 / (1.0 + np.exp(-z)))[:, 0]
 
 
 class _OnnxRunner(_ExportedRunner):
@@ -375,8 +426,9 @@ class _OnnxRunner(_ExportedRunner):
         self.session = None
 
     def logits(self, batch: dict[str, Any]) -> np.ndarray:
-        feed = _pad_history(batch, self.exported.max_history)
-        return self.session.run(None, {k: feed[k] for k in self.names})[0]
+        feed = _pad_history(batch, self.exported.max_history, self.exported.inputs)
+        # graph inputs in order (ONNX names the dynamic bands' vararg "dynamic_0")
+        return self.session.run(None, {n: feed[k] for n, k in zip(self.names, self.exported.inputs)})[0]
 
 
 class _ProgramRunner(_ExportedRunner):
@@ -397,8 +449,8 @@ class _ProgramRunner(_ExportedRunner):
         self.module = None
 
     def logits(self, batch: dict[str, Any]) -> np.ndarray:
-        feed = _pad_history(batch, self.exported.max_history)
-        args = [torch.from_numpy(feed[k]).to(self.device) for k in INPUTS]
+        feed = _pad_history(batch, self.exported.max_history, self.exported.inputs)
+        args = [torch.from_numpy(feed[k]).to(self.device) for k in self.exported.inputs]
         with torch.inference_mode():
             return self.module(*args).float().cpu().numpy()
 
@@ -473,7 +525,16 @@ def check_parity(
             # the first batch has max_history steps; the others fewer, which the exported graph
             # (fixed history length) sees with extra left padding
             steps = T if i == 0 else max(1, T - 2 * i)
-            b = _example_batch(fitted.stats.n_static, p, steps, B=batch, gy=gy, gx=gx, seed=seed + i)
+            b = _example_batch(
+                fitted.stats.n_static,
+                p,
+                steps,
+                B=batch,
+                gy=gy,
+                gx=gx,
+                seed=seed + i,
+                in_dynamic=_n_dynamic(fitted),
+            )
             worst = max(worst, float(np.abs(run(b) - eager(dict(b))).max()))
     if not worst <= atol:
         raise ExportError(

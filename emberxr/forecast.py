@@ -19,12 +19,19 @@ one-step forecast holds ``probability`` only; the binary mask, the arrival time 
 forecasts (which feed thresholded masks back) raise :class:`~emberxr.errors.ThresholdNotSetError`.
 
 Multi-step forecasts roll the model forward: step ``k + 1`` sees the observed history up to
-``time[t]`` followed by the **thresholded** forecasts of steps ``1..k`` (fire masks are
-cumulative, so each fed-back mask is OR-ed with the previous one). Thresholded feedback keeps the
-model's input in the distribution it was trained on (binary masks). The probability of step
-``k + 1`` is made non-decreasing over steps (``max`` with step ``k``) for the same reason. Wind
-for future steps is taken from the event when it has those time steps, else the last known wind
-is held.
+``time[t]`` followed by the **thresholded** forecasts of steps ``1..k`` (cumulative fire masks:
+each fed-back mask is OR-ed with the previous one). Thresholded feedback keeps the model's input in
+the distribution it was trained on (binary masks). For cumulative fire the probability of step
+``k + 1`` is made non-decreasing over steps (``max`` with step ``k``) for the same reason; active
+fire (event attribute ``fire_kind: active``) is neither OR-ed nor made non-decreasing, since
+detections switch off again. Wind and dynamic bands for future steps are taken from the event
+when it has those time steps, else the last known ones are held; the future wind may also be
+given (``future_wind``: a what-if wind file or array, :mod:`emberxr.products.wind`). The
+attributes ``wind_source`` / ``wind_future`` record it and the ``step`` coordinates ``wind_u`` /
+``wind_v`` hold the wind of each step's last input frame.
+
+Products built on this roll-out live in :mod:`emberxr.products`: ensembles (``members=N``),
+calibrated probabilities (``calibrator``), perimeters, styles and quick-looks.
 
 Every step runs :func:`emberxr.inference.predict_histories`: scenes larger than the window
 (``tile_size``) are predicted in overlapping windows blended with a cosine taper (no seams),
@@ -37,6 +44,7 @@ step and the previous step's probability in memory, the inputs of the next step)
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -44,7 +52,7 @@ import torch
 import xarray as xr
 
 from emberxr.errors import ConfigError, Problem, ThresholdNotSetError
-from emberxr.schema import FIRE, VALID, wind_series
+from emberxr.schema import CRS_STATUS, CUMULATIVE, DYNAMIC, FIRE, VALID, fire_kind, require_crs, wind_series
 
 
 def _times(event: xr.Dataset) -> np.ndarray:
@@ -74,8 +82,9 @@ def predict_step(
     """Probability [H, W] of the next frame given one history of fire masks (``[h, H, W]``).
 
     The one-history case of :func:`emberxr.inference.predict_histories` (``options`` are its
-    keyword arguments: ``max_history``, ``patch_size``, ``tile_size``, ``device`` ...); None when
-    a ``sink`` option took the rows.
+    keyword arguments: ``max_history``, ``patch_size``, ``tile_size``, ``device``,
+    ``dynamic_hist`` (``[h, Cd, H, W]`` raw dynamic bands of events that have them),
+    ``calibrator`` ...); None when a ``sink`` option took the rows.
     """
     from emberxr.inference import predict_histories
 
@@ -85,7 +94,9 @@ def predict_step(
     return None if out is None else out[0]
 
 
-def _check_request(event: xr.Dataset, t: int | None, horizon: int, threshold: float | None) -> int:
+def _check_request(
+    event: xr.Dataset, t: int | None, horizon: int, threshold: float | None, ensemble: bool = False
+) -> int:
     """Validate ``t`` and ``horizon``; return ``t`` as a non-negative index."""
     n_t = int(event.sizes["time"])
     problems = []
@@ -101,7 +112,7 @@ def _check_request(event: xr.Dataset, t: int | None, horizon: int, threshold: fl
         )
     if problems:
         raise ConfigError(problems, subject="forecast")
-    if threshold is None and int(horizon) > 1:
+    if threshold is None and int(horizon) > 1 and not ensemble:
         raise ThresholdNotSetError(f"a {horizon}-step forecast (it feeds thresholded masks back)")
     return int(t) % n_t
 
@@ -122,6 +133,21 @@ def arrival_rows(first_step: np.ndarray, burning: np.ndarray, valid: np.ndarray,
     return np.where(valid, arrival, np.nan).astype(np.float32)
 
 
+def dynamic_history(event: xr.Dataset, t: int, h: int) -> list[Any] | None:
+    """The raw dynamic bands ``[Cd, H, W]`` of the ``h`` history steps ending at frame ``t`` (lazy
+    when the event is), or None when the event has no dynamic bands."""
+    if DYNAMIC not in event.variables:
+        return None
+    data = event[DYNAMIC].data
+    return [data[i] for i in range(t - h + 1, t + 1)]
+
+
+def next_dynamic(event: xr.Dataset, index: int, frames: list[Any]) -> Any:
+    """The dynamic bands of the roll-out's next input step (frame ``index`` of the event): the
+    event's own when it has that step, else the last known ones held."""
+    return event[DYNAMIC].data[index] if index < int(event.sizes["time"]) else frames[-1]
+
+
 def _rollout(
     model: Any,
     stats: Any,
@@ -130,6 +156,7 @@ def _rollout(
     horizon: int,
     threshold: float | None,
     emit: Any,
+    future: Any,
     *,
     max_history: int = 8,
     progress: bool = True,
@@ -140,24 +167,27 @@ def _rollout(
     threshold the mask is only the cells burning at the issue time).
 
     The history is read lazily from the event; the thresholded mask of each step is fed back (kept
-    in memory at one bit per pixel) for the next, and probabilities are made non-decreasing over
-    steps.
+    in memory at one bit per pixel) for the next, with the next wind from ``future``
+    (:class:`emberxr.products.wind.FutureWind`) and the next dynamic bands (:func:`next_dynamic`).
+    For cumulative fire, probabilities are made non-decreasing over steps and masks keep the cells
+    burning at the previous step.
     """
     from emberxr.inference import FrameStack, PackedMask, predict_histories
 
-    n_t = int(event.sizes["time"])
     H, W = int(event.sizes["y"]), int(event.sizes["x"])
     times = _times(event)
     wind_all = np.asarray(wind_series(event), np.float32)
     fire = event[FIRE].data
     valid = event[VALID].data
+    cumulative = fire_kind(event) == CUMULATIVE
     h = min(t + 1, max_history)
     frames: list[Any] = [fire[i] for i in range(t - h + 1, t + 1)]
     wind_hist = wind_all[t - h + 1 : t + 1]
     t_hist = times[t - h + 1 : t + 1]
+    dyn = dynamic_history(event, t, h)
     step_td = np.timedelta64(round(time_step_hours(event) * 3600), "s")
     thr = np.inf if threshold is None else float(threshold)
-    prev_p = np.zeros((H, W), np.float32) if horizon > 1 else None
+    prev_p = np.zeros((H, W), np.float32) if horizon > 1 and cumulative else None
     for k in range(1, horizon + 1):
         last = frames[-1]
         mask_k = np.zeros((H, W), np.uint8) if k < horizon else None
@@ -170,7 +200,9 @@ def _rollout(
                     p = np.maximum(p, prev_p[row0:row1])
                 prev_p[row0:row1] = p
             v = _rows(valid, row0, row1).astype(bool)
-            mask = ((p >= thr) | (_rows(last, row0, row1) > 0)) & v
+            mask = (p >= thr) & v
+            if cumulative:
+                mask |= (_rows(last, row0, row1) > 0) & v
             if mask_k is not None:
                 mask_k[row0:row1] = mask
             emit(k, row0, np.where(v, p, np.nan).astype(np.float32), mask, v)
@@ -182,6 +214,7 @@ def _rollout(
             FrameStack(frames),
             wind_hist[None],
             t_hist,
+            dynamic_hist=dyn,
             max_history=max_history,
             progress=progress,
             desc=f"forecast step {k}/{horizon}",
@@ -191,14 +224,19 @@ def _rollout(
         if mask_k is None:
             break
         # roll forward: append the thresholded forecast, drop frames beyond max_history
-        w_next = wind_all[t + k] if t + k < n_t else wind_hist[-1]
         frames = [*frames, PackedMask(mask_k)][-max_history:]
-        wind_hist = np.concatenate([wind_hist, w_next[None]])[-max_history:]
+        wind_hist = np.concatenate([wind_hist, future.uv[k - 1][None]])[-max_history:]
         t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
+        if dyn is not None:
+            dyn = [*dyn, next_dynamic(event, t + k, dyn)][-max_history:]
 
 
-def _attrs(event: xr.Dataset, t: int, threshold: float | None) -> dict[str, Any]:
-    """Dataset attributes of a forecast issued at frame ``t``."""
+def _attrs(
+    event: xr.Dataset, t: int, threshold: float | None, calibrator: Any, future: Any
+) -> dict[str, Any]:
+    """Dataset attributes of a forecast issued at frame ``t`` (also the tags of its GeoTIFFs)."""
+    from emberxr.products.calibration import calibration_method
+
     attrs = {
         "event_id": str(event.attrs.get("event_id", "event")),
         "issue_time": str(np.datetime_as_string(_times(event)[t], unit="s")),
@@ -206,6 +244,8 @@ def _attrs(event: xr.Dataset, t: int, threshold: float | None) -> dict[str, Any]
         "threshold": np.inf if threshold is None else float(threshold),
         "time_step_hours": time_step_hours(event),
         "feedback": "thresholded",
+        "calibration": calibration_method(calibrator),
+        **future.attrs(),
     }
     if threshold is None:
         del attrs["threshold"]
@@ -221,8 +261,20 @@ def _variable_attrs(variable: str, threshold: float | None) -> dict[str, Any]:
     return {"long_name": "estimated arrival time", "units": "hours since issue time"}
 
 
+def georeference(ds: xr.Dataset, event: xr.Dataset) -> xr.Dataset:
+    """``ds`` on ``event``'s grid: its CRS and transform, or (an event without a CRS) its
+    ``crs_status``, so that writing the forecast as a GeoTIFF is refused with the reason."""
+    import rioxarray  # noqa: F401
+
+    if event.rio.crs is not None:
+        ds = ds.rio.write_crs(event.rio.crs)
+    elif CRS_STATUS in event.attrs:
+        ds.attrs[CRS_STATUS] = event.attrs[CRS_STATUS]
+    return ds.rio.write_transform(event.rio.transform())
+
+
 def forecast(
-    model: torch.nn.Module,
+    model: Any,
     stats: Any,
     event: xr.Dataset,
     t: int | None = None,
@@ -240,6 +292,12 @@ def forecast(
     channels_last: bool | None = None,
     compile: bool = False,
     progress: bool = True,
+    future_wind: Any = None,
+    calibrator: Mapping[str, Any] | None = None,
+    members: int | None = None,
+    seed: int | None = None,
+    sampling: str | None = None,
+    wind_spread: Any = None,
 ) -> xr.Dataset:
     """Forecast ``horizon`` steps after frame ``t`` of ``event`` (see the module docstring).
 
@@ -272,22 +330,68 @@ def forecast(
     progress
         Show a progress bar per step for scenes that take more than a second (large scenes cut
         into many windows).
+    future_wind
+        Wind after the issue time: a CSV path (``time,speed,direction`` or ``time,u,v``) or u, v
+        values ``(horizon - 1, 2)`` in m/s (:func:`emberxr.products.wind.future_wind`); default
+        the event's own series, the last value held beyond it.
+    calibrator
+        A probability calibration (``Fitted.calibration``, :mod:`emberxr.products.calibration`)
+        applied to every probability.
+    members, seed, sampling, wind_spread
+        An ensemble of ``members`` roll-outs sampled from the probabilities (seeded), optionally
+        with perturbed future wind: :func:`emberxr.products.ensemble.ensemble_forecast`, whose
+        Dataset (burn probability, mean arrival time and its spread) is returned instead.
 
     Returns
     -------
     xarray.Dataset
         ``probability``, ``fire_mask`` (step, y, x) and ``arrival_time`` (y, x), with ``step``
-        (1..horizon), ``lead_time_hours`` and ``time`` (valid time) per step, CRS kept.
+        (1..horizon), ``lead_time_hours``, ``time`` (valid time) and ``wind_u`` / ``wind_v`` per
+        step, CRS kept.
 
     Raises
     ------
     ThresholdNotSetError
-        ``threshold`` is None and ``horizon > 1``.
+        ``threshold`` is None and ``horizon > 1`` (not an ensemble).
     """
-    import rioxarray  # noqa: F401
+    from emberxr.products.wind import future_wind as resolve_future_wind
 
-    t = _check_request(event, t, horizon, threshold)
+    ensemble = {"seed": seed, "sampling": sampling, "wind_spread": wind_spread}
+    is_ensemble = members is not None or any(v is not None for v in ensemble.values())
+    t = _check_request(event, t, horizon, threshold, ensemble=is_ensemble)
     horizon = int(horizon)
+    run = {
+        "max_history": max_history,
+        "patch_size": patch_size,
+        "tokens": tokens,
+        "token_mode": token_mode,
+        "tile_size": tile_size,
+        "overlap": overlap,
+        "device": device,
+        "batch_size": batch_size,
+        "channels_last": channels_last,
+        "compile": compile,
+        "calibrator": calibrator,
+    }
+    if is_ensemble:
+        from emberxr.products.ensemble import ensemble_forecast
+
+        if members is None:
+            raise ConfigError([Problem("seed / sampling / wind_spread without members", "add members=N")])
+        return ensemble_forecast(
+            model,
+            stats,
+            event,
+            t,
+            horizon,
+            threshold,
+            members=members,
+            future_wind=future_wind,
+            progress=progress,
+            **ensemble,
+            **run,
+        )
+    future = resolve_future_wind(event, t, horizon, future_wind)
     H, W = int(event.sizes["y"]), int(event.sizes["x"])
     prob = np.empty((horizon, H, W), np.float32)
     fmask = np.zeros((horizon, H, W), np.uint8)
@@ -299,42 +403,15 @@ def forecast(
         fmask[k - 1, row0:row1] = mask
         valid[row0:row1] = v
 
-    _rollout(
-        model,
-        stats,
-        event,
-        t,
-        horizon,
-        threshold,
-        emit,
-        max_history=max_history,
-        progress=progress,
-        patch_size=patch_size,
-        tokens=tokens,
-        token_mode=token_mode,
-        tile_size=tile_size,
-        overlap=overlap,
-        device=device,
-        batch_size=batch_size,
-        channels_last=channels_last,
-        compile=compile,
-    )
+    _rollout(model, stats, event, t, horizon, threshold, emit, future, progress=progress, **run)
     dt = time_step_hours(event)
-    times = _times(event)
-    step_td = np.timedelta64(round(dt * 3600), "s")
     burning = (np.asarray(event[FIRE].isel(time=t).values) > 0) & valid
     first = np.where(fmask.any(axis=0), np.argmax(fmask > 0, axis=0) + 1, 0)
     arrival = arrival_rows(first, burning, valid, dt)
-    steps = np.arange(1, horizon + 1)
-    coords = {
-        "step": steps,
-        "lead_time_hours": ("step", (steps * dt).astype(np.float64)),
-        "time": ("step", times[t] + steps * step_td),
-        "y": event["y"].values,
-        "x": event["x"].values,
-    }
     ds = xr.Dataset(
-        {"probability": (("step", "y", "x"), prob)}, coords=coords, attrs=_attrs(event, t, threshold)
+        {"probability": (("step", "y", "x"), prob)},
+        coords=step_coords(event, t, horizon, future),
+        attrs=_attrs(event, t, threshold, calibrator, future),
     )
     ds["probability"].attrs.update(_variable_attrs("probability", threshold), _FillValue=np.nan)
     if threshold is not None:
@@ -342,9 +419,24 @@ def forecast(
         ds["arrival_time"] = (("y", "x"), arrival)
         ds["fire_mask"].attrs.update(_variable_attrs("fire_mask", threshold))
         ds["arrival_time"].attrs.update(_variable_attrs("arrival_time", threshold))
-    ds = ds.rio.write_crs(event.rio.crs)
-    ds = ds.rio.write_transform(event.rio.transform())
-    return ds
+    return georeference(ds, event)
+
+
+def step_coords(event: xr.Dataset, t: int, horizon: int, future: Any) -> dict[str, Any]:
+    """Coordinates of a forecast issued at frame ``t``: ``step`` (1..horizon), ``lead_time_hours``,
+    ``time`` (valid time), ``wind_u`` / ``wind_v`` (each step's last input wind), ``y``, ``x``."""
+    dt = time_step_hours(event)
+    steps = np.arange(1, int(horizon) + 1)
+    step_wind = future.step_inputs()
+    return {
+        "step": steps,
+        "lead_time_hours": ("step", (steps * dt).astype(np.float64)),
+        "time": ("step", _times(event)[t] + steps * np.timedelta64(round(dt * 3600), "s")),
+        "wind_u": ("step", step_wind[:, 0]),
+        "wind_v": ("step", step_wind[:, 1]),
+        "y": event["y"].values,
+        "x": event["x"].values,
+    }
 
 
 def step_labels(ds: xr.Dataset | xr.DataArray) -> list[str]:
@@ -364,6 +456,7 @@ _OUTPUTS = {
     "probability": ("average", float("nan")),
     "fire_mask": ("nearest", MASK_NODATA),
     "arrival_time": ("nearest", float("nan")),
+    "arrival_time_std": ("nearest", float("nan")),
 }
 
 
@@ -386,7 +479,7 @@ def to_dataarray(ds: xr.Dataset, squeeze: bool = True) -> xr.DataArray:
     da.attrs["long_name"] = labels
     da.attrs["band_descriptions"] = labels
     da = da.rio.write_nodata(np.nan, encoded=False)
-    return da.rio.write_crs(ds.rio.crs)
+    return da.rio.write_crs(ds.rio.crs) if ds.rio.crs is not None else da
 
 
 def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str = "probability") -> None:
@@ -401,16 +494,21 @@ def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str =
     ThresholdNotSetError
         ``variable`` is ``fire_mask`` or ``arrival_time`` and the forecast was made without a
         threshold.
+    NotGeoreferencedError
+        The forecast's event had no CRS (an NDWS tile, a WildfireSpreadTS HDF5 fire).
     """
     from emberxr.errors import WriteError
     from emberxr.io.geotiff import to_geotiff
 
+    require_crs(ds, f"the forecast GeoTIFF {path}")
     if variable not in _OUTPUTS:
         raise WriteError(f"cannot write forecast variable {variable!r}; use one of {', '.join(_OUTPUTS)}")
     if variable in ("fire_mask", "arrival_time") and variable not in ds:
         raise ThresholdNotSetError(f"the {variable} GeoTIFF")
+    if variable not in ds:
+        raise WriteError(f"this forecast has no {variable} (arrival_time_std: ensembles only, members=N)")
     resampling, nodata = _OUTPUTS[variable]
-    da = ds[variable]
+    da = ds[variable].assign_attrs({**ds.attrs, **ds[variable].attrs})  # the forecast's attrs as tags
     if variable == "fire_mask":
         da = da.where(ds["probability"].notnull(), MASK_NODATA).astype(np.uint8)
     descs = step_labels(ds) if "step" in da.dims else [variable]
@@ -425,17 +523,33 @@ def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str =
 
 
 def _parts(source: Any, options: dict[str, Any]) -> tuple[Any, Any, float | None, dict[str, Any]]:
-    """Model (or runner), stats, threshold and forecast options of a ``Fitted`` or an exported model."""
+    """Model (or runner), stats, threshold and forecast options of a ``Fitted`` or an exported model
+    (its sample settings, calibration and default device, overridden by ``options``)."""
     from emberxr.export import ExportedModel
 
     if isinstance(source, ExportedModel):
         runner = source.runner(device=options.pop("device", None))
-        return runner, source.stats, source.threshold, {**source.sample_kwargs, **options}
+        kw = {**source.sample_kwargs, "calibrator": source.calibration, **options}
+        return runner, source.stats, source.threshold, kw
     from emberxr.data.loaders import sample_kwargs
     from emberxr.inference import training_device
 
-    kw = {**sample_kwargs(source.config, source.model), "device": training_device(source.config), **options}
+    kw = {**sample_kwargs(source.config, source.model), "calibrator": source.calibration, **options}
+    kw["device"] = kw.get("device") or training_device(source.config)
     return source.model, source.stats, source.threshold, kw
+
+
+def forecast_from(
+    source: Any, event: xr.Dataset, t: int | None = None, horizon: int = 1, **options: Any
+) -> xr.Dataset:
+    """:func:`forecast` of a :class:`emberxr.Fitted` or an :class:`emberxr.export.ExportedModel`
+    (its model, statistics, threshold, sample settings and calibration; ``device`` defaults to the
+    training device when this machine has it). ``options`` go to :func:`forecast`."""
+    model, stats, threshold, kw = _parts(source, dict(options))
+    check = getattr(source, "check_event", None)
+    if check is not None:
+        check(event)
+    return forecast(model, stats, event, t, horizon, threshold, **kw)
 
 
 def write_prediction(
@@ -455,7 +569,8 @@ def write_prediction(
     The files are those :func:`write_forecast` writes from :func:`forecast` (same bands, band
     descriptions, nodata, tags, overviews), but nothing scene-sized is held in memory for a
     one-step forecast: inputs are read window by window from the (lazy) event and finished rows
-    are written as soon as no later window touches them. ``emberxr predict`` calls this.
+    are written as soon as no later window touches them. ``emberxr predict`` calls this (except
+    for products that need the whole forecast: ensembles, perimeters, quick-looks).
 
     Parameters
     ----------
@@ -474,34 +589,43 @@ def write_prediction(
         Write Cloud-Optimised GeoTIFFs (overviews built from each finished tiled GeoTIFF).
     **options
         Passed to :func:`forecast`'s core (``device``, ``tile_size``, ``overlap``,
-        ``batch_size``, ``channels_last``, ``compile``, ``progress``); the model's sample settings
-        are the defaults.
+        ``batch_size``, ``channels_last``, ``compile``, ``progress``, ``future_wind``,
+        ``calibrator``); the model's sample settings and calibration are the defaults.
 
     Returns
     -------
     dict
-        ``event_id``, ``issue_time``, ``labels`` (band names) and the written paths under
-        ``probability``, ``fire_mask``, ``arrival_time``.
+        ``event_id``, ``issue_time``, ``labels`` (band names), ``attrs`` (the forecast's
+        attributes, as :func:`forecast` gives them) and the written paths under ``probability``,
+        ``fire_mask``, ``arrival_time``.
 
     Raises
     ------
     ThresholdNotSetError
         ``mask``/``arrival`` or ``horizon > 1`` without a chosen threshold.
+    NotGeoreferencedError
+        The event has no CRS (the files could not be placed on a map).
     """
     import contextlib
     from pathlib import Path
 
     from emberxr.io.geotiff import GeoTiffWriter
+    from emberxr.products.wind import future_wind as resolve_future_wind
     from emberxr.schema import grid_transform
 
-    model, stats, threshold, kw = _parts(source, dict(options))
+    options = dict(options)
+    future_wind = options.pop("future_wind", None)
+    model, stats, threshold, kw = _parts(source, options)
     check = getattr(source, "check_event", None)
     if check is not None:
         check(event)
+    require_crs(event, f"the forecast GeoTIFF {path}")
     t = _check_request(event, t, horizon, threshold)
     if threshold is None and (mask or arrival):
         raise ThresholdNotSetError("the fire_mask / arrival_time GeoTIFF")
     horizon = int(horizon)
+    future = resolve_future_wind(event, t, horizon, future_wind)
+    attrs = _attrs(event, t, threshold, kw.get("calibrator"), future)
     H, W = int(event.sizes["y"]), int(event.sizes["x"])
     dt = time_step_hours(event)
     labels = [f"t+{_fmt(k * dt)}h" for k in range(1, horizon + 1)]
@@ -522,7 +646,7 @@ def write_prediction(
                 dtype=np.float32,
                 band_descriptions=labels,
                 resampling=_OUTPUTS["probability"][0],
-                tags=_variable_attrs("probability", threshold),
+                tags={**attrs, **_variable_attrs("probability", threshold)},
                 **grid,
             )
         )
@@ -536,7 +660,7 @@ def write_prediction(
                     nodata=MASK_NODATA,
                     band_descriptions=labels,
                     resampling=_OUTPUTS["fire_mask"][0],
-                    tags=_variable_attrs("fire_mask", threshold),
+                    tags={**attrs, **_variable_attrs("fire_mask", threshold)},
                     **grid,
                 )
             )
@@ -548,7 +672,7 @@ def write_prediction(
                     dtype=np.float32,
                     band_descriptions=["arrival_time"],
                     resampling=_OUTPUTS["arrival_time"][0],
-                    tags=_variable_attrs("arrival_time", threshold),
+                    tags={**attrs, **_variable_attrs("arrival_time", threshold)},
                     **grid,
                 )
             )
@@ -571,10 +695,11 @@ def write_prediction(
                 burning = (_rows(fire_t, row0, row1) > 0) & v
                 arr_w.write(arrival_rows(reached, burning, v, dt), row=row0)
 
-        _rollout(model, stats, event, t, horizon, threshold, emit, **kw)
+        _rollout(model, stats, event, t, horizon, threshold, emit, future, **kw)
     written.update(
-        event_id=str(event.attrs.get("event_id", "event")),
-        issue_time=str(np.datetime_as_string(_times(event)[t], unit="s")),
+        event_id=attrs["event_id"],
+        issue_time=attrs["issue_time"],
         labels=labels,
+        attrs=attrs,
     )
     return written

@@ -11,12 +11,15 @@ maps:
    :func:`emberxr.data.tiling.eval_tiles`); a scene that fits is one window.
 2. **Strips.** Inputs are read one horizontal strip (a few rows of windows) at a time from the
    event's arrays: a lazy event (zarr, COG, raw GeoTIFF, any Dask-backed reader) is never loaded
-   whole. Each strip goes through the training preprocessing
+   whole (nor are its dynamic bands, shared by the ``N`` histories). Each strip goes through the
+   training preprocessing
    (:class:`~emberxr.data.datasets.FireSampleDataset`: normalisation, padding to the patch size)
    and the windows are cut from it.
 3. **Batches.** Windows of all ``N`` histories are run in batches (about :data:`BATCH_PIXELS`
    pixels each) under :func:`torch.inference_mode` on the chosen device, with the fused attention
-   path (``record_attention`` off), optionally channels-last and ``torch.compile``.
+   path (``record_attention`` off), optionally channels-last and ``torch.compile``. A model's
+   probability calibration (``Fitted.calibration``) maps the logits before the sigmoid
+   (:func:`probabilities`), for eager and exported models alike.
 4. **Blending.** Each window's probabilities are weighted by a raised-cosine (Hann) taper across
    the overlaps with its neighbours (:func:`taper`) and the weighted sum is divided by the summed
    weights, so there are no seams: a constant input gives a constant output across window
@@ -47,7 +50,7 @@ from torch.profiler import record_function
 
 from emberxr.data.tiling import Tile, eval_tiles
 from emberxr.errors import ConfigError, Problem
-from emberxr.schema import BAND, BAND_KIND, STATIC, VALID
+from emberxr.schema import BAND, BAND_KIND, CRS_STATUS, DBAND, DBAND_KIND, DYNAMIC, FIRE_KIND, STATIC, VALID
 
 __all__ = [
     "BATCH_PIXELS",
@@ -59,6 +62,7 @@ __all__ = [
     "WindowPlan",
     "plan_windows",
     "predict_histories",
+    "probabilities",
     "resolve_device",
     "taper",
     "training_device",
@@ -320,11 +324,28 @@ class _RowBlender:
 # running a model on batches
 
 
+def probabilities(
+    logits: Any, batch: Mapping[str, Any], calibration: Mapping[str, Any] | None = None
+) -> np.ndarray:
+    """Probabilities ``[B, H, W]`` (numpy float32) of logits ``[B, 1, H, W]`` (a tensor or numpy),
+    mapped by ``calibration`` first when given (:func:`emberxr.products.calibration.calibrate_logits`;
+    a calibration of the pixels not burning at the issue time reads the batch's last frame)."""
+    z = torch.as_tensor(logits).float()
+    if calibration is not None:
+        from emberxr.models.base import last_frame
+        from emberxr.products.calibration import calibrate_logits
+
+        last = last_frame(batch).to(z.device) if calibration.get("pixels", "all") == "unburned" else None
+        z = calibrate_logits(z, calibration, last).float()
+    return torch.sigmoid(z)[:, 0].cpu().numpy()
+
+
 class Runner:
-    """Runs a model on collated batches: ``runner(batch) -> probabilities [B, H, W]`` (numpy).
+    """Runs a model on collated batches: ``runner.logits(batch) -> [B, 1, H, W]`` (a tensor or
+    numpy) and ``runner(batch) -> probabilities [B, H, W]`` (numpy).
 
     A context manager: :func:`predict_histories` enters it around a prediction (to move a model
-    to its device and back, for instance). Subclasses implement :meth:`__call__`.
+    to its device and back, for instance). Subclasses implement :meth:`logits`.
     """
 
     #: left-pad every batch to this many steps (exported models have a fixed history length)
@@ -336,8 +357,11 @@ class Runner:
     def __exit__(self, *exc: Any) -> None:
         return None
 
-    def __call__(self, batch: dict[str, Any]) -> np.ndarray:  # pragma: no cover - abstract
+    def logits(self, batch: dict[str, Any]) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def __call__(self, batch: dict[str, Any], calibration: Mapping[str, Any] | None = None) -> np.ndarray:
+        return probabilities(self.logits(batch), batch, calibration)
 
 
 _COMPILED: weakref.WeakKeyDictionary[torch.nn.Module, Any] = weakref.WeakKeyDictionary()
@@ -347,6 +371,15 @@ def _param_device(model: torch.nn.Module) -> torch.device | None:
     for t in (*model.parameters(), *model.buffers()):
         return t.device
     return None
+
+
+def _channels_last(model: torch.nn.Module) -> None:
+    """The 4-D weights of ``model`` in channels-last layout (others, e.g. 3-D convolutions', as
+    they are: ``Module.to(memory_format=...)`` refuses a model that has any)."""
+    with torch.no_grad():
+        for t in (*model.parameters(), *model.buffers()):
+            if t.dim() == 4:
+                t.data = t.data.contiguous(memory_format=torch.channels_last)
 
 
 class TorchRunner(Runner):
@@ -390,7 +423,7 @@ class TorchRunner(Runner):
         self._saved = (_param_device(m), m.training, m.__dict__.get("record_attention", None))
         m.to(self.device)
         if self.channels_last:
-            m.to(memory_format=torch.channels_last)
+            _channels_last(m)
         m.eval()
         m.record_attention = False
         self._fn = m
@@ -417,7 +450,7 @@ class TorchRunner(Runner):
             m.record_attention = record
         self._saved = None
 
-    def __call__(self, batch: dict[str, Any]) -> np.ndarray:
+    def logits(self, batch: dict[str, Any]) -> torch.Tensor:
         moved = {}
         for k, v in batch.items():
             if isinstance(v, torch.Tensor):
@@ -426,8 +459,11 @@ class TorchRunner(Runner):
                     v = v.contiguous(memory_format=torch.channels_last)
             moved[k] = v
         with torch.inference_mode():
-            logits = self._fn(moved)
-            return torch.sigmoid(logits.float())[:, 0].cpu().numpy()
+            return self._fn(moved).float()
+
+    def __call__(self, batch: dict[str, Any], calibration: Mapping[str, Any] | None = None) -> np.ndarray:
+        with torch.inference_mode():
+            return probabilities(self.logits(batch), batch, calibration)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,15 +476,34 @@ def _compute(a: Any) -> np.ndarray:
     return np.asarray(a)
 
 
+def _dynamic_rows(dynamic: Any, rows: slice) -> np.ndarray:
+    """Rows of the dynamic history ``[h, Cd, H, W]`` (an array, or a sequence of ``[Cd, H, W]``
+    frames, numpy or lazy) as numpy float32 ``[h, Cd, rows, W]``."""
+    if isinstance(dynamic, (list, tuple)):
+        parts = [f[:, rows] for f in dynamic]
+        lazy = [i for i, a in enumerate(parts) if type(a).__module__.startswith("dask")]
+        if lazy:
+            import dask
+
+            done = dask.compute(*[parts[i] for i in lazy], scheduler="synchronous")
+            for i, a in zip(lazy, done):
+                parts[i] = a
+        return np.stack([np.asarray(a, np.float32) for a in parts])
+    return _compute(dynamic[:, :, rows]).astype(np.float32, copy=False)
+
+
 def _strip_events(
     event: xr.Dataset,
     rows: slice,
     fire: np.ndarray,
     wind: np.ndarray,
     times: np.ndarray,
+    dynamic: np.ndarray | None = None,
 ) -> list[xr.Dataset]:
     """In-memory events of one strip, one per history: ``fire [N, h, rows, W]`` plus a dummy target
-    frame, the event's static bands and validity over the same rows, ``wind [N, h, 2]``.
+    frame, the event's static bands and validity over the same rows, ``wind [N, h, 2]`` and (events
+    with dynamic bands) the raw dynamic bands ``[h, Cd, rows, W]`` shared by every history (the
+    dummy target step repeats the last step's: the dataset never reads a target step's).
 
     The one place prediction inputs become events (what
     :class:`~emberxr.data.datasets.FireSampleDataset` preprocesses exactly as in training). They
@@ -465,6 +520,13 @@ def _strip_events(
         BAND_KIND: (BAND, np.asarray(event[BAND_KIND].values)),
     }
     attrs = {"event_id": str(event.attrs.get("event_id", "event")), "source": "forecast"}
+    attrs.update({k: event.attrs[k] for k in (FIRE_KIND, CRS_STATUS) if k in event.attrs})
+    shared = {}
+    if dynamic is not None:
+        coords[DBAND] = np.asarray(event[DBAND].values)
+        if DBAND_KIND in event.coords:
+            coords[DBAND_KIND] = (DBAND, np.asarray(event[DBAND_KIND].values))
+        shared[DYNAMIC] = (("time", DBAND, "y", "x"), np.concatenate([dynamic, dynamic[-1:]]))
     out = []
     for n in range(fire.shape[0]):
         f = np.concatenate([fire[n], fire[n, -1:]])
@@ -475,6 +537,7 @@ def _strip_events(
             WIND_U: (("time",), w[:, 0]),
             WIND_V: (("time",), w[:, 1]),
             VALID: (("y", "x"), valid),
+            **shared,
         }
         out.append(xr.Dataset(data, coords=coords, attrs=attrs))
     return out
@@ -543,12 +606,14 @@ def _strip_samples(
     stats: Any,
     max_history: int,
     patch_size: int,
+    dynamic: Any = None,
 ) -> list[dict[str, Any]]:
     """One preprocessed whole-strip sample per history (training preprocessing, no tokens)."""
     from emberxr.data.datasets import FireSampleDataset
 
     fire = (_compute(fire_hist[:, :, rows, :]) > 0).astype(np.uint8)
-    events = _strip_events(event, rows, fire, wind, times)
+    dyn = None if dynamic is None else _dynamic_rows(dynamic, rows)
+    events = _strip_events(event, rows, fire, wind, times, dyn)
     ds = FireSampleDataset(
         events, stats, max_history=max_history, patch_size=patch_size, strict=False, train=False, preload=True
     )
@@ -582,7 +647,10 @@ def _collate(samples: list[dict[str, Any]], tokens: bool, token_mode: str) -> di
 
         p = int(batch["patch_size"])
         valid, target = batch["valid"][:, 0], batch["target"][:, 0]
-        batch.update(make_tokens(batch["fire"], batch["static"], valid, target, p, token_mode))
+        tok = make_tokens(
+            batch["fire"], batch["static"], valid, target, p, token_mode, dynamic=batch.get("dynamic")
+        )
+        batch.update(tok)
     return batch
 
 
@@ -622,6 +690,8 @@ def predict_histories(
     progress: bool = False,
     desc: str = "predict",
     sink: RowSink | None = None,
+    dynamic_hist: Any = None,
+    calibrator: Mapping[str, Any] | None = None,
 ) -> np.ndarray | None:
     """Next-step fire probability for ``N`` fire histories of one event (see the module docstring).
 
@@ -657,12 +727,19 @@ def predict_histories(
     sink
         ``sink(row0, rows [N, h, W])`` receives the finished rows in order (see :data:`RowSink`);
         None collects them into the returned array.
+    dynamic_hist
+        For events with dynamic bands: their raw values at the history steps, shared by the ``N``
+        histories: ``[h, Cd, H, W]`` (numpy or lazy Dask) or a sequence of ``h`` frames
+        ``[Cd, H, W]`` (read strip by strip). None: the event has none.
+    calibrator
+        A probability calibration (``Fitted.calibration``) applied to the logits of the model
+        (:func:`probabilities`); None: the raw probabilities.
 
     Returns
     -------
     numpy.ndarray or None
-        ``[N, H, W]`` float32 probabilities (raw model output, also outside the validity
-        footprint), or None when a ``sink`` took the rows.
+        ``[N, H, W]`` float32 probabilities (the model's, calibrated when ``calibrator`` is given;
+        also outside the validity footprint), or None when a ``sink`` took the rows.
     """
     from emberxr.progress import progress as progress_bar
 
@@ -686,10 +763,30 @@ def predict_histories(
                 "pass wind [N, h, 2] and times [h]",
             )
         )
+    if not problems and dynamic_hist is not None and len(dynamic_hist) != fire_hist.shape[1]:
+        problems.append(
+            Problem(
+                f"dynamic_hist has {len(dynamic_hist)} step(s) for {fire_hist.shape[1]} history frame(s)",
+                "pass the dynamic bands of every history step ([h, Cd, H, W])",
+            )
+        )
+    if not problems and DYNAMIC in event.variables and dynamic_hist is None:
+        problems.append(
+            Problem(
+                "the event has dynamic bands but no dynamic_hist was given",
+                "pass the dynamic bands of the history steps (emberxr.forecast.dynamic_history)",
+            )
+        )
     if problems:
         raise ConfigError(problems, subject="predict_histories")
+    if calibrator is not None:
+        from emberxr.products.calibration import check_calibration
+
+        check_calibration(calibrator)
     if fire_hist.shape[1] > max_history:  # only the last max_history frames matter
         fire_hist, wind, times = fire_hist[:, -max_history:], wind[:, -max_history:], times[-max_history:]
+        if dynamic_hist is not None:
+            dynamic_hist = dynamic_hist[-max_history:]
     N = int(fire_hist.shape[0])
     p = int(patch_size)
     plan = plan_windows((H, W), tile_size, overlap, p)
@@ -719,14 +816,16 @@ def predict_histories(
                 weights[t] = plan.weights(t)
                 blender.add_weight(t, weights[t])
             with record_function("emberxr::inputs"):  # stages named for torch.profiler
-                strips = _strip_samples(event, slice(y0, y1), fire_hist, wind, times, stats, max_history, p)
+                strips = _strip_samples(
+                    event, slice(y0, y1), fire_hist, wind, times, stats, max_history, p, dynamic_hist
+                )
             items = [(n, t) for t in group for n in range(N)]
             for s in range(0, len(items), int(batch_size)):
                 chunk = items[s : s + int(batch_size)]
                 with record_function("emberxr::collate"):
                     batch = _collate([_cut(strips[n], t, y0, p) for n, t in chunk], tokens, token_mode)
                 with record_function("emberxr::model"):
-                    probs = runner(batch)
+                    probs = runner(batch, calibrator)
                 with record_function("emberxr::blend"):
                     for (n, t), prob in zip(chunk, probs):
                         blender.add(n, t, prob[: t.h, : t.w], weights[t])

@@ -10,11 +10,21 @@ A FireEvent is an :class:`xarray.Dataset` (see ``docs/data-model.md``)::
     wind_v        (time,) or (time, y, x) float32  m/s, northward component of the air motion
     valid         (y, x)        bool     validity footprint (False = outside the data)
     arrival_time  (y, x)        float32  hours since time[0]; NaN = never burned (optional)
+    dynamic       (time, dband, y, x) float32  gridded time-varying inputs (weather, NDVI,
+                  forecasts), one named band each; NaN = missing (optional; coords dband,
+                  dband_kind)
 
-    attrs    event_id (str), source (str), time_step_hours (float), plus reader/simulator metadata
+    attrs    event_id (str), source (str), time_step_hours (float), fire_kind (cumulative |
+             active, optional: default cumulative), plus reader/simulator metadata;
+             crs_status (str) on events without a CRS (see :func:`is_georeferenced`)
 
 Wind is stored as the vector the air moves *towards* (u east, v north), so "wind from the west"
 is u > 0. Readers that receive speed/direction convert with :func:`wind_uv_from_speed_dir`.
+Other directions (wind direction among the dynamic bands, aspect as a static band pair) are stored
+as vector pairs named by convention (:data:`VECTOR_SUFFIXES`, :func:`vector_pairs`): a compass
+bearing ``θ`` as ``<name>_sin`` = sin θ (east component) and ``<name>_cos`` = cos θ (north
+component), a vector as ``<name>_u`` (east) and ``<name>_v`` (north); augmentation rotates them
+with the raster.
 A collection of events is an :class:`xarray.DataTree` with one child group per event.
 """
 
@@ -32,15 +42,35 @@ WIND_U = "wind_u"
 WIND_V = "wind_v"
 VALID = "valid"
 ARRIVAL = "arrival_time"
+DYNAMIC = "dynamic"
 BAND = "band"
 BAND_KIND = "band_kind"
+DBAND = "dband"
+DBAND_KIND = "dband_kind"
+FIRE_KIND = "fire_kind"
 
 CONTINUOUS = "continuous"
 BINARY = "binary"
 CATEGORICAL = "categorical"
 BAND_KINDS = (CONTINUOUS, BINARY, CATEGORICAL)
 
+#: attribute of an event that has no CRS, saying why (e.g. "none (NDWS tiles are not
+#: georeferenced)"); its x/y are then cell centres of a local grid in metres
+CRS_STATUS = "crs_status"
+
 REQUIRED_VARS = (FIRE, STATIC, WIND_U, WIND_V, VALID)
+
+#: what ``fire`` holds (event attribute ``fire_kind``) and what a model predicts (``data.target``):
+#: ``cumulative`` = burned by that time step (scars persist; the default), ``active`` = fire
+#: detected at that time step only (e.g. satellite active-fire detections)
+CUMULATIVE = "cumulative"
+ACTIVE = "active"
+FIRE_KINDS = (CUMULATIVE, ACTIVE)
+
+#: name suffixes of band pairs that hold one direction as (east, north) components: a compass
+#: bearing θ (clockwise from north) as ``<name>_sin`` = sin θ, ``<name>_cos`` = cos θ, or a vector
+#: as ``<name>_u``, ``<name>_v``; flips and rotations transform them like the wind
+VECTOR_SUFFIXES = (("_sin", "_cos"), ("_u", "_v"))
 
 
 def wind_uv_from_speed_dir(speed: Any, direction_from_deg: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -63,6 +93,43 @@ def wind_speed_dir_from_uv(u: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
     speed = np.hypot(u, v)
     direction = (np.rad2deg(np.arctan2(-u, -v)) + 360.0) % 360.0
     return speed.astype(np.float32), direction.astype(np.float32)
+
+
+def vector_pairs(names: Sequence[str]) -> list[tuple[int, int]]:
+    """Index pairs ``(east, north)`` of the bands that hold one direction (:data:`VECTOR_SUFFIXES`).
+
+    ``["ndvi", "wind_dir_sin", "wind_dir_cos"]`` gives ``[(1, 2)]``. A ``_sin`` band without its
+    ``_cos`` partner (or a ``_u`` without ``_v``, and the other way round) is not a pair; the
+    validator reports it (:func:`unpaired_vector_bands`).
+    """
+    names = [str(n) for n in names]
+    where = {n: i for i, n in enumerate(names)}
+    out = []
+    for east, north in VECTOR_SUFFIXES:
+        for i, n in enumerate(names):
+            if n.endswith(east) and len(n) > len(east):
+                j = where.get(n[: -len(east)] + north)
+                if j is not None:
+                    out.append((i, j))
+    return sorted(out)
+
+
+def unpaired_vector_bands(names: Sequence[str]) -> list[str]:
+    """Bands named like half of a vector pair (``x_sin`` without ``x_cos`` ...) whose partner is missing."""
+    names = [str(n) for n in names]
+    paired = {names[i] for p in vector_pairs(names) for i in p}
+    out = []
+    for suffixes in VECTOR_SUFFIXES:
+        for n in names:
+            for k, suf in enumerate(suffixes):
+                if n.endswith(suf) and len(n) > len(suf) and n not in paired:
+                    out.append(f"{n} (no {n[: -len(suf)] + suffixes[1 - k]})")
+    return out
+
+
+def fire_kind(event: xr.Dataset) -> str:
+    """What the event's ``fire`` holds: attribute ``fire_kind``, default :data:`CUMULATIVE`."""
+    return str(event.attrs.get(FIRE_KIND, CUMULATIVE))
 
 
 def _is_lazy(a: Any) -> bool:
@@ -89,6 +156,9 @@ def make_event(
     band_kinds: Sequence[str] | Mapping[str, str] | None = None,
     valid: Any = None,
     arrival_time: Any = None,
+    dynamic: Any = None,
+    dynamic_bands: Sequence[str] | None = None,
+    dynamic_kinds: Sequence[str] | Mapping[str, str] | None = None,
     event_id: str = "event",
     source: str = "memory",
     attrs: Mapping[str, Any] | None = None,
@@ -113,13 +183,25 @@ def make_event(
     x, y
         Cell-centre coordinates in the CRS units; ``y`` decreasing for north-up rasters.
     crs
-        Anything rioxarray's ``write_crs`` accepts (EPSG code, WKT, ``rasterio.crs.CRS``).
+        Anything rioxarray's ``write_crs`` accepts (EPSG code, WKT, ``rasterio.crs.CRS``). None
+        for sources without georeferencing: then ``attrs`` must hold :data:`CRS_STATUS` saying
+        why, x/y are a local grid in metres, and every georeferenced output refuses the event
+        (:func:`require_crs`).
     band_kinds
         One of ``continuous | binary | categorical`` per band (default: continuous).
     valid
         (H, W) validity footprint (default: all valid).
     arrival_time
         (H, W) hours since ``times[0]``, NaN where never burned.
+    dynamic
+        Gridded time-varying inputs (daily weather, NDVI, forecasts): a (T, Cd, H, W) array with
+        ``dynamic_bands``, or a mapping band name → (T, H, W) array. NaN marks missing values.
+        Directions are stored as vector pairs (``<name>_sin`` / ``<name>_cos`` of a compass
+        bearing, see :data:`VECTOR_SUFFIXES`). Default: no dynamic bands.
+    dynamic_bands
+        Names of the dynamic bands (default ``dband0, dband1 ...``).
+    dynamic_kinds
+        One of ``continuous | binary | categorical`` per dynamic band (default: continuous).
     transform
         The grid's ``affine.Affine`` (e.g. a GeoTIFF's). Needed when the grid is one cell wide
         along both axes (the cell size cannot be derived from ``x``/``y``); otherwise derived
@@ -137,28 +219,25 @@ def make_event(
     """
     import rioxarray  # noqa: F401  (registers the .rio accessor)
 
-    if isinstance(static, Mapping):
-        band_names = list(static)
-        layers = [static[b] for b in band_names]
-        if any(_is_lazy(a) for a in layers):
-            import dask.array as dsa
-
-            static = dsa.stack([dsa.asarray(a) for a in layers])
-        else:
-            static = np.stack([np.asarray(a) for a in layers])
+    static, band_names = _stacked(static, band_names, axis=0)
     static = _array(static, np.float32)
     if band_names is None:
         band_names = [f"band{i}" for i in range(static.shape[0])]
     band_names = [str(b) for b in band_names]
-    if band_kinds is None:
-        kinds = [CONTINUOUS] * len(band_names)
-    elif isinstance(band_kinds, Mapping):
-        kinds = [band_kinds.get(b, CONTINUOUS) for b in band_names]
-    else:
-        kinds = list(band_kinds)
+    kinds = _kinds(band_kinds, band_names)
     if not _is_lazy(fire):
         fire = np.asarray(fire)
+    dkinds: list[str] = []
+    if dynamic is not None:
+        dynamic, dynamic_bands = _stacked(dynamic, dynamic_bands, axis=1)
+        dynamic = _array(dynamic, np.float32)
+        if dynamic_bands is None:
+            dynamic_bands = [f"dband{i}" for i in range(dynamic.shape[1] if dynamic.ndim == 4 else 0)]
+        dynamic_bands = [str(b) for b in dynamic_bands]
+        dkinds = _kinds(dynamic_kinds, dynamic_bands)
     _check_shapes(fire, static, wind_u, wind_v, times, x, y, band_names, kinds, valid, arrival_time)
+    if dynamic is not None:
+        _check_dynamic_shape(fire, dynamic, dynamic_bands or [], dkinds)
     transform = _event_transform(x, y, transform)
     H, W = fire.shape[-2:]
     if valid is None:
@@ -182,24 +261,134 @@ def make_event(
     }
     if arrival_time is not None:
         data_vars[ARRIVAL] = (("y", "x"), _array(arrival_time, np.float32))
+    coords: dict[str, Any] = {
+        "time": np.asarray(times, dtype="datetime64[ns]"),
+        "y": np.asarray(y, dtype=np.float64),
+        "x": np.asarray(x, dtype=np.float64),
+        BAND: np.asarray(band_names, dtype=str),
+        BAND_KIND: (BAND, np.asarray(kinds, dtype=str)),
+    }
+    if dynamic is not None:
+        data_vars[DYNAMIC] = (("time", DBAND, "y", "x"), dynamic)
+        coords[DBAND] = np.asarray(dynamic_bands, dtype=str)
+        coords[DBAND_KIND] = (DBAND, np.asarray(dkinds, dtype=str))
     ds = xr.Dataset(
         data_vars,
-        coords={
-            "time": np.asarray(times, dtype="datetime64[ns]"),
-            "y": np.asarray(y, dtype=np.float64),
-            "x": np.asarray(x, dtype=np.float64),
-            BAND: np.asarray(band_names, dtype=str),
-            BAND_KIND: (BAND, np.asarray(kinds, dtype=str)),
-        },
+        coords=coords,
         attrs={"event_id": event_id, "source": source, **(dict(attrs) if attrs else {})},
     )
     if ARRIVAL in ds:
         ds[ARRIVAL].attrs.update(units="h", long_name="arrival time, hours since time[0]")
     ds[WIND_U].attrs.update(units="m s-1", long_name="eastward wind (towards)")
     ds[WIND_V].attrs.update(units="m s-1", long_name="northward wind (towards)")
-    ds = ds.rio.write_crs(crs)
+    if crs is not None:
+        ds = ds.rio.write_crs(crs)
+    elif not ds.attrs.get(CRS_STATUS):
+        from .errors import EventValidationError, Problem
+
+        raise EventValidationError(
+            [
+                Problem(
+                    "crs=None but attrs has no 'crs_status' saying why the event has no CRS",
+                    "pass the CRS of x/y, or attrs={'crs_status': 'none (<why>)'} for a source "
+                    "without georeferencing",
+                )
+            ],
+            "make_event",
+        )
     ds = ds.rio.write_transform(transform)
+    if crs is None:  # also on the grid coordinate, so every variable taken out keeps the reason
+        ds[ds.rio.grid_mapping].attrs[CRS_STATUS] = str(ds.attrs[CRS_STATUS])
     return ds
+
+
+def _stacked(bands: Any, names: Sequence[str] | None, axis: int) -> tuple[Any, Sequence[str] | None]:
+    """A mapping name → layer stacked along ``axis`` (Dask layers stay lazy), with its names."""
+    if not isinstance(bands, Mapping):
+        return bands, names
+    names = list(bands)
+    layers = [bands[b] for b in names]
+    if any(_is_lazy(a) for a in layers):
+        import dask.array as dsa
+
+        return dsa.stack([dsa.asarray(a) for a in layers], axis=axis), names
+    if not layers:
+        raise ValueError("an empty band mapping has no shape: pass a zero-band array instead")
+    return np.stack([np.asarray(a) for a in layers], axis=axis), names
+
+
+def _kinds(given: Sequence[str] | Mapping[str, str] | None, names: Sequence[str]) -> list[str]:
+    if given is None:
+        return [CONTINUOUS] * len(names)
+    if isinstance(given, Mapping):
+        return [given.get(b, CONTINUOUS) for b in names]
+    return [str(k) for k in given]
+
+
+def _check_dynamic_shape(fire: Any, dynamic: Any, names: Sequence[str], kinds: Sequence[str]) -> None:
+    """Raise one EventValidationError when ``dynamic`` does not fit ``fire`` or its names/kinds."""
+    from .errors import EventValidationError, Problem
+
+    T, H, W = fire.shape
+    problems: list[Problem] = []
+    if dynamic.ndim != 4 or dynamic.shape[0] != T or dynamic.shape[2:] != (H, W):
+        problems.append(
+            Problem(
+                f"dynamic has shape {tuple(dynamic.shape)} but fire has {T} time steps on a {H}×{W} grid",
+                f"give dynamic as (time, band, y, x) = ({T}, Cd, {H}, {W}), or a mapping of (time, y, x) layers",
+            )
+        )
+    elif len(names) != dynamic.shape[1]:
+        problems.append(
+            Problem(
+                f"{len(names)} dynamic band name(s) for {dynamic.shape[1]} dynamic band(s)",
+                "name every dynamic band once",
+            )
+        )
+    if len(kinds) != len(names):
+        problems.append(
+            Problem(
+                f"{len(kinds)} dynamic band kind(s) for {len(names)} band(s)",
+                "give one kind per dynamic band",
+            )
+        )
+    if problems:
+        raise EventValidationError(problems, "make_event")
+
+
+def is_georeferenced(obj: xr.Dataset | xr.DataArray) -> bool:
+    """True when ``obj`` has a CRS (events without one carry :data:`CRS_STATUS` instead)."""
+    import rioxarray  # noqa: F401
+
+    return obj.rio.crs is not None
+
+
+def require_crs(obj: xr.Dataset | xr.DataArray, what: str) -> None:
+    """Refuse to make a georeferenced output ``what`` from ``obj`` when it has no CRS.
+
+    Raises
+    ------
+    NotGeoreferencedError
+        ``obj`` has no CRS; the message names ``what``, the event's ``crs_status`` when it has one,
+        and how to proceed.
+    """
+    if is_georeferenced(obj):
+        return
+    from .errors import NotGeoreferencedError
+
+    status = obj.attrs.get(CRS_STATUS)
+    if not status and "spatial_ref" in obj.coords:
+        status = obj["spatial_ref"].attrs.get(CRS_STATUS)
+    eid = obj.attrs.get("event_id")
+    who = f"event {eid!r}" if eid else "the data"
+    why = f" (crs_status: {status})" if status else ""
+    raise NotGeoreferencedError(
+        f"cannot write {what}: {who} has no CRS{why}, so the file could not be placed on a map. "
+        "Fix: keep the forecast as an array (fitted.predict returns one) or save it with "
+        "xarray (to_netcdf / to_zarr); for GeoTIFFs use a georeferenced source (e.g. the "
+        "WildfireSpreadTS GeoTIFF tree instead of its HDF5 conversion), or tag the array with "
+        "da.rio.write_crs(...) if you know its CRS."
+    )
 
 
 def _event_transform(x: Any, y: Any, transform: Any) -> Any:
@@ -332,6 +521,21 @@ def _check_shapes(
 def static_band_kinds(event: xr.Dataset) -> dict[str, str]:
     """Map each static band name to its kind."""
     return dict(zip(event[BAND].values.tolist(), event[BAND_KIND].values.tolist(), strict=True))
+
+
+def dynamic_band_names(event: xr.Dataset) -> list[str]:
+    """The event's dynamic band names in order (empty when it has no ``dynamic`` variable)."""
+    if DYNAMIC not in event.variables or DBAND not in event.coords:
+        return []
+    return [str(b) for b in event[DBAND].values.tolist()]
+
+
+def dynamic_band_kinds(event: xr.Dataset) -> dict[str, str]:
+    """Map each dynamic band name to its kind (``dband_kind``; continuous when absent)."""
+    names = dynamic_band_names(event)
+    if DBAND_KIND not in event.coords:
+        return dict.fromkeys(names, CONTINUOUS)
+    return dict(zip(names, [str(k) for k in np.asarray(event[DBAND_KIND].values).tolist()], strict=True))
 
 
 def wind_series(event: xr.Dataset) -> np.ndarray:

@@ -4,14 +4,16 @@ A raster ``[..., H, W]`` (``H``, ``W`` multiples of the patch size ``p``) is cut
 ``[..., N, p*p]`` with one reshape + transpose, never a loop over patches. Tokens are ordered
 row-major over the patch grid ``(Gy, Gx)`` (token ``n = gy * Gx + gx``) and pixels row-major inside
 a patch (position ``i * p + j``). Static bands are folded channel-major: static ``[..., Cs, H, W]``
-becomes ``[..., N, Cs*p*p]`` with pixel ``(c, i, j)`` of a patch at ``c*p*p + i*p + j``.
+becomes ``[..., N, Cs*p*p]`` with pixel ``(c, i, j)`` of a patch at ``c*p*p + i*p + j``; dynamic
+bands ``[..., T, Cd, H, W]`` are folded the same way per time step, ``[..., T, N, Cd*p*p]``.
 
 Two token modes (:data:`TOKEN_MODES`) say what a token holds:
 
 * ``"pixels"``: the patch's ``p*p`` pixels — ``fire_tokens [..., T, N, p*p]``,
-  ``static_tokens [..., N, Cs*p*p]``;
+  ``static_tokens [..., N, Cs*p*p]``, ``dynamic_tokens [..., T, N, Cd*p*p]``;
 * ``"mean"``: one value per patch and channel, the mean over the patch's *valid* pixels (0 where
-  a patch has none) — ``fire_tokens [..., T, N, 1]``, ``static_tokens [..., N, Cs]``.
+  a patch has none) — ``fire_tokens [..., T, N, 1]``, ``static_tokens [..., N, Cs]``,
+  ``dynamic_tokens [..., T, N, Cd]``.
 
 Every function accepts numpy arrays and torch tensors alike and returns the same kind; leading
 axes (time, batch) are carried along. This module imports nothing from :mod:`emberxr.data` or
@@ -52,7 +54,13 @@ __all__ = [
 TOKEN_MODES = ("pixels", "mean")
 #: the token entries of a sample / batch (``docs/architecture.md``, "The batch dict") and the axis
 #: of each that runs over the N tokens
-TOKEN_AXES = {"fire_tokens": -2, "static_tokens": -2, "valid_tokens": -1, "target_tokens": -1}
+TOKEN_AXES = {
+    "fire_tokens": -2,
+    "static_tokens": -2,
+    "dynamic_tokens": -2,
+    "valid_tokens": -1,
+    "target_tokens": -1,
+}
 
 
 def _err(what: str, fix: str, subject: str = "patch tokens") -> ConfigError:
@@ -328,7 +336,13 @@ def unfold_static(tokens: Any, p: int, grid: tuple[int, int]) -> Any:
 
 
 def make_tokens(
-    fire: Any, static: Any, valid: Any, target: Any, p: int, mode: str = "pixels"
+    fire: Any,
+    static: Any,
+    valid: Any,
+    target: Any,
+    p: int,
+    mode: str = "pixels",
+    dynamic: Any | None = None,
 ) -> dict[str, Any]:
     """The patch tokens of pixel arrays (``H``, ``W`` multiples of ``p``): numpy in, numpy out;
     torch in, torch out. Leading axes (e.g. a batch axis) are carried along.
@@ -347,6 +361,8 @@ def make_tokens(
         Patch size.
     mode
         ``"pixels"`` or ``"mean"`` (:data:`TOKEN_MODES`).
+    dynamic
+        ``[..., T, Cd, H, W]`` normalised dynamic bands of the history steps, or None.
 
     Returns
     -------
@@ -354,19 +370,30 @@ def make_tokens(
         C-contiguous ``fire_tokens [..., T, N, p*p | 1]`` (``fire``'s dtype in ``"pixels"`` mode,
         float32 in ``"mean"`` mode), ``static_tokens [..., N, Cs*p*p | Cs]`` float32,
         ``valid_tokens [..., N]`` bool and ``target_tokens [..., N]`` float32 (patch mean of the
-        target over valid pixels).
+        target over valid pixels); with ``dynamic`` also ``dynamic_tokens [..., T, N, Cd*p*p | Cd]``
+        float32 (each step folded like the static bands).
     """
-    return {
+    out = {
         "fire_tokens": _contiguous(tokenize_fire(fire, p, mode, valid)),
         "static_tokens": _contiguous(fold_static(static, p, mode, valid), float32=True),
         "valid_tokens": _contiguous(valid_token_mask(valid, p)),
         "target_tokens": _contiguous(patch_mean(target, p, valid), float32=True),
     }
+    if dynamic is not None:
+        # the pixel mask gets a time axis so it broadcasts over [..., T, Cd, H, W]
+        v = None if valid is None else valid[..., None, :, :]
+        out["dynamic_tokens"] = _contiguous(fold_static(dynamic, p, mode, v), float32=True)
+    return out
 
 
 # -- shapes -----------------------------------------------------------------------------------------
 def token_shapes(
-    n_t: int, grid: tuple[int, int], p: int, n_static: int, mode: str = "pixels"
+    n_t: int,
+    grid: tuple[int, int],
+    p: int,
+    n_static: int,
+    mode: str = "pixels",
+    n_dynamic: int | None = None,
 ) -> dict[str, tuple]:
     """Shapes of one sample's tokens (no batch axis) in a token mode.
 
@@ -374,17 +401,21 @@ def token_shapes(
     -------
     dict
         ``fire_tokens (T, N, p*p | 1)``, ``static_tokens (N, Cs*p*p | Cs)``, ``valid_tokens (N,)``,
-        ``target_tokens (N,)``.
+        ``target_tokens (N,)``, and ``dynamic_tokens (T, N, Cd*p*p | Cd)`` when ``n_dynamic``
+        (Cd) is given.
     """
     p = _check_p(p)
     n = int(grid[0]) * int(grid[1])
     pix = _check_mode(mode) == "pixels"
-    return {
+    out = {
         "fire_tokens": (int(n_t), n, p * p if pix else 1),
         "static_tokens": (n, int(n_static) * (p * p if pix else 1)),
         "valid_tokens": (n,),
         "target_tokens": (n,),
     }
+    if n_dynamic is not None:
+        out["dynamic_tokens"] = (int(n_t), n, int(n_dynamic) * (p * p if pix else 1))
+    return out
 
 
 def check_token_shapes(
@@ -392,13 +423,15 @@ def check_token_shapes(
     p: int,
     n_static: int,
     mode: str = "pixels",
-    keys: tuple[str, ...] = ("fire_tokens", "static_tokens"),
+    keys: tuple[str, ...] = ("fire_tokens", "static_tokens", "dynamic_tokens"),
     subject: str = "batch tokens",
+    n_dynamic: int = 0,
 ) -> None:
     """Raise if a batch's tokens do not have the layout a model expects.
 
     The expected shapes follow from ``batch["fire"] [B, T, H, W]``, the patch size, the number of
-    static bands and the token mode; absent keys are fine (the model cuts them from the pixels).
+    static (and dynamic) bands and the token mode; absent keys are fine (the model cuts them from
+    the pixels).
 
     Raises
     ------
@@ -410,7 +443,7 @@ def check_token_shapes(
         return  # nothing to check (and no shape turned into a Python int: export keeps it symbolic)
     B, T, H, W = (int(n) for n in batch["fire"].shape)
     grid = (H // p, W // p)
-    want = {m: token_shapes(T, grid, p, n_static, m) for m in TOKEN_MODES}
+    want = {m: token_shapes(T, grid, p, n_static, m, n_dynamic) for m in TOKEN_MODES}
     problems = []
     for key in keys:
         got = batch.get(key)
@@ -425,7 +458,8 @@ def check_token_shapes(
         problems.append(
             Problem(
                 f"{key} has shape {list(shape)}{hint}, expected {list(expected)} for token_mode={mode!r}, "
-                f"patch_size={p}, {n_static} static band(s) and fire {[B, T, H, W]}",
+                f"patch_size={p}, {n_static} static band(s), {n_dynamic} dynamic band(s) and fire "
+                f"{[B, T, H, W]}",
                 f"build the batch with the model's settings (FireSampleDataset(tokens=True, "
                 f"token_mode={mode!r}, patch_size={p}) + temporal_collate, or emberxr.tokens.make_tokens), "
                 f"or leave {key!r} out so the model cuts it from the pixels",

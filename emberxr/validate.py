@@ -24,17 +24,24 @@ from .schema import (
     BINARY,
     CATEGORICAL,
     CONTINUOUS,
+    CRS_STATUS,
+    DBAND,
+    DBAND_KIND,
+    DYNAMIC,
     FIRE,
+    FIRE_KIND,
+    FIRE_KINDS,
     REQUIRED_VARS,
     STATIC,
     VALID,
     WIND_U,
     WIND_V,
+    unpaired_vector_bands,
 )
 
 __all__ = ["event_problems", "validate"]
 
-_SPATIAL_VARS = (STATIC, VALID, ARRIVAL)
+_SPATIAL_VARS = (STATIC, VALID, ARRIVAL, DYNAMIC)
 #: lazy events smaller than this are loaded once for the value checks (Dask overhead dominates
 #: tiny reductions); larger ones are reduced chunk by chunk in one Dask pass
 _LOAD_BELOW_BYTES = 256 * 2**20
@@ -58,7 +65,8 @@ def validate(event: xr.Dataset) -> xr.Dataset:
     EventValidationError
         With every problem found (missing CRS, grids that differ, non-binary or NaN fire,
         non-increasing time, wind of the wrong length, fewer than 2 steps, no burned pixel,
-        unknown band kinds, NaN static values inside the footprint, ...), each with a fix.
+        unknown band kinds, NaN static values inside the footprint, a malformed ``dynamic``
+        variable, ...), each with a fix.
     """
     problems = event_problems(event)
     if problems:
@@ -114,6 +122,14 @@ def _structure_problems(ev: xr.Dataset) -> list[Problem]:
     out += _grid_problems(ev)
     out += _wind_structure_problems(ev)
     out += _band_problems(ev)
+    out += _dynamic_problems(ev)
+    if FIRE_KIND in ev.attrs and ev.attrs[FIRE_KIND] not in FIRE_KINDS:
+        out.append(
+            Problem(
+                f"attribute fire_kind is {ev.attrs[FIRE_KIND]!r}",
+                f"use one of {', '.join(FIRE_KINDS)} (cumulative = burned by then, active = detected then)",
+            )
+        )
     if VALID in ev.variables and ev[VALID].dtype != bool:
         out.append(Problem(f"valid has dtype {ev[VALID].dtype}, expected bool", "use valid.astype(bool)"))
     if "event_id" not in ev.attrs:
@@ -175,10 +191,13 @@ def _crs_problems(ev: xr.Dataset) -> list[Problem]:
     except Exception as exc:  # malformed spatial_ref
         return [Problem(f"the CRS cannot be read ({exc})", "write it again with event.rio.write_crs(...)")]
     if crs is None:
+        if ev.attrs.get(CRS_STATUS):  # a source without georeferencing, saying so (NDWS tiles ...)
+            return []
         return [
             Problem(
                 "the event has no CRS (no spatial_ref coordinate with crs_wkt)",
-                "tag it with event.rio.write_crs('EPSG:...') (the projected CRS of x/y)",
+                "tag it with event.rio.write_crs('EPSG:...') (the projected CRS of x/y); for a source "
+                "without georeferencing set attrs['crs_status'] = 'none (<why>)'",
             )
         ]
     if crs.is_geographic:
@@ -357,6 +376,65 @@ def _band_problems(ev: xr.Dataset) -> list[Problem]:
     if bad:
         listed = ", ".join(f"{n}={k!r}" for n, k in bad)
         out.append(Problem(f"unknown band kind(s): {listed}", f"use one of {', '.join(BAND_KINDS)}"))
+    out += _unpaired_problems("static", names)
+    return out
+
+
+def _unpaired_problems(what: str, names: list[str]) -> list[Problem]:
+    half = unpaired_vector_bands(names)
+    if not half:
+        return []
+    return [
+        Problem(
+            f"{what} band(s) named like half of a direction pair: {', '.join(half)}",
+            "store a direction as both <name>_sin and <name>_cos (or <name>_u and <name>_v), or rename "
+            "the band so it does not end in _sin/_cos/_u/_v (augmentation rotates such pairs)",
+        )
+    ]
+
+
+def _dynamic_problems(ev: xr.Dataset) -> list[Problem]:
+    """Structure of the optional ``dynamic (time, dband, y, x)`` variable and its coordinates."""
+    if DYNAMIC not in ev.variables:
+        if DBAND in ev.coords:
+            return [
+                Problem(
+                    "coordinate 'dband' exists but variable 'dynamic' is missing",
+                    "add dynamic (time, dband, y, x) or drop the dband coordinate",
+                )
+            ]
+        return []
+    da = ev[DYNAMIC]
+    if da.dims != ("time", DBAND, "y", "x"):
+        return [
+            Problem(
+                f"dynamic has dims {da.dims}, expected ('time', 'dband', 'y', 'x')",
+                "transpose/rename it: dynamic.transpose('time', 'dband', 'y', 'x')",
+            )
+        ]
+    out: list[Problem] = []
+    if da.dtype.kind != "f":
+        out.append(
+            Problem(f"dynamic has dtype {da.dtype}, expected float32", "use dynamic.astype('float32')")
+        )
+    if DBAND not in ev.coords:
+        out.append(
+            Problem("coordinate 'dband' (dynamic band names) is missing", "assign_coords(dband=[names...])")
+        )
+        return out
+    names = [str(b) for b in ev[DBAND].values.tolist()]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        out.append(Problem(f"duplicate dynamic band names {dup}", "give every dynamic band a unique name"))
+    if DBAND_KIND in ev.coords:
+        kinds = [str(k) for k in np.asarray(ev[DBAND_KIND].values).tolist()]
+        bad = [(n, k) for n, k in zip(names, kinds) if k not in BAND_KINDS]
+        if bad:
+            listed = ", ".join(f"{n}={k!r}" for n, k in bad)
+            out.append(
+                Problem(f"unknown dynamic band kind(s): {listed}", f"use one of {', '.join(BAND_KINDS)}")
+            )
+    out += _unpaired_problems("dynamic", names)
     return out
 
 
@@ -395,6 +473,27 @@ def _value_problems(ev: xr.Dataset) -> list[Problem]:
                 checks[f"nonbin:{n}"] = ((inside != 0) & (inside != 1) & inside.notnull()).sum()
             elif k == CATEGORICAL:
                 checks[f"nonint:{n}"] = ((inside != np.round(inside)) & inside.notnull()).sum()
+    dbands: list[tuple[str, str]] = []  # (name, kind) per dynamic band; names may repeat (reported)
+    if (
+        DYNAMIC in ev.variables
+        and ev[DYNAMIC].dims == ("time", DBAND, "y", "x")
+        and DBAND in ev.coords
+        and ev[DYNAMIC].dtype.kind == "f"
+    ):
+        dnames = [str(b) for b in ev[DBAND].values.tolist()]
+        dk = (
+            [str(k) for k in np.asarray(ev[DBAND_KIND].values).tolist()]
+            if DBAND_KIND in ev.coords
+            else [CONTINUOUS] * len(dnames)
+        )
+        dbands = list(zip(dnames, dk))
+        for i, (_, k) in enumerate(dbands):
+            band = ev[DYNAMIC].isel({DBAND: i})
+            checks[f"dinf:{i}"] = np.isinf(band).sum()
+            if k == BINARY:
+                checks[f"dnonbin:{i}"] = ((band != 0) & (band != 1) & band.notnull()).sum()
+            elif k == CATEGORICAL:
+                checks[f"dnonint:{i}"] = ((band != np.round(band)) & band.notnull()).sum()
     if ARRIVAL in ev.variables and ev[ARRIVAL].dims == ("y", "x"):
         checks["arrival_negative"] = (ev[ARRIVAL] < 0).sum()
     res = {
@@ -455,6 +554,28 @@ def _value_problems(ev: xr.Dataset) -> list[Problem]:
                 Problem(
                     f"categorical band {n!r} has {res[f'nonint:{n}']} non-integer value(s)",
                     "categories must be integer codes; declare the band 'continuous' if it is a measurement",
+                )
+            )
+    for i, (n, _) in enumerate(dbands):
+        if res.get(f"dinf:{i}"):
+            out.append(
+                Problem(
+                    f"dynamic band {n!r} has {res[f'dinf:{i}']} infinite value(s)",
+                    "replace them with NaN (missing) or a finite value",
+                )
+            )
+        if res.get(f"dnonbin:{i}"):
+            out.append(
+                Problem(
+                    f"binary dynamic band {n!r} has {res[f'dnonbin:{i}']} value(s) other than 0, 1 and NaN",
+                    "binarise it or declare it 'continuous'",
+                )
+            )
+        if res.get(f"dnonint:{i}"):
+            out.append(
+                Problem(
+                    f"categorical dynamic band {n!r} has {res[f'dnonint:{i}']} non-integer value(s)",
+                    "categories must be integer codes (NaN = missing); declare the band 'continuous' otherwise",
                 )
             )
     if res.get("arrival_negative"):

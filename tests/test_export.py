@@ -88,6 +88,40 @@ def test_onnx_export_of_every_model(event, tmp_path, name):
     _check_exported(fitted, export_model(fitted, tmp_path / "m.onnx", "onnx"))
 
 
+def test_dynamic_bands_and_calibration_travel_with_the_exported_model(tmp_path):
+    from emberxr.api import Fitted
+    from emberxr.forecast import forecast_from
+    from emberxr.registry import create_model, get_model_class
+    from emberxr.testing import synthetic_event
+    from emberxr.train.config import build_config, model_kwargs
+
+    ev = synthetic_event(height=32, width=32, steps=6, dynamic=True)
+    stats = compute_stats([ev])
+    over = {"max_history": 4, "patch_size": 8, "tile_size": 32}
+    over.update(spatial_layers=1, num_layers=1, d_model=16, nhead=2)
+    cfg = build_config("emberformer", None, over)
+    torch.manual_seed(0)
+    kw = model_kwargs(cfg, get_model_class("emberformer"), stats.n_static, stats.n_dynamic)
+    net = create_model("emberformer", **kw)
+    cal = {"method": "temperature", "temperature": 2.0, "pixels": "all"}
+    fitted = Fitted(net, "emberformer", cfg, stats, 0.42, calibration=cal)
+    exported = export_model(fitted, tmp_path / "m.pt2", "exported-program")
+    assert exported.inputs == (*INPUTS, "dynamic") and exported.parity < 1e-4
+    assert load_exported(tmp_path / "m.pt2").calibration == cal
+    # the exported forecast reads the event's dynamic bands and is calibrated as the eager one
+    eager = forecast_from(fitted, ev, t=3, horizon=2, progress=False)
+    ours = forecast_from(exported, ev, t=3, horizon=2, progress=False)
+    np.testing.assert_allclose(ours["probability"].values, eager["probability"].values, atol=1e-5)
+    assert ours.attrs["calibration"] == eager.attrs["calibration"] == "temperature"
+    moved = ev.copy()
+    moved["dynamic"] = moved["dynamic"] * 0.0 + 5.0
+    other = forecast_from(exported, moved, t=3, horizon=1, progress=False)
+    assert not np.allclose(other["probability"].values, ours["probability"].values[:1], equal_nan=True)
+    batch = make_batch(B=2, T=4, H=16, W=16, in_static=stats.n_static, patch_size=8, tokens=False)
+    with pytest.raises(ExportError, match="takes 'dynamic'"):
+        exported(batch)
+
+
 def test_parity_check_catches_a_different_model(event, tmp_path):
     fitted = _fitted(event, "conv2d")
     exported = export_model(fitted, tmp_path / "m.pt2", "exported-program", check=False)

@@ -230,7 +230,7 @@ def _fitted(scene, name="conv2d", **over):
     stats = compute_stats([scene])
     cfg = build_config(name, None, {"max_history": 4, "patch_size": 8, "tile_size": 32, **over})
     torch.manual_seed(0)
-    net = create_model(name, **model_kwargs(cfg, get_model_class(name), stats.n_static))
+    net = create_model(name, **model_kwargs(cfg, get_model_class(name), stats.n_static, stats.n_dynamic))
     return Fitted(net, name, cfg, stats, 0.3)
 
 
@@ -268,6 +268,33 @@ def test_streamed_prediction_equals_the_in_memory_forecast(scene, tmp_path, cog)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["a.tif", "m.tif", "p.tif", *(p.name for p in mem.values())]
     )  # no temporaries left
+
+
+@pytest.mark.parametrize("kind", ["cumulative", "active"])
+def test_streamed_equals_in_memory_with_dynamic_bands_calibration_and_what_if_wind(tmp_path, kind):
+    import rasterio
+
+    from emberxr.forecast import forecast_from, write_forecast, write_prediction
+    from emberxr.testing import synthetic_event
+
+    ev = synthetic_event(height=40, width=48, steps=6, dynamic=True, fire_kind=kind)
+    fitted = _fitted(ev, "tiny3d")
+    fitted.calibration = {"method": "temperature", "temperature": 1.5, "pixels": "all"}
+    wind = [[3.0, -1.0], [0.5, 4.0]]
+    opts = {"t": 2, "horizon": 3, "future_wind": wind, "tile_size": 16, "progress": False}
+    ds = forecast_from(fitted, ev, **opts)
+    assert ds.attrs["calibration"] == "temperature" and ds.attrs["wind_source"] != "event"
+    write_forecast(ds, str(tmp_path / "mem.tif"))
+    out = write_prediction(fitted, ev, tmp_path / "p.tif", **opts)
+    assert out["attrs"] == ds.attrs
+    with rasterio.open(tmp_path / "p.tif") as a, rasterio.open(tmp_path / "mem.tif") as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+        assert a.tags() == b.tags()
+    # the dynamic bands are read: others give another forecast
+    moved = ev.copy()
+    moved["dynamic"] = moved["dynamic"] + 3.0
+    other = forecast_from(fitted, moved, **opts)
+    assert not np.allclose(other["probability"].values, ds["probability"].values, equal_nan=True)
 
 
 def test_write_prediction_without_threshold_writes_probability_only(scene, tmp_path):

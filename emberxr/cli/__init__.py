@@ -34,7 +34,22 @@ EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 # order shown in --help
-COMMANDS = ("simulate", "data", "cache", "fit", "evaluate", "predict", "export", "models", "demo")
+COMMANDS = (
+    "simulate",
+    "data",
+    "cache",
+    "fit",
+    "pretrain",
+    "sweep",
+    "ablate",
+    "evaluate",
+    "predict",
+    "export",
+    "models",
+    "attention",
+    "benchmark",
+    "demo",
+)
 
 
 def add_command_group(

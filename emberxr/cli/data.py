@@ -1,9 +1,13 @@
-"""``emberxr data check CATALOG``: sanity report of a dataset, per split.
+"""``emberxr data check CATALOG``: sanity report of a dataset, per split; ``emberxr data seal STORE``.
 
 Reports events, samples, the history-length histogram, positive-pixel rates of targets and of
 new burn, the share of empty targets and static band statistics, as markdown. A zarr store is
 first checked against the chunk record written with each event: a damaged store (lost chunks,
 truncated metadata) fails with exit code 1, naming every damaged event and variable.
+
+``data seal`` records the chunk inventory of a store written before emberxr kept that record (it
+trusts the files as they are now: seal only a store you know is complete), so ``data check`` can
+verify it from then on.
 """
 
 from __future__ import annotations
@@ -34,6 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--out", help="also write the markdown report to this file")
     c.add_argument("--json", action="store_true", help="print JSON instead of markdown")
     c.set_defaults(func=run_check)
+    s = sub.add_parser(
+        "seal",
+        help="record the chunk inventory of an older event store, so data check can verify it",
+        description="Record, in each event group of a save_events zarr store, which chunks exist now "
+        "(the record save_events writes for new stores). Seal only a store you know is complete: "
+        "afterwards a lost chunk is reported by data check and refused when the event is opened.",
+    )
+    s.add_argument("store", metavar="STORE", help="an event-collection zarr store (emberxr.save_events)")
+    s.add_argument("--force", action="store_true", help="also re-record events that already have a record")
+    s.set_defaults(func=run_seal)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -50,4 +64,29 @@ def run_check(args: argparse.Namespace) -> int:
         with atomic_path(args.out) as tmp:
             tmp.write_text(report.to_markdown())
         print(f"report written to {args.out}")
+    return 0
+
+
+def run_seal(args: argparse.Namespace) -> int:
+    """Handle ``emberxr data seal``."""
+    from pathlib import Path
+
+    from emberxr.errors import ReaderError
+    from emberxr.io.events import is_zarr_store, list_event_ids
+    from emberxr.io.integrity import CHUNKS_ATTR, read_json, write_chunk_record
+
+    store = Path(args.store)
+    if not is_zarr_store(store):
+        raise ReaderError(
+            f"{store} is not a zarr event store. Fix: pass the path of a store written by emberxr.save_events."
+        )
+    sealed = kept = 0
+    for eid in list_event_ids(store):
+        meta = read_json(store / eid / "zarr.json") or {}
+        if CHUNKS_ATTR in (meta.get("attributes") or {}) and not args.force:
+            kept += 1
+            continue
+        write_chunk_record(store / eid)
+        sealed += 1
+    print(f"{store}: recorded the chunks of {sealed} event(s); {kept} already had a record")
     return 0

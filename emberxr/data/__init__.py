@@ -2,7 +2,7 @@
 
 Modules (one job each): :mod:`~emberxr.data.samples` (which (event, t) are samples),
 :mod:`~emberxr.data.tiling` (xbatcher tiles, front-biased crops, stitching),
-:mod:`~emberxr.data.augment` (flips / rotations with wind and aspect),
+:mod:`~emberxr.data.augment` (flips / rotations with wind, aspect and direction pairs),
 :mod:`~emberxr.data.datasets` (torch datasets), :mod:`~emberxr.data.collate`
 (left-padding collate), :mod:`~emberxr.data.cache` (zarr patch cache),
 :mod:`~emberxr.data.check` (sanity report). Patch tokens (the layout shared with the models) live
@@ -17,6 +17,7 @@ from emberxr._lazy import lazy_namespace
 _LAZY = {
     "SampleIndex": "emberxr.data.samples",
     "history_histogram": "emberxr.data.samples",
+    "check_target_kind": "emberxr.data.samples",
     "Tile": "emberxr.data.tiling",
     "eval_tiles": "emberxr.data.tiling",
     "random_crop": "emberxr.data.tiling",

@@ -8,7 +8,10 @@ the fire:
   negates ``v``, one counter-clockwise ``np.rot90`` on ``(y, x)`` maps ``(u, v) -> (-v, u)``;
 * an ``aspect`` band (degrees clockwise from north, the direction the slope faces) is
   transformed as the vector ``(sin a, cos a)`` would be (exact angle arithmetic); negative or NaN
-  aspect (flat ground) is left unchanged.
+  aspect (flat ground) is left unchanged;
+* direction pairs among the static or dynamic bands (:func:`emberxr.schema.vector_pairs`:
+  ``<name>_sin``/``<name>_cos`` of a compass bearing, ``<name>_u``/``<name>_v``) are transformed
+  like the wind, as (east, north) components; NaN (missing) stays NaN.
 
 The transform is ``rot90(flip_ud(flip_lr(x)), k)``. Apply it to *raw* wind and aspect (before
 normalisation) so it stays exact whatever the normaliser does; :class:`FireSampleDataset` does.
@@ -22,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from emberxr.schema import vector_pairs
+
 __all__ = ["SPATIAL_KEYS", "AugPlan", "Augment"]
 
 #: sample keys holding ``[..., H, W]`` rasters that move with the augmentation
-SPATIAL_KEYS = ("fire", "target", "valid", "static", "pixels")
+SPATIAL_KEYS = ("fire", "target", "valid", "static", "dynamic", "pixels")
 ASPECT = "aspect"
 
 
@@ -106,14 +111,25 @@ class AugPlan:
         keep = ~np.isfinite(a) | (a < 0)
         return np.where(keep, a, out).astype(np.result_type(a.dtype, np.float32), copy=False)
 
-    def static_values(self, static: np.ndarray, band_names: Sequence[str]) -> np.ndarray:
-        """Transform the values of direction-carrying static bands (``aspect``) of ``[C, H, W]``."""
+    def band_values(self, bands: np.ndarray, band_names: Sequence[str]) -> np.ndarray:
+        """Transform the values of direction-carrying bands of ``[..., C, H, W]`` (channels on axis
+        -3): an ``aspect`` band in degrees and every direction pair (:func:`~emberxr.schema.vector_pairs`).
+
+        Returns ``bands`` itself when nothing carries a direction; otherwise a float copy.
+        """
         names = [str(b) for b in band_names]
-        if self.identity or ASPECT not in names:
-            return static
-        out = np.array(static, dtype=np.result_type(np.asarray(static).dtype, np.float32), copy=True)
-        i = names.index(ASPECT)
-        out[i] = self.aspect(out[i])
+        pairs = vector_pairs(names)
+        if self.identity or (ASPECT not in names and not pairs):
+            return bands
+        out = np.array(bands, dtype=np.result_type(np.asarray(bands).dtype, np.float32), copy=True)
+        if ASPECT in names:
+            i = names.index(ASPECT)
+            out[..., i, :, :] = self.aspect(out[..., i, :, :])
+        if pairs:
+            east, north = (list(c) for c in zip(*pairs))
+            turned = self.vector(np.stack([out[..., east, :, :], out[..., north, :, :]], axis=-1))
+            out[..., east, :, :] = turned[..., 0]
+            out[..., north, :, :] = turned[..., 1]
         return out
 
 
@@ -151,7 +167,8 @@ class Augment:
         self, sample: Mapping[str, Any], rng: np.random.Generator, plan: AugPlan | None = None
     ) -> dict[str, Any]:
         """Augment a (pixel) sample dict: rasters in :data:`SPATIAL_KEYS`, ``wind`` ``[T, 2]`` and
-        the ``aspect`` band of ``static`` (names from ``sample["static_names"]``).
+        the direction-carrying bands of ``static`` and ``dynamic`` (names from
+        ``sample["static_names"]`` / ``sample["dynamic_names"]``).
 
         Apply it before tokenisation and, for exact directions, to raw (unnormalised) wind and
         aspect. The plan used is stored under ``"aug"``.
@@ -160,7 +177,10 @@ class Augment:
         out = dict(sample)
         names = sample.get("static_names")
         if names is not None and "static" in out:
-            out["static"] = plan.static_values(np.asarray(out["static"]), names)
+            out["static"] = plan.band_values(np.asarray(out["static"]), names)
+        dnames = sample.get("dynamic_names")
+        if dnames is not None and out.get("dynamic") is not None:
+            out["dynamic"] = plan.band_values(np.asarray(out["dynamic"]), dnames)
         for key in SPATIAL_KEYS:
             if key in out and out[key] is not None:
                 out[key] = plan.spatial(out[key])

@@ -153,6 +153,18 @@ def build_patch_cache(
         )
     splits = resolve_splits(source, auto_split=False)
     events_all = [ev for evs in splits.values() for ev in evs]
+    with_dynamic = [str(ev.attrs.get("event_id", "?")) for ev in events_all if "dynamic" in ev.variables]
+    if with_dynamic:  # the cache stores fire/static/wind tokens only: it would drop them silently
+        raise ConfigError(
+            [
+                Problem(
+                    f"{len(with_dynamic)} event(s) have dynamic bands ({', '.join(with_dynamic[:3])}"
+                    f"{' ...' if len(with_dynamic) > 3 else ''}), which the patch cache does not store",
+                    "train from the events directly (FireSampleDataset / emberxr.fit read dynamic bands)",
+                )
+            ],
+            subject="patch cache",
+        )
     if stats is not None:
         for ev in events_all:
             stats.check_compatible(ev)

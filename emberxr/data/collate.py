@@ -23,8 +23,8 @@ from emberxr.tokens import TOKEN_AXES, pad_token_grid
 __all__ = ["TIME_KEYS", "temporal_collate"]
 
 #: keys whose first axis is time (left-padded)
-TIME_KEYS = ("fire", "wind", "fire_tokens", "pixels")
-_SPATIAL = ("fire", "static", "valid", "target", "pixels")
+TIME_KEYS = ("fire", "wind", "fire_tokens", "pixels", "dynamic", "dynamic_tokens")
+_SPATIAL = ("fire", "static", "valid", "target", "pixels", "dynamic")
 
 
 def _left_pad(x: torch.Tensor, T: int) -> torch.Tensor:
@@ -57,7 +57,8 @@ def temporal_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     ----------
     samples
         Per-sample dicts (``fire [T, H, W]``, ``wind [T, 2]``, ``static``, ``valid``, ``target``,
-        ``hist_len``, ``patch_size``, ``grid``, ``meta`` and optionally tokens / ``pixels``).
+        ``hist_len``, ``patch_size``, ``grid``, ``meta`` and optionally ``dynamic [T, Cd, H, W]``,
+        tokens / ``pixels``). Either every sample has ``dynamic`` or none does.
 
     Returns
     -------
@@ -79,6 +80,17 @@ def temporal_collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     T = int(hist.max())
     H = max(int(s["fire"].shape[-2]) for s in samples)
     W = max(int(s["fire"].shape[-1]) for s in samples)
+    with_dynamic = {"dynamic" in s for s in samples}
+    if len(with_dynamic) > 1:
+        raise ConfigError(
+            [
+                Problem(
+                    "some samples have dynamic bands and others not",
+                    "batch samples of events with the same dynamic bands (or none)",
+                )
+            ],
+            subject="temporal_collate",
+        )
     samples = [dict(s) for s in samples]
     for s in samples:
         if tuple(s["fire"].shape[-2:]) != (H, W):

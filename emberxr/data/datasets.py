@@ -5,9 +5,11 @@ One class, :class:`FireSampleDataset`, serves every model. A sample is ``(event,
 to the fire front, or one of the evaluation tiles (see :mod:`emberxr.data.tiling`). Per sample
 the dataset reads only what it needs — the history frames plus the target frame, the static bands
 and the validity mask of the window — in one Dask compute for lazy events, or by slicing numpy
-arrays for preloaded ones. It then augments (raw wind / aspect, so directions stay exact),
-normalises, pads (non-strict) or crops (strict) to multiples of the patch size and, on request,
-cuts patch tokens with one vectorised reshape.
+arrays for preloaded ones. The dynamic bands (``dynamic (time, dband, y, x)``, when the events
+have them) are read for the history frames only: the target frame's are never an input, so a
+sample holds nothing a forecast issued at ``t`` would not know. It then augments (raw wind, aspect
+and direction pairs, so directions stay exact), normalises, pads (non-strict) or crops (strict) to
+multiples of the patch size and, on request, cuts patch tokens with one vectorised reshape.
 
 Keys of a sample (torch, no batch axis) follow the batch contract in ``docs/architecture.md``;
 :func:`emberxr.data.collate.temporal_collate` stacks them.
@@ -25,11 +27,21 @@ import torch
 import xarray as xr
 
 from emberxr.data.augment import Augment, AugPlan
-from emberxr.data.samples import MAX_HISTORY_LIMIT, SampleIndex
+from emberxr.data.samples import MAX_HISTORY_LIMIT, SampleIndex, check_target_kind
 from emberxr.data.sources import as_event_list
 from emberxr.data.tiling import FrontMap, Tile, eval_tiles, front_map, random_crop
 from emberxr.errors import ConfigError, EventValidationError, Problem
-from emberxr.schema import BAND, FIRE, REQUIRED_VARS, STATIC, VALID, wind_series
+from emberxr.schema import (
+    BAND,
+    DYNAMIC,
+    FIRE,
+    REQUIRED_VARS,
+    STATIC,
+    VALID,
+    dynamic_band_names,
+    vector_pairs,
+    wind_series,
+)
 from emberxr.tokens import TOKEN_MODES, crop_to_multiple, make_tokens, pad_to_multiple
 
 __all__ = [
@@ -55,12 +67,14 @@ class _Event:
     valid: Any
     wind: np.ndarray  # raw (T, 2)
     lazy: bool
+    dynamic: Any = None  # raw (T, Cd, H, W) or None
 
     @classmethod
     def from_dataset(cls, ev: xr.Dataset, idx: int, preload: bool) -> _Event:
         get = (lambda v: np.asarray(ev[v].values)) if preload else (lambda v: ev[v].data)
         fire, static, valid = get(FIRE), get(STATIC), get(VALID)
-        lazy = any(_is_dask(a) for a in (fire, static, valid))
+        dynamic = get(DYNAMIC) if DYNAMIC in ev.variables else None
+        lazy = any(_is_dask(a) for a in (fire, static, valid, dynamic))
         return cls(
             str(ev.attrs.get("event_id", f"event-{idx}")),
             int(ev.sizes["time"]),
@@ -70,18 +84,29 @@ class _Event:
             valid,
             np.asarray(wind_series(ev), np.float32),
             lazy,
+            dynamic,
         )
 
     def read(
-        self, t0: int, t1: int, tile: Tile, with_static: bool, band: int | None = None
+        self,
+        t0: int,
+        t1: int,
+        tile: Tile,
+        with_static: bool,
+        band: int | None = None,
+        dynamic_stop: int | None = None,
     ) -> tuple[np.ndarray, ...]:
-        """Frames ``t0:t1``, validity and (optionally) all static bands or one band of a window."""
+        """Frames ``t0:t1``, validity, (optionally) all static bands or one band, and (with
+        ``dynamic_stop``, when the event has dynamic bands) the dynamic bands of steps
+        ``t0:dynamic_stop`` of a window, last."""
         ys, xs = tile.slices
         parts = [self.fire[t0:t1, ys, xs], self.valid[ys, xs]]
         if with_static:
             parts.append(self.static[:, ys, xs])
         elif band is not None:
             parts.append(self.static[band, ys, xs])
+        if dynamic_stop is not None and self.dynamic is not None:
+            parts.append(self.dynamic[t0:dynamic_stop, :, ys, xs])
         if self.lazy:
             import dask
 
@@ -96,9 +121,11 @@ class _Event:
         return np.asarray(s)
 
 
-def _check_events(events: Sequence[xr.Dataset], patch_size: int, strict: bool) -> list[str]:
+def _check_events(events: Sequence[xr.Dataset], patch_size: int, strict: bool) -> tuple[list[str], list[str]]:
+    """Static and dynamic band names shared by every event (raises listing every problem)."""
     problems: list[Problem] = []
     names: list[str] | None = None
+    dnames: list[str] | None = None
     for i, ev in enumerate(events):
         eid = ev.attrs.get("event_id", f"#{i}")
         missing = [v for v in REQUIRED_VARS if v not in ev]
@@ -129,9 +156,19 @@ def _check_events(events: Sequence[xr.Dataset], patch_size: int, strict: bool) -
                     "harmonise band lists",
                 )
             )
+        dyn = dynamic_band_names(ev)
+        if dnames is None:
+            dnames = dyn
+        elif dyn != dnames:
+            problems.append(
+                Problem(
+                    f"event {eid!r} has dynamic bands {dyn or 'none'}, the first event has {dnames or 'none'}",
+                    "give every event the same dynamic bands (or none)",
+                )
+            )
     if problems:
         raise EventValidationError(problems, subject="dataset events")
-    return names or []
+    return names or [], dnames or []
 
 
 class FireSampleDataset(torch.utils.data.Dataset):
@@ -160,7 +197,8 @@ class FireSampleDataset(torch.utils.data.Dataset):
         An :class:`~emberxr.data.augment.Augment` (flips / rotations), ``True`` for the default
         one, or ``None``. The plan drawn is recorded in ``meta["aug"]`` as ``(flip_lr, flip_ud, k)``.
     tokens
-        Also produce ``fire_tokens``, ``static_tokens``, ``valid_tokens``, ``target_tokens``.
+        Also produce ``fire_tokens``, ``static_tokens``, ``valid_tokens``, ``target_tokens`` (and
+        ``dynamic_tokens`` when the events have dynamic bands).
     token_mode
         ``"pixels"``: tokens hold the ``p*p`` pixels (``static_tokens`` ``Cs*p*p``, channel-major);
         ``"mean"``: one value per patch and channel (the notes' scalar tokens; ``[T, N, 1]`` and
@@ -178,12 +216,21 @@ class FireSampleDataset(torch.utils.data.Dataset):
         Load every event into memory (numpy) now: fast for small datasets such as ``sim-small``.
         Otherwise lazy events stay lazy and each sample reads only its window.
     pixels
-        Add ``pixels`` ``[T, 1 + 2 + Cs, H, W]`` (fire, wind u, wind v broadcast, static) for
-        baselines that want one stacked tensor per step (the notes' RawFireDataset layout).
+        Add ``pixels`` ``[T, 1 + 2 + Cs + Cd, H, W]`` (fire, wind u, wind v broadcast, static,
+        dynamic) for baselines that want one stacked tensor per step (the notes' RawFireDataset
+        layout).
     static_cache_size
         Bound of the per-worker LRU cache of normalised static windows (0 disables it).
     progress
         Show a progress bar while preloading the events.
+    target
+        The target kind the samples are for (``"cumulative"`` or ``"active"``, see
+        :func:`~emberxr.data.samples.check_target_kind`): events whose ``fire_kind`` differs are
+        refused. None (default) does not check. Either way the target is the fire mask at ``t + 1``.
+
+    Samples of events with dynamic bands also hold ``dynamic [T, Cd, H, W]``: the normalised
+    dynamic bands of the history steps (``stats.transform_dynamic``; raw float32 with NaN as 0
+    without ``stats``).
     """
 
     def __init__(
@@ -207,6 +254,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
         pixels: bool = False,
         static_cache_size: int = 256,
         progress: bool = False,
+        target: str | None = None,
     ) -> None:
         problems = []
         if not isinstance(patch_size, int | np.integer) or patch_size < 1:
@@ -231,12 +279,18 @@ class FireSampleDataset(torch.utils.data.Dataset):
         if augment is True:
             augment = Augment()
         self.events = as_event_list(events)
-        self.band_names = _check_events(self.events, int(patch_size), strict)
+        self.band_names, self.dynamic_names = _check_events(self.events, int(patch_size), strict)
+        if target is not None:
+            check_target_kind(self.events, target)
+        self.target = target
         if stats is not None and hasattr(stats, "check_compatible"):
             for ev in self.events:
                 stats.check_compatible(ev)
         self.stats = stats
         self.static_names = list(getattr(stats, "feature_names", None) or self.band_names)
+        self.dynamic_feature_names = (
+            list(stats.dynamic_feature_names) if stats is not None else list(self.dynamic_names)
+        )
         self.max_history = int(max_history)
         self.patch_size = int(patch_size)
         self.strict = bool(strict)
@@ -258,8 +312,13 @@ class FireSampleDataset(torch.utils.data.Dataset):
         self._fronts: dict[int, FrontMap] = {}
         self._static_cache: OrderedDict[tuple[int, int, int, int, int], np.ndarray] = OrderedDict()
         self._static_cache_size = int(static_cache_size)
-        self._raw_aspect = augment is not None and "aspect" in self.band_names
-        self._aspect_map = self._probe_aspect() if self._raw_aspect else None
+        # augmentation redoes direction-carrying static values: aspect alone by its normalised
+        # channel (fast), direction pairs by renormalising the window
+        self._raw_aspect = augment is not None and (
+            "aspect" in self.band_names or bool(vector_pairs(self.band_names))
+        )
+        fast = self._raw_aspect and not vector_pairs(self.band_names)
+        self._aspect_map = self._probe_aspect() if fast else None
         # evaluation tiles: every sample is repeated once per tile of its event
         if tile_size is not None and not self.train:
             self.tiles = [eval_tiles(e.shape, tile_size, overlap) for e in self._ev]
@@ -279,6 +338,11 @@ class FireSampleDataset(torch.utils.data.Dataset):
     def n_static(self) -> int:
         """Number of static feature channels Cs after normalisation."""
         return len(self.static_names)
+
+    @property
+    def n_dynamic(self) -> int:
+        """Number of dynamic feature channels Cd after normalisation (0 without dynamic bands)."""
+        return len(self.dynamic_feature_names)
 
     def set_epoch(self, epoch: int) -> None:
         """Change the random crops / augmentation drawn for the next epoch."""
@@ -318,6 +382,16 @@ class FireSampleDataset(torch.utils.data.Dataset):
         else:
             out = raw.astype(np.float32, copy=True)
         return np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def _normalise_dynamic(self, raw: np.ndarray, plan: AugPlan) -> np.ndarray:
+        """Raw dynamic window ``[h, C, H, W]`` → features: directions turned by ``plan``, normalised."""
+        raw = plan.band_values(raw, self.dynamic_names)
+        if self.stats is not None:  # NormStats give finite values; another normaliser may not
+            out = np.asarray(self.stats.transform_dynamic(raw), dtype=np.float32)
+        else:
+            out = raw.astype(np.float32, copy=True)
+        np.copyto(out, 0.0, where=~np.isfinite(out))
+        return out
 
     def _probe_aspect(self) -> tuple[int, int, float, float] | None:
         """If normalisation maps the raw ``aspect`` band to one feature channel by an affine map,
@@ -386,7 +460,12 @@ class FireSampleDataset(torch.utils.data.Dataset):
             tile,
             with_static=turn_aspect and fast is None,
             band=fast[0] if fast is not None else None,
+            dynamic_stop=t + 1,  # history steps only: never the target step's dynamic bands
         )
+        dynamic = None
+        if ev.dynamic is not None:
+            dynamic = self._normalise_dynamic(parts[-1], plan)
+            parts = parts[:-1]
         frames, valid = parts[0], parts[1]
         if fast is not None:  # normalised static from the cache, only the aspect channel redone
             _, k, slope, offset = fast
@@ -394,10 +473,12 @@ class FireSampleDataset(torch.utils.data.Dataset):
             turned = plan.aspect(parts[2].astype(np.float64))  # stored bands may be float16
             static[k] = np.nan_to_num(slope * turned + offset, nan=0.0, posinf=0.0, neginf=0.0)
         elif turn_aspect:
-            static = self._normalise_static(plan.static_values(parts[2], self.band_names))
+            static = self._normalise_static(plan.band_values(parts[2], self.band_names))
         else:
             static = self._static_for(e, tile)
-        return self._assemble(frames, valid, static, ev.wind[t - h + 1 : t + 1], plan, e, t, h, tile)
+        return self._assemble(
+            frames, valid, static, ev.wind[t - h + 1 : t + 1], plan, e, t, h, tile, dynamic=dynamic
+        )
 
     def _assemble(
         self,
@@ -410,6 +491,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
         t: int,
         h: int,
         tile: Tile,
+        dynamic: np.ndarray | None = None,
     ) -> dict[str, Any]:
         p = self.patch_size
         burned = frames > 0
@@ -420,11 +502,17 @@ class FireSampleDataset(torch.utils.data.Dataset):
         if self.stats is not None:
             wind = np.asarray(self.stats.transform_wind(wind), np.float32)
         fire, target, valid, static = (plan.spatial(a) for a in (fire, target, valid, static))
+        if dynamic is not None:
+            dynamic = plan.spatial(dynamic)
         if self.strict:
             fire, target, valid, static = (crop_to_multiple(a, p) for a in (fire, target, valid, static))
+            if dynamic is not None:
+                dynamic = crop_to_multiple(dynamic, p)
         else:
             fire, target, static = (pad_to_multiple(a, p)[0] for a in (fire, target, static))
             valid = pad_to_multiple(valid, p, value=False)[0]
+            if dynamic is not None:
+                dynamic = pad_to_multiple(dynamic, p)[0]
         gy, gx = fire.shape[-2] // p, fire.shape[-1] // p
         sample: dict[str, Any] = {
             "fire": fire,
@@ -447,14 +535,17 @@ class FireSampleDataset(torch.utils.data.Dataset):
                 "aug": None if plan.identity else (plan.flip_lr, plan.flip_ud, plan.k),
             },
         }
+        if dynamic is not None:
+            sample["dynamic"] = np.ascontiguousarray(dynamic, dtype=np.float32)
         if self.tokens:
-            sample.update(make_tokens(fire, static, valid[0], target[0], p, self.token_mode))
+            sample.update(make_tokens(fire, static, valid[0], target[0], p, self.token_mode, dynamic=dynamic))
         if self.pixels:
             T = fire.shape[0]
             H, W = fire.shape[-2:]
             w = np.broadcast_to(sample["wind"][:, :, None, None], (T, 2, H, W))
             st = np.broadcast_to(static[None], (T, *static.shape))
-            sample["pixels"] = np.concatenate([fire[:, None], w, st], axis=1)
+            extra = [dynamic] if dynamic is not None else []
+            sample["pixels"] = np.concatenate([fire[:, None], w, st, *extra], axis=1)
         return {
             k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v)
             for k, v in sample.items()
@@ -462,7 +553,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
 
 
 def PixelFireDataset(events: Any, stats: Any = None, **kwargs: Any) -> FireSampleDataset:
-    """The notes' RawFireDataset: pixel samples with the stacked ``pixels [T, 3 + Cs, H, W]``."""
+    """The notes' RawFireDataset: pixel samples with the stacked ``pixels [T, 3 + Cs + Cd, H, W]``."""
     kwargs.setdefault("pixels", True)
     return FireSampleDataset(events, stats, tokens=False, **kwargs)
 

@@ -148,6 +148,7 @@ def build_dataset(
         events,
         stats,
         max_history=d["max_history"],
+        min_history=d["min_history"],
         patch_size=d["patch_size"],
         strict=d["strict"],
         tile_size=d["tile_size"] if train else None,
@@ -157,6 +158,7 @@ def build_dataset(
         seed=cfg["training"]["seed"],
         preload=True,
         progress=cfg["training"]["progress"],
+        target=cfg["data"].get("target"),
     )
 
 

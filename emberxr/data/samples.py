@@ -3,6 +3,17 @@
 A sample is ``(event_idx, t, hist_len)``: the history is the fire frames (and wind steps)
 ``t - hist_len + 1 .. t`` with ``hist_len = min(t + 1, max_history)``, the target is the fire mask
 at ``t + 1``. Every ``t`` with at least ``min_history`` history frames and a next frame is a sample.
+
+What that mask means is the **target kind** (:data:`emberxr.schema.FIRE_KINDS`, configuration key
+``data.target``), which must be what the events' ``fire`` holds (their ``fire_kind`` attribute,
+:func:`check_target_kind`):
+
+``cumulative`` (default)
+    the area burned by ``t + 1``: scars persist, so the last history frame is a lower bound and
+    the newly burned pixels are the part to forecast (new-burn metrics apply);
+``active``
+    the fire detected at ``t + 1`` only (e.g. WildfireSpreadTS's next-day VIIRS active fire):
+    pixels may switch off again, and there are no new-burn metrics.
 """
 
 from __future__ import annotations
@@ -14,8 +25,9 @@ import numpy as np
 import xarray as xr
 
 from emberxr.errors import ConfigError, Problem
+from emberxr.schema import FIRE_KINDS, fire_kind
 
-__all__ = ["MAX_HISTORY_LIMIT", "SampleIndex", "history_histogram"]
+__all__ = ["MAX_HISTORY_LIMIT", "SampleIndex", "check_target_kind", "history_histogram"]
 
 MAX_HISTORY_LIMIT = 32
 
@@ -106,3 +118,44 @@ def history_histogram(hist_len: Sequence[int] | np.ndarray) -> dict[int, int]:
     """Count samples per history length, ``{hist_len: count}`` sorted by length."""
     vals, counts = np.unique(np.asarray(hist_len, dtype=np.int64), return_counts=True)
     return {int(v): int(c) for v, c in zip(vals, counts)}
+
+
+def check_target_kind(events: Sequence[xr.Dataset], target: str) -> None:
+    """Raise when the target kind is unknown or the events' fire is of another kind.
+
+    Parameters
+    ----------
+    events
+        FireEvents (only their ``fire_kind`` attribute is read; absent means ``cumulative``).
+    target
+        ``"cumulative"`` or ``"active"`` (``data.target``).
+
+    Raises
+    ------
+    ConfigError
+        Naming the events whose ``fire_kind`` differs (a model trained to forecast burned area on
+        active-fire detections, or the other way round, would be scored against the wrong thing).
+    """
+    if target not in FIRE_KINDS:
+        raise ConfigError(
+            [Problem(f"target kind {target!r} is unknown", f"use one of {', '.join(FIRE_KINDS)}")],
+            subject="data.target",
+        )
+    other: dict[str, list[str]] = {}
+    for i, ev in enumerate(events):
+        kind = fire_kind(ev)
+        if kind != target:
+            other.setdefault(kind, []).append(str(ev.attrs.get("event_id", f"#{i}")))
+    if not other:
+        return
+    problems = []
+    for kind, ids in sorted(other.items()):
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        problems.append(
+            Problem(
+                f"data.target is {target!r} but {len(ids)} event(s) hold {kind!r} fire ({shown})",
+                f"set data.target: {kind} (the events' fire_kind attribute), or train on events whose "
+                f"fire is {target}",
+            )
+        )
+    raise ConfigError(problems, subject="target kind")

@@ -59,7 +59,7 @@ class SegformerDecoder(SmpDecoder):
             classes=refine_channels,
         )
         self.refine = nn.Sequential(ConvBlock(refine_channels + fine_channels, 16, n=1), nn.Conv2d(16, 1, 1))
-        self._load_encoder(weights, encoder)
+        self._load_encoder(weights, encoder, fine_channels)
 
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
         x = self._run_net(self._net_input(context, fine))

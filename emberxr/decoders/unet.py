@@ -54,7 +54,7 @@ class UnetDecoder(SmpDecoder):
             in_channels=context_out + fine_channels,
             classes=1,
         )
-        self._load_encoder(weights, encoder)
+        self._load_encoder(weights, encoder, fine_channels)
 
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
         return self._run_net(self._net_input(context, fine))

@@ -34,7 +34,7 @@ import xarray as xr
 
 from ..atomic import atomic_path, remove_stale_temporaries
 from ..errors import CorruptStoreError, Problem, ReaderError, WriteError
-from ..schema import BAND, BAND_KIND, FIRE
+from ..schema import BAND, BAND_KIND, DBAND, DBAND_KIND, FIRE
 from .integrity import CHUNKS_ATTR, check_group, read_json, write_chunk_record
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
 COLLECTION_ATTR = "emberxr"
 _ROOT_ATTRS = {COLLECTION_ATTR: {"kind": "event_collection", "version": 1}}
 _ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
-_STRING_COORDS = (BAND, BAND_KIND)
+_STRING_COORDS = (BAND, BAND_KIND, DBAND, DBAND_KIND)
 _SPATIAL_CHUNK = 256
 _TIME_CHUNK = 8
 
@@ -328,10 +328,10 @@ def _read_string_coords(path: Path, group: str | None) -> dict[str, tuple[tuple[
     out = {}
     node = path / group if group else path
     for c in _STRING_COORDS:
-        if c == BAND or _node_type(node / c) != "array":
+        if c in (BAND, DBAND) or _node_type(node / c) != "array":
             continue
         arr = zarr.open_array(node / c, mode="r")
-        dims = tuple(arr.metadata.dimension_names or (BAND,))
+        dims = tuple(arr.metadata.dimension_names or ((DBAND,) if c == DBAND_KIND else (BAND,)))
         out[c] = (dims, np.array([str(v) for v in np.asarray(arr[...]).tolist()], dtype=str))
     return out
 

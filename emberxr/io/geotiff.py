@@ -32,7 +32,7 @@ import xarray as xr
 
 from ..atomic import atomic_path
 from ..errors import WriteError
-from ..schema import grid_transform
+from ..schema import grid_transform, require_crs
 
 __all__ = ["OVERVIEW_RESAMPLING", "GeoTiffWriter", "to_geotiff"]
 
@@ -80,6 +80,17 @@ def _descriptions(da3: xr.DataArray, given: Sequence[str] | None) -> list[str] |
     if da3.name is not None and n == 1:
         return [str(da3.name)]
     return None
+
+
+def _transform(da: xr.DataArray) -> Any:
+    """The affine transform: from the cell centres, or (a grid one cell wide, where the centres do
+    not give the cell size) from the transform stored on ``spatial_ref``."""
+    if da.sizes["x"] >= 2 and da.sizes["y"] >= 2:
+        return grid_transform(da["x"].values, da["y"].values)
+    try:
+        return da.rio.transform()
+    except Exception:  # rioxarray could not derive one either
+        return grid_transform(da["x"].values, da["y"].values)
 
 
 def _block(h: int, w: int) -> int:
@@ -331,19 +342,17 @@ def to_geotiff(
 
     Raises
     ------
+    NotGeoreferencedError
+        ``da`` has no CRS (a :class:`WriteError`; e.g. a forecast of an NDWS tile).
     WriteError
-        No CRS, wrong dims, a description count that does not match the bands, or an unknown
+        Wrong dims, a description count that does not match the bands, or an unknown
         ``resampling``.
     """
     import rioxarray  # noqa: F401
 
     _check_resampling(resampling)
     da3 = _as_3d(da)
-    if da.rio.crs is None:
-        raise WriteError(
-            "cannot write a GeoTIFF without a CRS: tag the array with da.rio.write_crs(...) "
-            "(predictions from emberxr keep the input event's spatial_ref)"
-        )
+    require_crs(da, f"a GeoTIFF without a CRS ({Path(path).name})")
     descs = _descriptions(da3, band_descriptions)
     n, h, w = (int(s) for s in da3.shape)
     dtype = _file_dtype(da3.dtype)
@@ -352,7 +361,7 @@ def to_geotiff(
     writer = GeoTiffWriter(
         path,
         crs=da.rio.crs,
-        transform=grid_transform(da["x"].values, da["y"].values),
+        transform=_transform(da),
         height=h,
         width=w,
         count=n,

@@ -4,14 +4,15 @@ A model is a :class:`FireModel` (an ``nn.Module``) that
 
 - declares what it needs from the batch in the class attribute ``requires``
   (:class:`ModelRequirements`);
-- is built from plain JSON-able keyword arguments (``in_static``, ``patch_size``, ``max_history``
-  plus its own hyper-parameters), which the base class records (:mod:`emberxr.configurable`) and
+- is built from plain JSON-able keyword arguments (``in_static``, ``in_dynamic``, ``patch_size``,
+  ``max_history`` plus its own hyper-parameters), which the base class records (:mod:`emberxr.configurable`) and
   gives back through :attr:`FireModel.config`, so a checkpoint can store ``(name, config)`` and
   rebuild with ``emberxr.create_model(name, **config)``;
 - maps the collated batch dict (``docs/architecture.md``) to pixel logits ``[B, 1, H, W]``,
   honouring ``valid_t`` (left padding) and the pixel mask ``valid``.
 
-The helpers below (:func:`last_real_index`, :func:`last_frame`, :func:`static_bands` ...) are what
+The helpers below (:func:`last_real_index`, :func:`last_frame`, :func:`static_bands`,
+:func:`dynamic_bands` ...) are what
 the built-in models use to read a batch; plugin authors may use them too. Patch tokens (cutting,
 folding static bands, the grid of patch features) come from :mod:`emberxr.tokens`, the same module
 the data pipeline uses.
@@ -48,12 +49,15 @@ class ModelRequirements:
         The model reads ``static``.
     uses_wind
         The model reads ``wind``.
+    uses_dynamic
+        The model reads ``dynamic`` when it is built with ``in_dynamic > 0``.
     """
 
     tokens: bool = False
     max_history: int | None = None
     uses_static: bool = True
     uses_wind: bool = True
+    uses_dynamic: bool = True
 
 
 class FireModel(Configurable, nn.Module):
@@ -83,9 +87,10 @@ class FireModel(Configurable, nn.Module):
     # -- configuration -------------------------------------------------------------------------
     def _config_recorded(self) -> None:
         mh = self.__dict__["_config"].get("max_history")
-        if mh is not None and type(self).requires.max_history != mh:
-            # instance-level requirements carry the configured history length
-            self.requires = dataclasses.replace(type(self).requires, max_history=int(mh))
+        if mh is not None and self.requires.max_history != mh:
+            # instance-level requirements carry the configured history length (on top of any
+            # the constructor set, e.g. uses_dynamic=False)
+            self.requires = dataclasses.replace(self.requires, max_history=int(mh))
 
     # -- training helpers ----------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
@@ -185,6 +190,46 @@ def static_bands(batch: dict[str, Any], in_static: int) -> Tensor:
     return torch.nan_to_num(static.to(torch.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def dynamic_bands(batch: dict[str, Any], in_dynamic: int) -> Tensor:
+    """``dynamic`` as float ``[B, T, Cd, H, W]`` (zeros at padded steps), non-finite values replaced
+    by 0, channel count checked; ``[B, T, 0, H, W]`` for a model without dynamic bands and a batch
+    without them.
+
+    Built-in models call it only when built with ``in_dynamic > 0``: a model without dynamic bands
+    ignores a batch's ``dynamic``.
+
+    Raises
+    ------
+    EmberxrError
+        The batch has another number of dynamic bands than the model was built with (``in_dynamic``),
+        or none although the model needs them.
+    """
+    from emberxr.errors import EmberxrError
+
+    dyn = batch.get("dynamic")
+    fire = batch["fire"]
+    if dyn is None:
+        if in_dynamic:
+            raise EmberxrError(
+                f"batch has no dynamic bands but the model was built with in_dynamic={in_dynamic}; give it "
+                "events with the dynamic bands it was trained on (variable 'dynamic')"
+            )
+        return fire.new_zeros((fire.shape[0], fire.shape[1], 0, *fire.shape[-2:]), dtype=torch.float32)
+    if dyn.ndim != 5 or dyn.shape[2] != in_dynamic:
+        got = dyn.shape[2] if dyn.ndim == 5 else f"a {tuple(dyn.shape)} tensor of"
+        raise EmberxrError(
+            f"batch has {got} dynamic band(s) but the model was built with in_dynamic={in_dynamic}; "
+            f"rebuild the model with in_dynamic={dyn.shape[2] if dyn.ndim == 5 else '<Cd>'} (or use the same "
+            "dynamic bands as in training)"
+        )
+    return torch.nan_to_num(dyn.to(torch.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def last_dynamic(batch: dict[str, Any], in_dynamic: int) -> Tensor:
+    """The dynamic bands of the last real step ``[B, Cd, H, W]`` (see :func:`dynamic_bands`)."""
+    return gather_time(dynamic_bands(batch, in_dynamic), last_real_index(batch["valid_t"]))
+
+
 def pixel_valid(batch: dict[str, Any]) -> Tensor:
     """Pixel validity ``[B, 1, H, W]`` bool (all True if the batch has none)."""
     valid = batch.get("valid")
@@ -204,8 +249,9 @@ def broadcast_wind(wind: Tensor, height: int, width: int) -> Tensor:
     return wind[:, :, None, None].expand(-1, -1, height, width)
 
 
-def last_step_inputs(batch: dict[str, Any], in_static: int) -> Tensor:
-    """Full-resolution inputs of the single-frame models: ``[last fire, static, wind u, wind v]``.
+def last_step_inputs(batch: dict[str, Any], in_static: int, in_dynamic: int = 0) -> Tensor:
+    """Full-resolution inputs of the single-frame models:
+    ``[last fire, static, wind u, wind v, last dynamic]``.
 
     Parameters
     ----------
@@ -213,16 +259,22 @@ def last_step_inputs(batch: dict[str, Any], in_static: int) -> Tensor:
         Collated batch dict (``docs/architecture.md``).
     in_static
         Number of static bands the model was built with (checked by :func:`static_bands`).
+    in_dynamic
+        Number of dynamic bands the model was built with (checked by :func:`dynamic_bands`).
 
     Returns
     -------
     Tensor
-        ``[B, 1 + in_static + 2, H, W]`` float32: the last real fire frame, the static bands and
-        the wind at the last real step as constant planes.
+        ``[B, 1 + in_static + 2 + in_dynamic, H, W]`` float32: the last real fire frame, the static
+        bands, the wind at the last real step as constant planes and the dynamic bands of the last
+        real step.
     """
     last = last_frame(batch)
     H, W = last.shape[-2:]
-    return torch.cat([last, static_bands(batch, in_static), broadcast_wind(last_wind(batch), H, W)], dim=1)
+    parts = [last, static_bands(batch, in_static), broadcast_wind(last_wind(batch), H, W)]
+    if in_dynamic:
+        parts.append(last_dynamic(batch, in_dynamic))
+    return torch.cat(parts, dim=1)
 
 
 def check_divisible(batch: dict[str, Any], p: int) -> tuple[int, int]:

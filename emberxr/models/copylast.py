@@ -14,16 +14,25 @@ class CopyLast(FireModel):
 
     Parameters
     ----------
-    in_static, patch_size, max_history
-        Accepted for the common contract; unused.
+    in_static, patch_size, max_history, in_dynamic
+        Accepted for the common contract; unused (persistence reads only the last fire frame).
     logit
         Magnitude of the logits (8 → probabilities ≈ 0.9997 / 0.0003).
     """
 
     name = "copylast"
-    requires = ModelRequirements(tokens=False, max_history=1, uses_static=False, uses_wind=False)
+    requires = ModelRequirements(
+        tokens=False, max_history=1, uses_static=False, uses_wind=False, uses_dynamic=False
+    )
 
-    def __init__(self, in_static: int = 0, patch_size: int = 16, max_history: int = 1, logit: float = 8.0):
+    def __init__(
+        self,
+        in_static: int = 0,
+        patch_size: int = 16,
+        max_history: int = 1,
+        logit: float = 8.0,
+        in_dynamic: int = 0,
+    ):
         super().__init__()
         self.logit = float(logit)
 

@@ -1,4 +1,5 @@
-"""``unets``: a small U-Net on the last real frame, static bands and wind (the notes' UNetS)."""
+"""``unets``: a small U-Net on the last real frame, static bands, wind and the last step's dynamic
+bands (the notes' UNetS)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .base import FireModel, ModelRequirements, apply_valid, last_step_inputs
 
 
 class UNetS(FireModel):
-    """Small U-Net (GroupNorm, GELU) over ``[last fire, static, wind u, wind v]``.
+    """Small U-Net (GroupNorm, GELU) over ``[last fire, static, wind u, wind v, last dynamic]``.
 
     Parameters
     ----------
@@ -25,6 +26,8 @@ class UNetS(FireModel):
         ``2 ** (len(widths) - 1)``.
     widths
         Channels per level, finest first.
+    in_dynamic
+        Number of dynamic bands; those of the last real step are extra input channels.
     """
 
     name = "unets"
@@ -36,11 +39,12 @@ class UNetS(FireModel):
         patch_size: int = 16,
         max_history: int = 1,
         widths: tuple[int, ...] | list[int] = (16, 32, 64),
+        in_dynamic: int = 0,
     ):
         super().__init__()
         widths = [int(w) for w in widths]
-        self.in_static = int(in_static)
-        cin = 1 + self.in_static + 2
+        self.in_static, self.in_dynamic = int(in_static), int(in_dynamic)
+        cin = 1 + self.in_static + 2 + self.in_dynamic
         self.down = nn.ModuleList()
         for i, w in enumerate(widths):
             self.down.append(ConvBlock(cin if i == 0 else widths[i - 1], w, stride=1 if i == 0 else 2))
@@ -50,7 +54,7 @@ class UNetS(FireModel):
         self.head = nn.Conv2d(widths[0], 1, 1)
 
     def forward(self, batch: dict[str, Any]) -> Tensor:
-        x = last_step_inputs(batch, self.in_static)
+        x = last_step_inputs(batch, self.in_static, self.in_dynamic)
         skips = []
         for block in self.down:
             x = block(x)

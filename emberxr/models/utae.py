@@ -3,7 +3,7 @@
 A U-Net whose encoder is shared over dates, with Lightweight Temporal Attention (L-TAE) at the
 lowest resolution:
 
-1. every date ``[fire_t, wind_t (2 planes), static]`` goes through the same conv encoder
+1. every date ``[fire_t, wind_t (2 planes), static, dynamic_t]`` goes through the same conv encoder
    (levels 1..L, stride-2 convs between levels);
 2. at level L, each pixel's sequence of features is attended by L-TAE: ``nhead`` heads, each with
    a learned *master query* (no query from the input), keys from a linear map, values = the input
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from emberxr.errors import ConfigError, Problem
 from emberxr.layers import ConvBlock, groups_for
 
-from .base import FireModel, ModelRequirements, apply_valid, static_bands, steps_back
+from .base import FireModel, ModelRequirements, apply_valid, dynamic_bands, static_bands, steps_back
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Garnot & Landrieu 2021, PASTIS semantic segmentation configuration
@@ -121,7 +121,7 @@ class UTAE(FireModel):
     Parameters
     ----------
     in_static
-        Number of static bands (each date sees ``[fire, wind u, wind v, static...]``).
+        Number of static bands (each date sees ``[fire, wind u, wind v, static..., dynamic...]``).
     patch_size
         Common contract (unused).
     max_history
@@ -136,6 +136,8 @@ class UTAE(FireModel):
         training config can carry both.) ``None`` = the preset's value.
     ltae_dropout
         Attention dropout in L-TAE.
+    in_dynamic
+        Number of dynamic bands; each date's are extra channels of that date.
     """
 
     name = "utae"
@@ -155,6 +157,7 @@ class UTAE(FireModel):
         d_k: int | None = None,
         ltae_mlp: list[int] | None = None,
         ltae_dropout: float = 0.2,
+        in_dynamic: int = 0,
     ):
         super().__init__()
         if preset not in PRESETS:
@@ -187,7 +190,8 @@ class UTAE(FireModel):
         if problems:
             raise ConfigError(problems, subject="utae")
         self.in_static, self.window, self.nhead = int(in_static), int(max_history), heads
-        cin = 3 + self.in_static
+        self.in_dynamic = int(in_dynamic)
+        cin = 3 + self.in_static + self.in_dynamic
         self.enc = nn.ModuleList(
             ConvBlock(cin if i == 0 else enc[i - 1], w, n=2, stride=1 if i == 0 else 2)
             for i, w in enumerate(enc)
@@ -214,11 +218,13 @@ class UTAE(FireModel):
         back_c = back
         L = T
         static = static_bands(batch, self.in_static)
+        dyn = [dynamic_bands(batch, self.in_dynamic)] if self.in_dynamic else []
         x = torch.cat(
             [
                 fire[:, :, None],
                 wind[:, :, :, None, None].expand(B, L, 2, H, W),
                 static[:, None].expand(B, L, self.in_static, H, W),
+                *dyn,
             ],
             dim=2,
         ).reshape(B * L, -1, H, W)

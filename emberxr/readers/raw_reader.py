@@ -48,6 +48,7 @@ from ..schema import (
     STATIC,
     VALID,
     make_event,
+    require_crs,
     wind_series,
     wind_uv_from_speed_dir,
 )
@@ -378,9 +379,12 @@ def _numeric_column(df: Any, col: str, path: Path, problems: list[Problem]) -> n
 
 
 def _read_wind(
-    path: Path, n_steps: int, problems: list[Problem]
+    path: Path, n_steps: int | None, problems: list[Problem]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Times and (u, v) of ``wind.csv``; problems are appended (None when it cannot be used)."""
+    """Times and (u, v) of ``wind.csv``; problems are appended (None when it cannot be used).
+
+    ``n_steps`` is the number of rows required (one per fire frame); None accepts any number
+    (what-if wind files, :mod:`emberxr.products.wind`)."""
     import pandas as pd
 
     try:
@@ -414,7 +418,7 @@ def _read_wind(
             )
         )
         return None
-    if len(df) != n_steps:
+    if n_steps is not None and len(df) != n_steps:
         problems.append(
             Problem(
                 f"{path} has {len(df)} row(s) but there are {n_steps} fire frame(s)",
@@ -729,7 +733,8 @@ def write_raw_event(event: xr.Dataset, folder: str | os.PathLike) -> Path:
     Raises
     ------
     WriteError
-        The event has no CRS or lacks fire/static/wind.
+        The event has no CRS, lacks fire/static/wind, or has dynamic bands (the raw layout has no
+        place for them: they would be lost).
     """
     import pandas as pd
     import rasterio
@@ -737,8 +742,12 @@ def write_raw_event(event: xr.Dataset, folder: str | os.PathLike) -> Path:
     missing = [v for v in (FIRE, STATIC, "wind_u", "wind_v") if v not in event.variables]
     if missing:
         raise WriteError(f"cannot write a raw folder: the event lacks {', '.join(missing)}")
-    if event.rio.crs is None:
-        raise WriteError("cannot write a raw folder: the event has no CRS (use event.rio.write_crs(...))")
+    if "dynamic" in event.variables:
+        raise WriteError(
+            "cannot write a raw folder: the event has dynamic bands, which the raw folder layout does "
+            "not hold; save it as an event store instead (emberxr.save_events([event], 'events.zarr'))"
+        )
+    require_crs(event, "a raw event folder (its rasters are GeoTIFFs)")
     event = event.load()
     crs = event.rio.crs
     transform = event.rio.transform()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,8 +36,11 @@ def build_event(params: dict[str, Any], landscape: Landscape, result: dict[str, 
     """Assemble the FireEvent of one simulation.
 
     The fire frames come from the full-precision arrival time; the arrival-time raster and the
-    static bands are stored at float16 precision (see :func:`quantize`).
+    static bands are stored at float16 precision (see :func:`quantize`). Parameters of the wide
+    generator (``params_version`` 2) go to :func:`build_wide_event`.
     """
+    if int(params.get("params_version", 1)) == 2:
+        return build_wide_event(params, landscape, result)
     steps = int(params["steps"])
     n_rows, n_cols = landscape.shape
     arrival = np.asarray(result["time_of_arrival"], dtype=np.float32)
@@ -50,6 +54,34 @@ def build_event(params: dict[str, Any], landscape: Landscape, result: dict[str, 
     times = np.datetime64(params["start_time"], "ns") + np.arange(steps) * np.timedelta64(1, "h")
     statics = {k: quantize(a) for k, a in landscape.static_bands().items()}
     attrs = {
+        **_simulator_attrs(params, result),
+        "dem": params["landscape"]["dem"],
+        "moisture_scenario": params["moisture"]["scenario"],
+        "n_ignitions": len(params["ignitions"]),
+        "wind_shifts": len(params["wind"]["shifts"]),
+        "sim_params": json.dumps(params, sort_keys=True),
+    }
+    ev = make_event(
+        fire,
+        statics,
+        u,
+        v,
+        times=times,
+        x=x,
+        y=y,
+        crs=params["crs"],
+        band_kinds={k: kind for k, (kind, _unit) in STATIC_BANDS.items()},
+        arrival_time=quantize(arrival),
+        event_id=params["event_id"],
+        source=SOURCE,
+        attrs=attrs,
+    )
+    ev["static"].attrs["units"] = json.dumps({k: unit for k, (_kind, unit) in STATIC_BANDS.items()})
+    return ev
+
+
+def _simulator_attrs(params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    return {
         "time_step_hours": 1.0,
         "simulator": SOURCE,
         "simulator_version": str(result.get("simulator_version", "unknown")),
@@ -57,10 +89,49 @@ def build_event(params: dict[str, Any], landscape: Landscape, result: dict[str, 
         "stop_condition": str(result.get("stop_condition", "")),
         "dataset_seed": int(params["seed"]),
         "event_index": int(params["index"]),
-        "dem": params["landscape"]["dem"],
-        "moisture_scenario": params["moisture"]["scenario"],
+    }
+
+
+def build_wide_event(params: dict[str, Any], landscape: Landscape, result: dict[str, Any]) -> xr.Dataset:
+    """Assemble the FireEvent of one wide-generator simulation (``params_version`` 2).
+
+    Frame ``t`` shows what had burned ``window.start_hour + t`` hours after ignition;
+    ``arrival_time`` counts hours from the first frame (cells burned before it get 0);
+    ``wind_u``/``wind_v`` at frame ``t`` are the mean of that hour's quarter-hour winds (the
+    wind that drives the transition ``t -> t+1``). The scalar ``regime_*`` attributes
+    (:func:`emberxr.simulate.stats.regime_values`) describe the event's regime.
+    """
+    from emberxr.simulate.stats import regime_values
+
+    steps = int(params["steps"])
+    start = int(params["window"]["start_hour"])
+    n_rows, n_cols = landscape.shape
+    toa = np.asarray(result["time_of_arrival"], dtype=np.float32)
+    toa = np.where(toa <= start + steps - 1 + 1e-6, toa, np.nan).astype(np.float32)
+    finite = np.where(np.isfinite(toa), toa, np.inf)
+    hours = start + np.arange(steps, dtype=np.float32)[:, None, None]
+    fire = (finite[None] <= hours).astype(np.uint8)
+    arrival = np.where(np.isfinite(toa), np.maximum(toa - np.float32(start), np.float32(0.0)), np.nan)
+    hourly = np.asarray(params["wind"]["hourly_mean_kmh"], np.float64)[start : start + steps]
+    direction = np.asarray(params["wind"]["direction_from_deg"], np.float64)[start : start + steps]
+    u, v = wind_uv_from_speed_dir(hourly / 3.6, direction)
+    cell = landscape.cell_size
+    x = params["x0"] + cell / 2 + cell * np.arange(n_cols)
+    y = params["y0"] - cell / 2 - cell * np.arange(n_rows)
+    times = np.datetime64(params["start_time"], "ns") + np.arange(steps) * np.timedelta64(1, "h")
+    statics = {k: quantize(a) for k, a in landscape.static_bands().items()}
+    terrain = params["landscape"]["terrain"]
+    attrs = {
+        **_simulator_attrs(params, result),
+        "params_version": 2,
+        "dem": "fractal"
+        if terrain["kind"] == "fractal"
+        else Path(str(terrain.get("path", terrain["source"]))).name,
         "n_ignitions": len(params["ignitions"]),
-        "wind_shifts": len(params["wind"]["shifts"]),
+        "wind_shifts": len(params["wind"]["fronts"]),
+        "observation_start_hours": start,
+        "duration_hours": int(params["duration_hours"]),
+        **regime_values(params, fire, cell),
         "sim_params": json.dumps(params, sort_keys=True),
     }
     ev = make_event(

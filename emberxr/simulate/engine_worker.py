@@ -9,7 +9,11 @@ so the simulator environment (``.venv-sim``, which has no xarray or torch) runs 
 scenario ``i``, the arrays ``e{i}__<name>`` named in :data:`GRID_INPUTS` (north-up, float32, H×W)
 plus ``e{i}__wind_speed_kmh`` and ``e{i}__wind_from_deg`` (one value per simulated hour).
 Each meta dict has ``duration_hours``, ``cell_size`` (m), ``moisture`` (fractions, keys as in
-:data:`MOISTURE_KEYS`) and ``ignitions`` (north-up ``[row, col]`` cells).
+:data:`MOISTURE_KEYS`) and ``ignitions`` (north-up ``[row, col]`` cells), and optionally
+``band_minutes`` (the length of one weather band, default 60: the wind arrays hold one value per
+band). A moisture value may instead come as a time series ``e{i}__moisture_<key>`` (for example
+``moisture_dead_1hr``, one value per hour); the number of weather bands must then be a multiple
+of its length.
 
 ``RESULT.npz`` holds, for scenario ``i``, ``e{i}__time_of_arrival`` (hours, NaN = not burned),
 ``e{i}__fire_type`` (0 unburned, 1 surface, 2 passive crown, 3 active crown) and
@@ -69,21 +73,28 @@ def simulate_one(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> dict[st
     rows, cols = np.shape(arrays["fuel_model"])
     speed = np.asarray(arrays["wind_speed_kmh"], dtype=np.float32)
     wind_from = np.asarray(arrays["wind_from_deg"], dtype=np.float32)
-    duration_min = float(meta["duration_hours"]) * BAND_MINUTES
+    band_minutes = float(meta.get("band_minutes", BAND_MINUTES))
+    duration_min = float(meta["duration_hours"]) * 60.0
     bands = len(speed)
-    if bands * BAND_MINUTES < duration_min:
-        raise ValueError(f"wind series has {bands} hours, the simulation needs {meta['duration_hours']}")
+    if bands * band_minutes < duration_min:
+        raise ValueError(
+            f"wind series has {bands} bands of {band_minutes:g} min, the simulation needs {meta['duration_hours']} h"
+        )
     shape = (bands, int(rows), int(cols))
     cubes: dict[str, Any] = {name: SpaceTimeCube(shape, _south_up(arrays[name])) for name in GRID_INPUTS}
     cubes["wind_speed_10m"] = SpaceTimeCube(shape, speed)
     cubes["upwind_direction"] = SpaceTimeCube(shape, wind_from)
     for cube_name, key in MOISTURE_KEYS.items():
-        cubes[cube_name] = SpaceTimeCube(shape, float(meta["moisture"][key]))
+        series = arrays.get(f"moisture_{key}")
+        if series is not None:
+            cubes[cube_name] = SpaceTimeCube(shape, np.asarray(series, dtype=np.float32))
+        else:
+            cubes[cube_name] = SpaceTimeCube(shape, float(meta["moisture"][key]))
     state = els.SpreadState(shape)
     for r, c in meta["ignitions"]:
         state.ignite_cell((int(rows) - 1 - int(r), int(c)))
     cell = float(meta["cell_size"])
-    out = els.spread_fire_with_phi_field(cubes, state, (BAND_MINUTES, cell, cell), 0.0, duration_min)
+    out = els.spread_fire_with_phi_field(cubes, state, (band_minutes, cell, cell), 0.0, duration_min)
     full = out["spread_state"].get_full_matrices(["time_of_arrival", "fire_type", "fireline_intensity"])
     toa = np.asarray(full["time_of_arrival"], dtype=np.float32)[::-1] / np.float32(60.0)
     return {

@@ -238,7 +238,15 @@ def _roads(rng: np.random.Generator, n: int, count: int) -> np.ndarray:
 
 
 def build_landscape(params: dict[str, Any]) -> Landscape:
-    """Build the landscape a parameter dictionary describes (deterministic)."""
+    """Build the landscape a parameter dictionary describes (deterministic).
+
+    Parameters with a ``style`` key (the wide generator) are built by
+    :func:`emberxr.simulate.styles.build_styled_landscape`.
+    """
+    if "style" in params:
+        from emberxr.simulate.styles import build_styled_landscape
+
+        return build_styled_landscape(params)
     p = params
     n = int(p["size"])
     cell = float(p["cell_size"])

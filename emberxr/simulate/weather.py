@@ -91,3 +91,189 @@ def draw_ignitions(
         if cell not in points:
             points.append(cell)
     return points
+
+
+# -- the wide generator (params version 2) ------------------------------------------------------
+#: quarter-hour weather bands: the simulator sees wind gusts at this resolution
+BANDS_PER_HOUR = 4
+WIDE_MAX_MEAN_KMH = 50.0  # hourly mean 10-m wind is kept in 0 .. 50 km/h
+WIDE_MAX_GUST_KMH = 70.0  # quarter-hour gusts are capped here
+PEAK_HOUR = 15.0  # local solar hour of the diurnal wind maximum and the 1-h moisture minimum
+
+
+def diurnal_phase(start_hour_of_day: float, hours: int) -> np.ndarray:
+    """``cos(2π (h - 15) / 24)`` for each hour ``h`` of an event that starts at the given local
+    hour: +1 at 15:00 (windiest, driest), -1 at 03:00."""
+    hod = (float(start_hour_of_day) + np.arange(hours)) % 24.0
+    return np.cos(2.0 * np.pi * (hod - PEAK_HOUR) / 24.0)
+
+
+def draw_wide_wind(rng: np.random.Generator, hours: int, start_hour_of_day: int) -> dict[str, Any]:
+    """A wind series for the wide generator: hourly means with a diurnal cycle, drift, fronts, and
+    quarter-hour gusts.
+
+    - the event's daily-mean 10-m speed ``mean_kmh`` ~ U(0, 45) km/h;
+    - a diurnal cycle of relative amplitude ~ U(0.1, 0.6) peaking at 15:00 local time;
+    - an hourly multiplicative drift (σ = 0.06) and a direction drift of ±6° per hour;
+    - 0 (45 %), 1 (40 %) or 2 (15 %) fronts: the direction turns by 30–180° (either way) over
+      1–3 hours and the speed rises by ×1.1–1.8 at the front, relaxing over 2–6 hours;
+    - quarter-hour gusts: each quarter hour is the hourly mean times a log-normal factor of
+      σ = ``gustiness`` ~ U(0.05, 0.35), the four factors of an hour scaled to mean one (so the
+      hour keeps its mean unless a gust hits the cap).
+
+    Hourly means are kept in 0 .. :data:`WIDE_MAX_MEAN_KMH`, quarter hours in 0 ..
+    :data:`WIDE_MAX_GUST_KMH`.
+
+    Returns
+    -------
+    dict
+        ``speed_kmh`` (quarter-hour speeds, ``BANDS_PER_HOUR * hours`` values: what the simulator
+        sees), ``direction_from_deg`` (one per hour), ``hourly_mean_kmh`` (mean of each hour's
+        quarter hours), ``mean_kmh``, ``diurnal_amplitude``, ``gustiness``, ``fronts``.
+    """
+    mean_kmh = float(rng.uniform(0.0, 45.0))
+    amplitude = float(rng.uniform(0.1, 0.6))
+    gustiness = float(rng.uniform(0.05, 0.35))
+    base_dir = float(rng.uniform(0.0, 360.0))
+    steps = np.arange(hours)
+    speed = mean_kmh * (1.0 + amplitude * diurnal_phase(start_hour_of_day, hours))
+    speed = speed * np.exp(np.cumsum(rng.normal(0.0, 0.06, hours)))
+    direction = base_dir + np.cumsum(rng.normal(0.0, 6.0, hours))
+    fronts: list[dict[str, float]] = []
+    n_fronts = int(rng.choice([0, 1, 2], p=[0.45, 0.4, 0.15])) if hours >= 3 else 0
+    for _ in range(n_fronts):
+        at = int(rng.integers(1, hours))
+        delta = float(rng.choice([-1.0, 1.0]) * rng.uniform(30.0, 180.0))
+        ramp = int(rng.integers(1, 4))
+        boost = float(rng.uniform(1.1, 1.8))
+        relax = int(rng.integers(2, 7))
+        fronts.append(
+            {"hour": at, "delta_deg": round(delta, 3), "ramp_hours": ramp, "boost": round(boost, 4),
+             "relax_hours": relax}
+        )  # fmt: skip
+        direction = direction + delta * np.clip((steps - at + 1) / ramp, 0.0, 1.0)
+        speed = speed * (1.0 + (boost - 1.0) * np.exp(-np.abs(steps - at) / relax))
+    hourly = np.clip(speed, 0.0, WIDE_MAX_MEAN_KMH)
+    factors = np.exp(gustiness * rng.standard_normal((hours, BANDS_PER_HOUR)))
+    factors = factors / factors.mean(axis=1, keepdims=True)  # each hour keeps its mean
+    quarter = np.clip(hourly[:, None] * factors, 0.0, WIDE_MAX_GUST_KMH)
+    quarter = np.round(quarter, 3)
+    return {
+        "speed_kmh": [float(s) for s in quarter.ravel()],
+        "direction_from_deg": [round(float(d % 360.0), 3) for d in direction],
+        "hourly_mean_kmh": [round(float(s), 4) for s in quarter.mean(axis=1)],
+        "mean_kmh": round(mean_kmh, 4),
+        "diurnal_amplitude": round(amplitude, 4),
+        "gustiness": round(gustiness, 4),
+        "fronts": fronts,
+    }
+
+
+def draw_wide_moisture(rng: np.random.Generator, hours: int, start_hour_of_day: int) -> dict[str, Any]:
+    """Fuel moisture for the wide generator, drawn continuously (fractions, kg water / kg fuel).
+
+    - 1-h dead: the afternoon minimum ``dead_1hr_min`` ~ U(0.02, 0.15); it recovers overnight
+      to ``dead_1hr_min * recovery`` (recovery ~ U(1.15, 1.6)) on a cosine cycle (driest at 15:00);
+    - 10-h dead: the 1-h series plus U(0.005, 0.02) (heavier fuels are never drier);
+    - 100-h dead: the event's mean 10-h value plus U(0.01, 0.03), constant;
+    - live: a curing state c = 0.1 + 0.8 Beta(3, 1) + 0.2 dryness, clipped to [0, 1] (dryness
+      is 1 at 2 % and 0 at 15 % 1-h moisture; mostly cured, as in a fire season, sometimes green),
+      sets live herbaceous 0.3 + 2.0 (1 - c) (30–230 %), live woody 0.6 + 1.2 (1 - c) x U(0.6, 1)
+      (60–180 %) and foliar 0.8 + 0.5 (1 - c) (80–130 %).
+
+    Returns
+    -------
+    dict
+        Hourly series ``dead_1hr``, ``dead_10hr`` (``hours`` values each), scalars
+        ``dead_100hr``, ``live_herbaceous``, ``live_woody``, ``foliar``, and the drawn
+        ``dead_1hr_min``, ``recovery``, ``curing``.
+    """
+    m1 = float(rng.uniform(0.02, 0.15))
+    recovery = float(rng.uniform(1.15, 1.6))
+    offset_10 = float(rng.uniform(0.005, 0.02))
+    offset_100 = float(rng.uniform(0.01, 0.03))
+    dryness = 1.0 - (m1 - 0.02) / 0.13  # 1 at 2 %, 0 at 15 %
+    curing = float(np.clip(0.1 + 0.8 * rng.beta(3.0, 1.0) + 0.2 * dryness, 0.0, 1.0))
+    green = 1.0 - curing
+    night = (1.0 - diurnal_phase(start_hour_of_day, hours)) / 2.0  # 0 at 15:00, 1 at 03:00
+    one = np.round(m1 * (1.0 + (recovery - 1.0) * night), 5)
+    ten = np.round(one + offset_10, 5)
+    return {
+        "dead_1hr": [float(v) for v in one],
+        "dead_10hr": [float(v) for v in ten],
+        "dead_100hr": round(float(np.mean(ten)) + offset_100, 5),
+        "live_herbaceous": round(0.3 + 2.0 * green, 4),
+        "live_woody": round(0.6 + 1.2 * green * float(rng.uniform(0.6, 1.0)), 4),
+        "foliar": round(0.8 + 0.5 * green, 4),
+        "dead_1hr_min": round(m1, 5),
+        "recovery": round(recovery, 4),
+        "curing": round(curing, 4),
+    }
+
+
+def _line_cells(r0: float, c0: float, r1: float, c1: float) -> list[tuple[int, int]]:
+    """Cells of a straight segment, 4-connected (no diagonal gaps), in order from the first end."""
+    n = int(np.ceil(max(abs(r1 - r0), abs(c1 - c0)))) * 2 + 1
+    rows = np.round(np.linspace(r0, r1, n)).astype(int)
+    cols = np.round(np.linspace(c0, c1, n)).astype(int)
+    cells: list[tuple[int, int]] = []
+    for r, c in zip(rows, cols):
+        if cells and (r, c) != cells[-1] and r != cells[-1][0] and c != cells[-1][1]:
+            cells.append((int(r), cells[-1][1]))  # close the diagonal step
+        if not cells or (r, c) != cells[-1]:
+            cells.append((int(r), int(c)))
+    return cells
+
+
+def draw_wide_ignition(
+    rng: np.random.Generator, burnable: np.ndarray, wind_from_deg: float, line_share: float = 0.25
+) -> dict[str, Any]:
+    """Point (1–3) or line ignitions on burnable cells of a north-up grid.
+
+    The first point, or the line's centre, lies upwind of the domain centre by 5–35 % of the
+    domain; further points lie ~N(0, 12 % of the domain) from it; a line is 10–35 % of the
+    domain long, turned 45–135° from the wind (a fire along a road or a power line). Points snap
+    to the nearest burnable cell; a line keeps its burnable cells.
+
+    Returns
+    -------
+    dict
+        ``kind`` (``"point"`` or ``"line"``), ``cells`` (the ignited ``[row, col]`` cells) and, for
+        a line, ``ends`` (its two end points).
+    """
+    n_rows, n_cols = burnable.shape
+    if not burnable.any():
+        raise ValueError("the landscape has no burnable cell to ignite")
+    n = min(n_rows, n_cols)
+    towards = np.deg2rad(wind_from_deg + 180.0)
+    d_col, d_row = np.sin(towards), -np.cos(towards)
+    back = rng.uniform(0.05, 0.35) * n
+    r0 = float(np.clip(n_rows / 2 - d_row * back + rng.normal(0.0, 0.05 * n_rows), 2, n_rows - 3))
+    c0 = float(np.clip(n_cols / 2 - d_col * back + rng.normal(0.0, 0.05 * n_cols), 2, n_cols - 3))
+    rows, cols = np.nonzero(burnable)
+
+    def snap(r: float, c: float) -> list[int]:
+        k = int(np.argmin((rows - r) ** 2 + (cols - c) ** 2))
+        return [int(rows[k]), int(cols[k])]
+
+    if rng.uniform() < line_share:
+        length = rng.uniform(0.1, 0.35) * n
+        angle = towards + float(rng.choice([-1.0, 1.0])) * np.deg2rad(rng.uniform(45.0, 135.0))
+        dr, dc = -np.cos(angle) * length / 2, np.sin(angle) * length / 2
+        ends = [
+            [float(np.clip(r0 - dr, 1, n_rows - 2)), float(np.clip(c0 - dc, 1, n_cols - 2))],
+            [float(np.clip(r0 + dr, 1, n_rows - 2)), float(np.clip(c0 + dc, 1, n_cols - 2))],
+        ]
+        cells = [[r, c] for r, c in _line_cells(*ends[0], *ends[1]) if burnable[r, c]]
+        if not cells:  # the whole line fell on a break: light its nearest burnable cell
+            cells = [snap(r0, c0)]
+        return {"kind": "line", "ends": [[round(v, 3) for v in e] for e in ends], "cells": cells}
+    count = int(rng.choice([1, 2, 3], p=[0.6, 0.25, 0.15]))
+    points: list[list[int]] = []
+    for i in range(count):
+        r = r0 if i == 0 else r0 + rng.normal(0.0, 0.12 * n)
+        c = c0 if i == 0 else c0 + rng.normal(0.0, 0.12 * n)
+        cell = snap(float(np.clip(r, 2, n_rows - 3)), float(np.clip(c, 2, n_cols - 3)))
+        if cell not in points:
+            points.append(cell)
+    return {"kind": "point", "cells": points}

@@ -10,7 +10,10 @@
   parametrised in pytest with :func:`conformance_cases`; :mod:`emberxr.testing.subjects` is what
   they run on (a model fed a batch, or a decoder fed ``(context, fine)``);
 - :mod:`emberxr.testing.training`: a tiny training run on synthetic events (:func:`tiny_fit`,
-  also ``python -m emberxr.testing.training RUN_DIR EPOCHS``).
+  also ``python -m emberxr.testing.training RUN_DIR EPOCHS``);
+- :mod:`emberxr.testing.public`: tiny files in the published formats of WildfireSpreadTS
+  (:func:`write_wsts_tree`, :func:`write_wsts_hdf5`), Next Day Wildfire Spread
+  (:func:`write_ndws_tfrecord`) and datacubes (:func:`write_datacube`).
 
 The namespace is lazy: importing it imports neither torch nor the models.
 """
@@ -40,6 +43,11 @@ _LAZY: dict[str, str] = {
     # a tiny training run
     "TINY_FIT": "emberxr.testing.training",
     "tiny_fit": "emberxr.testing.training",
+    # files in the formats of the public benchmarks
+    "write_wsts_tree": "emberxr.testing.public",
+    "write_wsts_hdf5": "emberxr.testing.public",
+    "write_ndws_tfrecord": "emberxr.testing.public",
+    "write_datacube": "emberxr.testing.public",
 }
 
 __getattr__, __dir__, __all__ = lazy_namespace("emberxr.testing", _LAZY, globals())

@@ -26,6 +26,7 @@ def make_batch(
     tokens: bool = True,
     invalid_cols: int = 4,
     token_mode: str = "pixels",
+    in_dynamic: int = 0,
 ) -> dict[str, Any]:
     """A synthetic batch following the batch contract (``docs/architecture.md``).
 
@@ -51,6 +52,9 @@ def make_batch(
         Columns marked invalid in the last sample (0 = all valid).
     token_mode
         How the tokens are cut (:data:`emberxr.tokens.TOKEN_MODES`).
+    in_dynamic
+        Number of dynamic bands: with ``in_dynamic > 0`` the batch has ``dynamic [B, T, Cd, H, W]``
+        (smooth random fields per real step, zeros at padded steps); 0 = no ``dynamic`` key.
 
     Returns
     -------
@@ -77,6 +81,7 @@ def make_batch(
     if invalid_cols:
         valid[-1, :, :, W - invalid_cols :] = False
     static = rng.normal(0, 1, (B, in_static, H, W)).astype(np.float32)
+    dynamic = np.zeros((B, T, in_dynamic, H, W), np.float32)
     for b, n in enumerate(hist_lens):
         cy, cx = rng.uniform(0.3, 0.7) * H, rng.uniform(0.3, 0.7) * W
         u, v = rng.normal(0, 1, 2)
@@ -91,6 +96,10 @@ def make_batch(
         target[b, 0] = frames[n]
         valid_t[b, T - n :] = True
         wind[b, T - n :] = np.array([u, v], np.float32) + rng.normal(0, 0.1, (n, 2)).astype(np.float32)
+        if in_dynamic:  # smooth fields: a random plane plus noise, per step and band
+            gy, gx, c = (rng.normal(0, 1, (n, in_dynamic, 1, 1)).astype(np.float32) for _ in range(3))
+            noise = rng.normal(0, 0.2, (n, in_dynamic, H, W)).astype(np.float32)
+            dynamic[b, T - n :] = gy * (yy / H - 0.5) + gx * (xx / W - 0.5) + c + noise
     batch: dict[str, Any] = {
         "fire": torch.from_numpy(fire),
         "valid_t": torch.from_numpy(valid_t),
@@ -103,6 +112,8 @@ def make_batch(
         "grid": (H // patch_size, W // patch_size),
         "meta": [{"event_id": f"synthetic-{b}", "t": hist_lens[b] - 1, "y0": 0, "x0": 0} for b in range(B)],
     }
+    if in_dynamic:
+        batch["dynamic"] = torch.from_numpy(dynamic)
     if tokens:
         add_tokens(batch, token_mode)
     return batch
@@ -110,7 +121,7 @@ def make_batch(
 
 def add_tokens(batch: dict[str, Any], token_mode: str = "pixels") -> dict[str, Any]:
     """Add the token entries of the batch contract, cut from ``fire``/``static``/``valid``/``target``
-    by :func:`emberxr.tokens.make_tokens` in ``token_mode``."""
+    (and ``dynamic``) by :func:`emberxr.tokens.make_tokens` in ``token_mode``."""
     from emberxr.tokens import make_tokens
 
     tokens = make_tokens(
@@ -120,6 +131,7 @@ def add_tokens(batch: dict[str, Any], token_mode: str = "pixels") -> dict[str, A
         batch["target"][:, 0],
         int(batch["patch_size"]),
         token_mode,
+        dynamic=batch.get("dynamic"),
     )
     batch.update(tokens)
     return batch
@@ -130,7 +142,7 @@ def pad_history(batch: dict[str, Any], extra: int) -> dict[str, Any]:
     import torch
 
     out = dict(batch)
-    for key in ("fire", "wind", "fire_tokens"):
+    for key in ("fire", "wind", "fire_tokens", "dynamic", "dynamic_tokens"):
         if key in batch:
             x = batch[key]
             out[key] = torch.cat([x.new_zeros((x.shape[0], extra, *x.shape[2:])), x], dim=1)

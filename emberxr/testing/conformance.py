@@ -10,6 +10,7 @@ Three ways to run them::
 
     from emberxr.testing import check_model, check_decoder, conformance_cases
     check_model("mymodel", in_static=3, patch_size=8)     # AssertionError listing every failure
+    check_model("mymodel", in_static=3, in_dynamic=2)     # the same with dynamic bands
     check_decoder("mydecoder")                            # + emberformer built with that decoder
 
     @pytest.mark.parametrize("case", conformance_cases("mymodel", in_static=3), ids=str)
@@ -292,6 +293,8 @@ def check_padded_content_ignored(s: Subject) -> str | None:
     noisy = copy_batch(batch)
     noisy["fire"][pad] = 1.0
     noisy["wind"][pad] = 5.0
+    if "dynamic" in noisy:
+        noisy["dynamic"][pad] = 5.0
     if "fire_tokens" in batch:
         add_tokens(noisy, s.token_mode)
     with torch.no_grad():
@@ -357,6 +360,8 @@ def check_validity_mask(s: Subject) -> None:
     moved["fire"][0, real] = torch.where(block, 1.0, moved["fire"][0, real])
     if "static" in moved:
         moved["static"][0][:, block] = 7.0
+    if "dynamic" in moved:
+        moved["dynamic"][0][:, :, block] = 7.0
     if "fire_tokens" in batch:
         add_tokens(moved, s.token_mode)
     for what, x in (("the batch's own mask", batch), ("a moved mask", moved)):
@@ -372,6 +377,42 @@ def check_validity_mask(s: Subject) -> None:
             f"other than OUTSIDE_LOGIT={OUTSIDE_LOGIT} (e.g. {float(got[bad][0]):.4g}); end forward with "
             "emberxr.models.base.apply_valid(logits, batch)"
         )
+
+
+def check_dynamic_used(s: Subject) -> str | None:
+    """A model built with dynamic bands (``in_dynamic > 0``) reads them: changing the dynamic bands
+    of the last real step changes the output, and a batch without ``dynamic`` is refused with a
+    clear error rather than predicted from zeros."""
+    from emberxr.errors import EmberxrError
+
+    if not s.options.get("in_dynamic"):
+        return "built without dynamic bands (in_dynamic=0)"
+    if not getattr(s.module.requires, "uses_dynamic", True):
+        return "model declares uses_dynamic=False"
+    batch = s.inputs()
+    changed = copy_batch(batch)
+    last = batch["valid_t"].shape[1] - 1  # left padding: the last step is real for every sample
+    changed["dynamic"][:, last] = changed["dynamic"][:, last] * -3.0 + 2.0
+    if "fire_tokens" in batch:
+        add_tokens(changed, s.token_mode)
+    with torch.no_grad():
+        a, b = s.run(s.module, batch), s.run(s.module, changed)
+    valid = batch["valid"].to(torch.bool).expand_as(a)
+    diff = float((a - b).abs()[valid].max())
+    assert diff > s.atol, (
+        f"changing the last step's dynamic bands changed no valid logit (max difference {diff:.3g}); "
+        "a model built with in_dynamic > 0 must use batch['dynamic']"
+    )
+    bare = {k: v for k, v in copy_batch(batch).items() if k not in ("dynamic", "dynamic_tokens")}
+    try:
+        with torch.no_grad():
+            s.run(s.module, bare)
+    except EmberxrError:
+        return None
+    raise AssertionError(
+        "a batch without 'dynamic' was predicted although the model was built with in_dynamic > 0; "
+        "read the bands with emberxr.models.base.dynamic_bands (it raises a clear error)"
+    )
 
 
 def check_param_groups(s: Subject) -> None:
@@ -453,6 +494,7 @@ CHECKS: tuple[ConformanceCheck, ...] = (
     ConformanceCheck("validity_mask", ("model",), check_validity_mask),
     ConformanceCheck("target_unused", ("model",), check_target_unused),
     ConformanceCheck("meta_unused", ("model",), check_meta_unused),
+    ConformanceCheck("dynamic_used", ("model",), check_dynamic_used),
     ConformanceCheck("inputs_unchanged", BOTH, check_inputs_unchanged),
     ConformanceCheck("tile_sizes", BOTH, check_tile_sizes),
     ConformanceCheck("batch_independence", BOTH, check_batch_independence),
@@ -520,11 +562,12 @@ def _cases(subject: Subject) -> list[ConformanceCase]:
 
 
 def _in_model_subject(decoder: DecoderSubject) -> ModelSubject:
-    """EmberFormer (tiny) built with the decoder under test."""
+    """EmberFormer (tiny, with dynamic bands) built with the decoder under test."""
     return ModelSubject(
         "emberformer",
         {
             "in_static": 3,
+            "in_dynamic": 2,
             "patch_size": decoder.patch_size,
             "d_model": 16,
             "nhead": 2,

@@ -8,6 +8,7 @@ kinds, a wind series, a validity footprint and an arrival-time raster::
     from emberxr.testing import synthetic_event, synthetic_events
     ev = synthetic_event(height=32, width=40, steps=8, invalid_border=4)
     train = synthetic_events(6)          # six events, different seeds and wind directions
+    ev = synthetic_event(dynamic=True)   # with gridded daily-style inputs (variable `dynamic`)
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def synthetic_event(
     event_id: str = "synthetic-0",
     wind_from_deg: float = 270.0,
     invalid_border: int = 0,
+    dynamic: bool = False,
+    fire_kind: str = "cumulative",
 ) -> xr.Dataset:
     """A small FireEvent with a fire spreading downwind over ``steps`` hourly frames.
 
@@ -55,6 +58,14 @@ def synthetic_event(
         the other way.
     invalid_border
         Rightmost columns outside the event footprint (``valid`` False, no fire there).
+    dynamic
+        Add the dynamic bands ``tmax`` (continuous, °C, warming over time, NaN = missing in a
+        small block of the second step), ``wind_dir_sin`` / ``wind_dir_cos`` (the direction the
+        wind blows from, as a compass bearing pair) and ``landcover`` (categorical codes 1, 2, 5).
+    fire_kind
+        ``"cumulative"`` (burned by each step) or ``"active"``: ``fire`` then holds the ring of
+        cells that caught fire within the last 1.5 steps (the front), and the event's attribute
+        ``fire_kind`` says so.
 
     Returns
     -------
@@ -87,7 +98,10 @@ def synthetic_event(
     water = np.zeros((height, width), np.float32)
     water[-3:, :5] = 1
     arrival = np.where(water > 0, np.inf, arrival)
-    fire = np.stack([(arrival <= t + 0.5).astype(np.uint8) for t in range(steps)])
+    if fire_kind == "active":  # the burning front: caught fire within the last 1.5 steps
+        fire = np.stack([((arrival <= t + 0.5) & (arrival > t - 1.0)).astype(np.uint8) for t in range(steps)])
+    else:
+        fire = np.stack([(arrival <= t + 0.5).astype(np.uint8) for t in range(steps)])
     valid = np.ones((height, width), bool)
     if invalid_border:
         valid[:, -invalid_border:] = False
@@ -96,6 +110,23 @@ def synthetic_event(
     x = 500_000.0 + CELL / 2 + CELL * np.arange(width)
     y = 4_200_000.0 - CELL / 2 - CELL * np.arange(height)
     times = np.datetime64("2026-07-01T12:00") + np.arange(steps) * np.timedelta64(1, "h")
+    extra: dict[str, Any] = {}
+    if dynamic:
+        tmax = 25.0 + 0.5 * np.arange(steps)[:, None, None] + 0.05 * (elevation - 300)[None]
+        tmax = tmax + rng.normal(0, 0.3, (steps, height, width))
+        if steps > 1:
+            tmax[1, :3, :3] = np.nan  # a missing block
+        bearing = np.deg2rad(np.full((steps, height, width), wind_from_deg))
+        landcover = np.where(yy > height / 2, 1.0, np.where(xx > width / 2, 2.0, 5.0))
+        extra = {
+            "dynamic": {
+                "tmax": tmax,
+                "wind_dir_sin": np.sin(bearing),
+                "wind_dir_cos": np.cos(bearing),
+                "landcover": np.broadcast_to(landcover, (steps, height, width)),
+            },
+            "dynamic_kinds": {"landcover": "categorical"},
+        }
     return make_event(
         fire,
         {"elevation": elevation, "slope": slope, "fuel_model": fuel, "water": water},
@@ -115,7 +146,8 @@ def synthetic_event(
         arrival_time=arrival_h,
         event_id=event_id,
         source="synthetic",
-        attrs={"time_step_hours": 1.0},
+        attrs={"time_step_hours": 1.0, **({"fire_kind": fire_kind} if fire_kind != "cumulative" else {})},
+        **extra,
     )
 
 
@@ -127,7 +159,8 @@ def synthetic_events(n: int = 6, **kwargs: Any) -> list[xr.Dataset]:
     n
         Number of events.
     **kwargs
-        Passed on to :func:`synthetic_event` (``height``, ``width``, ``steps``, ``invalid_border``).
+        Passed on to :func:`synthetic_event` (``height``, ``width``, ``steps``, ``invalid_border``,
+        ``dynamic``, ``fire_kind``).
 
     Returns
     -------

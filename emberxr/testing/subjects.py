@@ -172,7 +172,8 @@ class ModelSubject(Subject):
     ----------
     batch
         The batch to use (default :func:`~emberxr.testing.make_batch` with ``B=3, T=4, 32×32``
-        and ``in_static`` / ``patch_size`` from ``options``, which default to 3 and 8).
+        and ``in_static`` / ``patch_size`` / ``in_dynamic`` from ``options``, which default to 3,
+        8 and 0: a ``dynamic`` batch key only when the model is built with ``in_dynamic > 0``).
     """
 
     kind = "model"
@@ -203,6 +204,7 @@ class ModelSubject(Subject):
                 in_static=self.options["in_static"],
                 patch_size=self.options["patch_size"],
                 token_mode=self.token_mode,
+                in_dynamic=self.in_dynamic,
             )
         if size is None:
             return copy_batch(self._batch)
@@ -218,7 +220,13 @@ class ModelSubject(Subject):
             seed=self.seed + 1,
             tokens="fire_tokens" in ref,
             token_mode=self.token_mode,
+            in_dynamic=int(ref["dynamic"].shape[2]) if "dynamic" in ref else 0,
         )
+
+    @property
+    def in_dynamic(self) -> int:
+        """Dynamic bands of the batches: the model's ``in_dynamic`` option (0 when not given)."""
+        return int(self.options.get("in_dynamic") or 0)
 
     @property
     def default_size(self) -> tuple[int, int]:

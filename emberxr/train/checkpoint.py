@@ -15,6 +15,8 @@ a dict of plain tensors, dicts, lists, str, int, float, bool and None only, so i
     norm_stats        ``NormStats.to_dict()``
     band_names        static band names, in order
     threshold         probability threshold chosen on validation, or None = never chosen
+    calibration       optional probability calibration fitted on validation (a dict of plain
+                      floats / lists, :mod:`emberxr.products.calibration`), or None
     config            the full training configuration
     data_config       its ``data`` section (used when ``config`` no longer validates)
     epoch             last complete epoch (1-based; 0 = not trained)
@@ -107,6 +109,7 @@ class CheckpointRecord:
     norm_stats: dict[str, Any]
     band_names: list[str]
     threshold: float | None = None
+    calibration: dict[str, Any] | None = None
     config: dict[str, Any] = field(default_factory=dict)
     data_config: dict[str, Any] = field(default_factory=dict)
     epoch: int = 0

@@ -62,13 +62,16 @@ __all__ = [
     "build_config",
     "check_model_build",
     "default_config",
+    "default_monitor",
     "describe",
     "flatten",
     "is_known_key",
+    "keyword_overrides",
     "load_config",
     "merge_overrides",
     "model_kwargs",
     "model_options",
+    "parse_override",
     "read_yaml",
     "upgrade_legacy_config",
     "validate_config",
@@ -134,6 +137,12 @@ class DataConfig(_Section):
         16, "patch size p; H and W are padded/cropped to multiples of p", "an integer >= 1"
     )
     max_history: Annotated[Int, Field(ge=1)] = _key(6, "longest history fed to the model", "an integer >= 1")
+    min_history: Annotated[Int, Field(ge=1)] = _key(
+        1,
+        "shortest history of a sample; earlier steps of an event give no sample (protocols with a fixed "
+        "number of input days set it to max_history)",
+        "an integer from 1 to max_history",
+    )
     tile_size: Annotated[Int, Field(ge=1)] | None = _key(
         None,
         "train on tiles of this size (null = whole events)",
@@ -149,6 +158,12 @@ class DataConfig(_Section):
     )
     max_val_samples: Annotated[Int, Field(ge=1)] | None = _key(
         None, "use at most this many validation samples", "an integer >= 1 or null"
+    )
+    target: Literal["cumulative", "active"] = _key(
+        "cumulative",
+        "what the fire masks hold and the model predicts: burned by t+1 (cumulative) or fire detected "
+        "at t+1 (active); must match the events' fire_kind",
+        "'cumulative' or 'active'",
     )
 
 
@@ -188,7 +203,8 @@ class TrainingConfig(_Section):
     )
     monitor: str = _key(
         "val/new_ap",
-        "metric that picks the best checkpoint and drives early stopping",
+        "metric that picks the best checkpoint and drives early stopping (not set: val/new_ap for "
+        "data.target cumulative, val/ap for active)",
         "a logged metric: val/ap, val/new_ap, val/f1, val/loss ...",
     )
     monitor_mode: Literal["max", "min"] = _key(
@@ -208,6 +224,12 @@ class TrainingConfig(_Section):
     )
     max_pos_weight: Annotated[Float, Field(ge=1)] = _key(
         50.0, "upper bound of the automatic pos_weight", "a number >= 1"
+    )
+    calibrate: Literal["none", "temperature", "isotonic"] = _key(
+        "none",
+        "calibrate probabilities on the validation split after training (then the threshold is "
+        "chosen on calibrated probabilities)",
+        "'none', 'temperature' or 'isotonic'",
     )
     seed: Annotated[Int, Field(ge=0)] = _key(0, "seed for torch, numpy and Python", "an integer >= 0")
     amp: bool | Literal["auto"] = _key(
@@ -239,6 +261,9 @@ class WandbConfig(_Section):
     )
     name: str | None = _key(
         None, "run name (null = generated from the model and key settings)", "text or null"
+    )
+    group: str | None = _key(
+        None, "W&B run group (a sweep groups its trials under its study name)", "text or null"
     )
     tags: list[str | int | float] = _key([], "extra tags", "a list of tags")
     watch: bool = _key(False, "wandb.watch the model (gradients)", "true or false")
@@ -451,6 +476,13 @@ def _validate(cfg: Any, build: bool = False, renamed_from: str | None = None) ->
                 "choose a tile size divisible by the patch size",
             )
         )
+    if d["min_history"] > d["max_history"]:
+        problems.append(
+            Problem(
+                f"'data.min_history' {d['min_history']} exceeds 'data.max_history' {d['max_history']}",
+                "use a min_history from 1 to max_history",
+            )
+        )
     if tr["bce_weight"] == 0 and tr["dice_weight"] == 0:
         problems.append(
             Problem("'training.bce_weight' and 'training.dice_weight' are both 0", "give one a weight > 0")
@@ -458,21 +490,35 @@ def _validate(cfg: Any, build: bool = False, renamed_from: str | None = None) ->
     if isinstance(cfg.get("training"), Mapping) and "monitor" in cfg["training"]:
         from emberxr.train.loop import monitor_keys
 
-        keys = monitor_keys()
+        keys = monitor_keys(d["target"])
         if tr["monitor"] not in keys:
             close = difflib.get_close_matches(str(cfg["training"]["monitor"]), keys, n=3, cutoff=0.5)
             hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+            if tr["monitor"] in monitor_keys():  # a new-burn metric with active-fire targets
+                hint = (
+                    "new-burn metrics are not computed for data.target: active (active fire is not "
+                    "cumulative, so 'newly burned' has no meaning); "
+                )
             problems.append(
                 Problem(
                     f"'training.monitor' is {show_value(cfg['training']['monitor'])}",
                     f"{hint}use a metric the trainer logs: {', '.join(keys)}",
                 )
             )
+    else:  # not set: the default of the target kind
+        tr["monitor"] = default_monitor(d["target"])
     if build and model_ok:
         problems += check_model_build(out)
     if problems:
         raise ConfigError(problems)
     return out
+
+
+def default_monitor(target: str) -> str:
+    """The default ``training.monitor`` of a target kind: new-burn AP (``val/new_ap``) for
+    cumulative targets, AP of the next mask (``val/ap``) for active-fire targets, which have no
+    new-burn metrics."""
+    return "val/new_ap" if target == "cumulative" else "val/ap"
 
 
 def validate_config(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -499,7 +545,9 @@ def validate_config(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
     return _validate(cfg)
 
 
-def _parse_override(item: str) -> tuple[str, Any]:
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"key.sub=value"`` → ``("key.sub", value)``, the value read as a YAML scalar (text when
+    it is not valid YAML)."""
     import yaml
 
     if "=" not in item:
@@ -526,7 +574,7 @@ def merge_overrides(
     if not overrides:
         return out
     items = (
-        list(overrides.items()) if isinstance(overrides, Mapping) else [_parse_override(o) for o in overrides]
+        list(overrides.items()) if isinstance(overrides, Mapping) else [parse_override(o) for o in overrides]
     )
     for raw_key, value in items:
         parts = _canonical(str(raw_key)).split(".")
@@ -755,6 +803,18 @@ def _kw_overrides(overrides: Mapping[str, Any], model_name: Any) -> dict[str, An
     if problems:
         raise ConfigError(problems)
     return out
+
+
+def keyword_overrides(overrides: Mapping[str, Any], model_name: str | None) -> dict[str, Any]:
+    """``fit`` keywords as canonical dotted keys (``epochs`` -> ``training.epochs``, ``d_model`` ->
+    ``model.d_model`` for a model taking it, ``train__lr_temporal`` -> ``training.lr_temporal``).
+
+    Raises
+    ------
+    ConfigError
+        Unknown or ambiguous keywords (with close matches).
+    """
+    return {_canonical(k): v for k, v in _kw_overrides(overrides, model_name or DEFAULT_MODEL).items()}
 
 
 def build_config(

@@ -21,7 +21,7 @@ import contextlib
 import math
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,14 @@ LAST = "last.pt"
 BEST = "best.pt"
 #: per-epoch values the trainer logs besides the validation summary
 EPOCH_METRICS = ("val/loss", "train/loss_epoch")
+#: a per-epoch hook: ``callback(epoch, metrics) -> stop``; see :class:`Trainer`
+EpochCallback = Callable[[int, Mapping[str, float]], "bool | None"]
 
 
-def monitor_keys() -> list[str]:
-    """Every metric :class:`Trainer` logs per epoch, i.e. the values ``training.monitor`` may name."""
-    return [*summary_keys("val/"), *EPOCH_METRICS]
+def monitor_keys(target: str = "cumulative") -> list[str]:
+    """Every metric :class:`Trainer` logs per epoch for a target kind (``data.target``), i.e. the
+    values ``training.monitor`` may name (no ``val/new_*`` for ``active`` targets)."""
+    return [*summary_keys("val/", target), *EPOCH_METRICS]
 
 
 def pretrained_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -126,6 +129,7 @@ def evaluate_model(
     loss_fn: nn.Module | None = None,
     dist: DistInfo | None = None,
     desc: str = "evaluate",
+    target: str = "cumulative",
 ) -> tuple[MetricAccumulator, float]:
     """Run a model over a loader and accumulate metrics.
 
@@ -133,6 +137,7 @@ def evaluate_model(
     (every ``world_size``-th sample of a map-style DataLoader's dataset, else every
     ``world_size``-th batch) and the ranks' counts are summed, so every rank returns the metrics
     of the whole loader: exactly what one process would report. Every rank must call it.
+    ``target`` is the target kind (``data.target``): ``"active"`` targets get no new-burn metrics.
 
     Returns
     -------
@@ -143,7 +148,7 @@ def evaluate_model(
 
     dist = dist or DistInfo()
     device = torch.device(device)
-    acc = MetricAccumulator(threshold, per_event=per_event)
+    acc = MetricAccumulator(threshold, per_event=per_event, target=target)
     was_training = model.training
     model.eval()
     total, n = 0.0, 0
@@ -224,6 +229,12 @@ class Trainer:
         DDP placement (default: one process).
     logger
         A :class:`emberxr.train.wandb_utils.WandbLogger` (or None).
+    callbacks
+        Per-epoch hooks, called on the main process after every validated epoch (after the
+        checkpoints are written) as ``callback(epoch, metrics)`` with the values logged for that
+        epoch (``val/*``, ``train/loss_epoch``). A callback returning True stops training after
+        this epoch, like early stopping (the best checkpoint so far is kept); an exception it
+        raises ends the run. Hyper-parameter searches use this to report to their pruner.
     """
 
     def __init__(
@@ -234,6 +245,7 @@ class Trainer:
         checkpoint_extra: Mapping[str, Any],
         dist: DistInfo | None = None,
         logger: Any = None,
+        callbacks: Sequence[EpochCallback] = (),
     ):
         self.cfg = cfg
         self.tcfg = cfg["training"]
@@ -242,6 +254,7 @@ class Trainer:
         self.extra = dict(checkpoint_extra)
         self.dist = dist or DistInfo()
         self.logger = logger
+        self.callbacks = list(callbacks)
         self.device = resolve_device(self.tcfg["device"])
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
@@ -450,6 +463,7 @@ class Trainer:
             loss_fn=loss_fn,
             dist=self.dist,
             desc="validate",
+            target=self.cfg["data"]["target"],
         )
         out = acc.summary("val/")
         out["val/loss"] = vloss
@@ -481,6 +495,7 @@ class Trainer:
                 self.checkpoint_payload(0, metrics, resume=True).save(last_path)
                 if self.logger is not None:
                     self.logger.log({**metrics, "epoch": 0})
+                self._call_back(0, metrics)
             barrier(self.dist)
             return self._result(best_path, last_path, t0)
         self._build_optimizer(epochs * n_steps)
@@ -490,6 +505,8 @@ class Trainer:
                 f"[emberxr] {n:,} pretrained parameters: frozen for {self.freeze_epochs} epoch(s), "
                 f"decoder learning rate {resolve_lr_spatial(self.tcfg, True):g}"
             )
+            if (report := getattr(getattr(self.model, "decoder", None), "load_report", None)) is not None:
+                print(f"[emberxr] decoder weights: {report}")  # what was loaded, mapped, skipped
         if resume and last_path.exists():
             self._restore(last_path)
             if self.dist.is_main:
@@ -559,7 +576,7 @@ class Trainer:
                         [
                             Problem(
                                 f"'training.monitor' {monitor!r} is not a logged metric",
-                                f"use one of {', '.join(monitor_keys())}",
+                                f"use one of {', '.join(monitor_keys(self.cfg['data']['target']))}",
                             )
                         ]
                     )
@@ -583,6 +600,7 @@ class Trainer:
                 self.checkpoint_payload(epoch, metrics, resume=True).save(last_path)
                 if self.logger is not None:
                     self.logger.log({**metrics, "epoch": epoch})
+                stop = self._call_back(epoch, metrics) or stop
                 if self.tcfg["progress"]:
                     print(
                         f"[emberxr] epoch {epoch}: loss {metrics['train/loss_epoch']:.4f}  {monitor} {value:.4f}"
@@ -593,6 +611,11 @@ class Trainer:
                 break
         barrier(self.dist)
         return self._result(best_path, last_path, t0)
+
+    def _call_back(self, epoch: int, metrics: Mapping[str, float]) -> bool:
+        """Run the per-epoch callbacks (every one of them); True when one asks to stop."""
+        asked = [bool(cb(epoch, dict(metrics))) for cb in self.callbacks]
+        return any(asked)
 
     def _result(self, best_path: Path, last_path: Path, t0: float) -> dict[str, Any]:
         return {

@@ -3,11 +3,14 @@
 Two target families, both over valid pixels only:
 
 ``next``
-    the fire mask at t+1 (cumulative burned area), every valid pixel;
+    the fire mask at t+1 (the burned area by then for the ``cumulative`` target kind, the fire
+    detected then for the ``active`` kind), every valid pixel;
 ``new``
     the **newly burned** pixels: target minus the last history frame. Scored over the valid pixels
     that are *not* already burned at t (the part persistence cannot get), so predicting the old
-    scar neither helps nor hurts.
+    scar neither helps nor hurts. Only for the ``cumulative`` target kind: active fire does not
+    accumulate, so "not yet burned" cannot be read from the last frame, and the accumulator of an
+    ``active`` target (``MetricAccumulator(target="active")``) keeps the ``next`` family alone.
 
 For each family and group (all samples, history-length buckets ``1-2, 3-4, 5-6, 7+``, each event)
 the accumulator keeps
@@ -51,6 +54,8 @@ import torch
 from torch import Tensor
 
 FAMILIES = ("next", "new")
+#: the families scored for each target kind (``data.target``)
+TARGET_FAMILIES = {"cumulative": FAMILIES, "active": ("next",)}
 MAX_BINS = 1 << 16
 HIST_BUCKETS = ((1, 2, "1-2"), (3, 4, "3-4"), (5, 6, "5-6"), (7, 10**9, "7+"))
 METRIC_COLUMNS = ("precision", "recall", "f1", "iou", "ap", "best_f1", "best_threshold")
@@ -60,17 +65,33 @@ _KEY_POS_INF = np.int64(0x7F800000)  # key of +inf
 _KEY_NEG_INF = np.int64(-1 - 0x7F800000)  # key of -inf
 
 
-def _summary_items(prefix: str) -> dict[str, tuple[str, str]]:
+def families_of(target: str) -> tuple[str, ...]:
+    """The metric families of a target kind: ``("next", "new")`` for ``cumulative``, ``("next",)``
+    for ``active``.
+
+    Raises
+    ------
+    ValueError
+        An unknown target kind.
+    """
+    try:
+        return TARGET_FAMILIES[target]
+    except KeyError:
+        raise ValueError(f"unknown target kind {target!r}; use one of {', '.join(TARGET_FAMILIES)}") from None
+
+
+def _summary_items(prefix: str, target: str = "cumulative") -> dict[str, tuple[str, str]]:
     return {
         f"{prefix}{'' if family == 'next' else 'new_'}{k}": (family, k)
-        for family in FAMILIES
+        for family in families_of(target)
         for k in METRIC_COLUMNS
     }
 
 
-def summary_keys(prefix: str = "val/") -> list[str]:
-    """The keys of :meth:`MetricAccumulator.summary` (``val/ap``, ``val/new_f1`` ...)."""
-    return list(_summary_items(prefix))
+def summary_keys(prefix: str = "val/", target: str = "cumulative") -> list[str]:
+    """The keys of :meth:`MetricAccumulator.summary` (``val/ap``, ``val/new_f1`` ...) for a target
+    kind (no ``new_*`` keys for ``active``)."""
+    return list(_summary_items(prefix, target))
 
 
 def history_bucket(hist_len: int) -> str:
@@ -358,12 +379,23 @@ class MetricAccumulator:
         Also keep one group per event id.
     max_bins
         Bound of each group's score table (:class:`ScoreCounts`).
+    target
+        The target kind: ``"cumulative"`` scores the ``next`` and ``new`` families, ``"active"``
+        the ``next`` family only (see the module docstring).
     """
 
-    def __init__(self, threshold: float = 0.5, per_event: bool = True, max_bins: int = MAX_BINS):
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        per_event: bool = True,
+        max_bins: int = MAX_BINS,
+        target: str = "cumulative",
+    ):
         self.threshold = float(threshold)
         self.per_event = per_event
         self.max_bins = int(max_bins)
+        self.target = str(target)
+        self.families = families_of(self.target)
         self.groups: dict[tuple[str, str, str], _Group] = {}
         self._logit_thr = prob_to_logit(self.threshold)
 
@@ -389,7 +421,8 @@ class MetricAccumulator:
         Parameters
         ----------
         logits, target, last
-            [B, 1, H, W] (or [B, H, W]): model logits, fire at t+1, last history frame.
+            [B, 1, H, W] (or [B, H, W]): model logits, fire at t+1, last history frame (read for
+            the ``new`` family only).
         valid
             [B, 1, H, W] bool pixel validity.
         hist_len
@@ -409,7 +442,7 @@ class MetricAccumulator:
             if self.per_event and event_ids is not None:
                 members.setdefault(("event", str(event_ids[b])), []).append(b)
         pred = x.astype(np.float64) >= self._logit_thr
-        for family in FAMILIES:
+        for family in self.families:
             m = valid if family == "next" else valid & ~last
             # per sample: (p & t, p & ~t, ~p & t, ~p & ~t) = tp, fp, fn, tn
             conf = np.stack([(a & b & m).sum(axis=1) for a in (pred, ~pred) for b in (target, ~target)])
@@ -432,8 +465,25 @@ class MetricAccumulator:
         """Add another accumulator's counts (same threshold), e.g. from another DDP rank."""
         if other.threshold != self.threshold:
             raise ValueError(f"cannot merge metrics at threshold {other.threshold} into {self.threshold}")
+        if other.target != self.target:
+            raise ValueError(f"cannot merge metrics of {other.target!r} targets into {self.target!r} ones")
         for key, g in other.groups.items():
             self._group(*key).add(g)
+
+    def pool(self, scope: str, name: str, members: Sequence[tuple[str, str]]) -> None:
+        """Add group ``(scope, name)`` of every family: the exact sum of existing groups.
+
+        ``members`` are ``(scope, name)`` keys of groups already counted (e.g. the ``("event",
+        event_id)`` groups of the events in one regime bin); a member without samples adds nothing.
+        Confusion counts add up and score tables merge exactly, so the pooled group's metrics are
+        those of all its members' pixels taken together.
+        """
+        for family in FAMILIES:
+            g = self._group(family, scope, name)
+            for member in members:
+                part = self.groups.get((family, *member))
+                if part is not None:
+                    g.add(part)
 
     def state(self) -> dict[str, Any]:
         """Everything counted, as picklable plain data (:meth:`from_state` rebuilds it)."""
@@ -441,6 +491,7 @@ class MetricAccumulator:
             "threshold": self.threshold,
             "per_event": self.per_event,
             "max_bins": self.max_bins,
+            "target": self.target,
             "groups": {
                 key: {
                     "confusion": (g.tp, g.fp, g.fn, g.tn, g.n_samples),
@@ -453,7 +504,12 @@ class MetricAccumulator:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> MetricAccumulator:
         """The accumulator :meth:`state` described (e.g. received from another process)."""
-        acc = cls(state["threshold"], per_event=state["per_event"], max_bins=state["max_bins"])
+        acc = cls(
+            state["threshold"],
+            per_event=state["per_event"],
+            max_bins=state["max_bins"],
+            target=state.get("target", "cumulative"),
+        )
         for key, gs in state["groups"].items():
             g = acc._group(*key)
             g.tp, g.fp, g.fn, g.tn, g.n_samples = (int(v) for v in gs["confusion"])
@@ -461,7 +517,18 @@ class MetricAccumulator:
         return acc
 
     def result(self, family: str = "next", scope: str = "all", name: str = "all") -> dict[str, float]:
-        """Metrics of one group: precision, recall, f1, iou, ap, best_f1, best_threshold, counts."""
+        """Metrics of one group: precision, recall, f1, iou, ap, best_f1, best_threshold, counts.
+
+        Raises
+        ------
+        ValueError
+            ``family`` is not scored for this target kind (``"new"`` of an ``active`` target).
+        """
+        if family not in self.families:
+            raise ValueError(
+                f"metric family {family!r} is not scored for {self.target!r} targets (families: "
+                f"{', '.join(self.families)})"
+            )
         g = self.groups.get((family, scope, name)) or _Group(self.max_bins)
         out: dict[str, float] = dict(scores(g.tp, g.fp, g.fn))
         out["ap"] = g.scores.average_precision()
@@ -473,20 +540,22 @@ class MetricAccumulator:
 
     def summary(self, prefix: str = "val/") -> dict[str, float]:
         """Flat metrics of the ``all`` group (keys: :func:`summary_keys`): ``{prefix}f1``,
-        ``{prefix}ap`` ... for the next mask and ``{prefix}new_f1``, ``{prefix}new_ap`` ... for the
-        newly burned pixels."""
-        results = {family: self.result(family) for family in FAMILIES}
-        return {key: float(results[family][k]) for key, (family, k) in _summary_items(prefix).items()}
+        ``{prefix}ap`` ... for the next mask and, for cumulative targets, ``{prefix}new_f1``,
+        ``{prefix}new_ap`` ... for the newly burned pixels."""
+        results = {family: self.result(family) for family in self.families}
+        items = _summary_items(prefix, self.target)
+        return {key: float(results[family][k]) for key, (family, k) in items.items()}
 
     def table(self, model: str | None = None) -> Any:
         """A tidy :class:`pandas.DataFrame`: one row per (family, scope, group)."""
         import pandas as pd
 
-        order = {"all": 0, "history": 1, "event": 2}
+        order = {"all": 0, "history": 1, "regime": 2, "event": 3}
         bucket_order = {name: i for i, (_, _, name) in enumerate(HIST_BUCKETS)}
         rows = []
         for family, scope, name in sorted(
-            self.groups, key=lambda k: (FAMILIES.index(k[0]), order[k[1]], bucket_order.get(k[2], 99), k[2])
+            self.groups,
+            key=lambda k: (FAMILIES.index(k[0]), order.get(k[1], 9), bucket_order.get(k[2], 99), k[2]),
         ):
             r = self.result(family, scope, name)
             row = {"target": family, "scope": scope, "group": name, "threshold": self.threshold}

@@ -26,6 +26,7 @@ from emberxr.errors import ConfigError, EmberxrError, Problem
 #: constructor arguments the data provides (never set in the model section)
 DATA_OWNED = {
     "in_static": "remove it: in_static is the number of static bands of the training data",
+    "in_dynamic": "remove it: in_dynamic is the number of dynamic bands of the training data",
     "patch_size": "set data.patch_size instead",
     "max_history": "set data.max_history instead",
 }
@@ -215,22 +216,55 @@ def model_options(cfg: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def model_kwargs(cfg: Mapping[str, Any], model_cls: Any, in_static: int) -> dict[str, Any]:
+def model_kwargs(
+    cfg: Mapping[str, Any], model_cls: Any, in_static: int, in_dynamic: int = 0
+) -> dict[str, Any]:
     """Constructor keyword arguments of ``model_cls`` from a validated configuration.
 
-    ``in_static`` (from the data), ``data.patch_size`` and ``data.max_history`` are given when the
-    constructor takes them; then the preset's options, overridden by the explicit ones (and
-    ``preset`` itself when the constructor has such an argument).
+    ``in_static`` and ``in_dynamic`` (feature channels of the data), ``data.patch_size`` and
+    ``data.max_history`` are given when the constructor takes them (``in_dynamic`` only when it is
+    not 0, so models without dynamic bands keep the configuration they always had); then the
+    preset's options, overridden by the explicit ones (and ``preset`` itself when the constructor
+    has such an argument). A model that does not take ``in_dynamic`` while the data has dynamic
+    bands is built without them, with a warning.
     """
     named, var_kw = _signature(model_cls)
     d = cfg["data"]
-    common = {"in_static": int(in_static), "patch_size": d["patch_size"], "max_history": d["max_history"]}
+    common: dict[str, Any] = {
+        "in_static": int(in_static),
+        "patch_size": d["patch_size"],
+        "max_history": d["max_history"],
+    }
+    if in_dynamic:
+        common["in_dynamic"] = int(in_dynamic)
+        if "in_dynamic" not in named and not var_kw:
+            warnings.warn(
+                f"model {cfg['model']['name']!r} takes no in_dynamic argument: the data's {in_dynamic} "
+                "dynamic feature channel(s) are not used by it",
+                stacklevel=2,
+            )
     out = {k: v for k, v in common.items() if k in named or var_kw}
     preset = cfg["model"].get("preset")
     if preset is not None and "preset" in named:
         out["preset"] = preset
     out.update(model_options(cfg))
     return out
+
+
+def build_model(cfg: Mapping[str, Any], stats: Any) -> Any:
+    """The configured model, sized for the data that ``stats`` (a ``NormStats``) describes.
+
+    ``in_static`` / ``in_dynamic`` come from the statistics (:func:`model_kwargs`), and the data's
+    channel names are known while the model is built, so pretrained weight files are matched to
+    the input channels by name (:mod:`emberxr.channels`).
+    """
+    from emberxr.channels import channel_names
+    from emberxr.registry import create_model
+
+    name = cfg["model"]["name"]
+    kwargs = model_kwargs(cfg, get_model_class(name), stats.n_static, stats.n_dynamic)
+    with channel_names(static=stats.feature_names, dynamic=stats.dynamic_feature_names):
+        return create_model(name, **kwargs)
 
 
 def check_model_build(cfg: Mapping[str, Any]) -> list[Problem]:

@@ -140,6 +140,7 @@ class WandbLogger:
             project=cfg["wandb"]["project"],
             entity=cfg["wandb"]["entity"],
             name=cfg["wandb"]["name"] or run_name(cfg),
+            group=cfg["wandb"].get("group"),
             tags=run_tags(cfg),
             config={**flatten(cfg), **dict(context or {})},
             mode=self.mode,

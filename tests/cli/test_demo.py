@@ -34,6 +34,11 @@ def test_demo_writes_table_forecast_and_panels(tmp_path):
     md = (out / "results.md").read_text()
     assert "| model" in md and "New-burn F1 by history length" in md
     assert (out / "results.csv").read_text().startswith("model,target,scope,group")
+    from emberxr.study import read_study  # the same results as a study, for `make results`
+
+    runs, meta = read_study(out)
+    assert set(runs["arm"]) == {"copylast", "conv2d"} and set(runs["split"]) == {"test"}
+    assert runs[runs["arm"] == "conv2d"]["steps"].eq(2).all() and meta["seeds"] == [0]
     tifs = list(out.glob("forecast_*.tif"))
     main_tif = next(p for p in tifs if "arrival" not in p.name)
     with rasterio.open(main_tif) as src:

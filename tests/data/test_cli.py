@@ -65,3 +65,25 @@ def test_group_commands_without_action_show_help(capsys):
     assert main(["data"]) == 2
     assert main(["cache"]) == 2
     assert "check" in capsys.readouterr().out
+
+
+def test_data_seal_records_an_older_store_so_check_verifies_it(tmp_path, events, capsys):
+    import json
+
+    from emberxr.cli import main
+    from emberxr.data.check import data_check
+    from emberxr.io.events import save_events
+    from emberxr.io.integrity import CHUNKS_ATTR
+
+    store = tmp_path / "old.zarr"
+    save_events(events[:2], store)
+    for eid in ("synthetic-0", "synthetic-1"):  # as a store written before the record existed
+        meta_path = store / eid / "zarr.json"
+        meta = json.loads(meta_path.read_text())
+        del meta["attributes"][CHUNKS_ATTR]
+        meta_path.write_text(json.dumps(meta))
+    assert data_check(store).verified == 0
+    assert main(["data", "seal", str(store)]) == 0
+    assert "recorded the chunks of 2 event(s)" in capsys.readouterr().out
+    assert data_check(store).verified == 2
+    assert main(["data", "seal", str(tmp_path)]) == 1  # not a store: a named error, exit 1

@@ -155,3 +155,19 @@ def test_cog_overview_resampling_is_chosen_and_stays_in_range(make_synthetic_eve
     assert len(np.unique(ov)) > 2  # really averaged
     with pytest.raises(WriteError, match=r"resampling='cubic'.*nearest, average, mode"):
         to_geotiff(field, tmp_path / "c.tif", cog=True, resampling="cubic")
+
+
+@pytest.mark.parametrize("shape", [(1, 5), (4, 1), (1, 1)])
+def test_grids_one_cell_wide_keep_their_stored_transform(tmp_path, shape):
+    """1×N and 1×1 grids are legal: the cell size comes from the transform on spatial_ref."""
+    from affine import Affine
+
+    from emberxr.io.geotiff import to_geotiff
+
+    y = 4_000_000 - 15 - 30 * np.arange(shape[0])
+    x = 500_015 + 30 * np.arange(shape[1])
+    da = xr.DataArray(np.ones(shape, np.float32), dims=("y", "x"), coords={"y": y, "x": x})
+    da = da.rio.write_crs("EPSG:32611").rio.write_transform(Affine(30, 0, 500_000, 0, -30, 4_000_000))
+    to_geotiff(da, tmp_path / "one.tif")
+    with rasterio.open(tmp_path / "one.tif") as src:
+        assert src.transform == Affine(30, 0, 500_000, 0, -30, 4_000_000) and src.shape == shape

@@ -6,12 +6,14 @@ e.g. ``test_model_conforms[emberformer:target_unused]``, so a failure names one 
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
 import pytest
 
 import emberxr
+from emberxr.registry import get_model_class
 from emberxr.testing import CHECKS, check_decoder, check_model, conformance_cases, make_batch, pad_history
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -47,6 +49,27 @@ VARIANT_CASES = [
     ),
     *conformance_cases("utae", label="utae-paper", preset="paper"),
     *conformance_cases("unets", label="unets-patch16", patch_size=16),
+    *conformance_cases(
+        "emberformer",
+        label="emberformer-dynamic-mean",
+        **SMALL["emberformer"],
+        in_dynamic=2,
+        token_mode="mean",
+    ),
+    *conformance_cases(
+        "emberformer",
+        label="emberformer-dynamic-off",
+        **SMALL["emberformer"],
+        in_dynamic=2,
+        use_dynamic=False,
+    ),
+]
+# every built-in model with dynamic bands (batches with `dynamic [B, T, 3, H, W]`)
+DYNAMIC_CASES = [
+    case
+    for name in emberxr.list_models()
+    if "in_dynamic" in inspect.signature(get_model_class(name)).parameters
+    for case in conformance_cases(name, label=f"{name}-dynamic", in_dynamic=3, **SMALL.get(name, {}))
 ]
 
 
@@ -63,6 +86,16 @@ def test_decoder_conforms(case):
 @pytest.mark.parametrize("case", VARIANT_CASES, ids=str)
 def test_model_variant_conforms(case):
     case()
+
+
+@pytest.mark.parametrize("case", DYNAMIC_CASES, ids=str)
+def test_model_with_dynamic_bands_conforms(case):
+    case()
+
+
+def test_every_built_in_model_takes_dynamic_bands():
+    built_in = [n for n in emberxr.list_models() if get_model_class(n).__module__.startswith("emberxr.")]
+    assert {c.subject.label for c in DYNAMIC_CASES} >= {f"{n}-dynamic" for n in built_in}
 
 
 def test_the_table_is_one_list_of_uniquely_named_checks_for_models_and_decoders():
@@ -92,6 +125,7 @@ def test_check_model_and_check_decoder_run_the_same_table():
     assert report.skipped == {
         "backward": "model has no trainable parameters",
         "tokens": "model does not use tokens",
+        "dynamic_used": "built without dynamic bands (in_dynamic=0)",
     }
     dec = check_decoder("light", in_model=False)
     assert set(dec.passed) == {c.name for c in CHECKS if "decoder" in c.applies_to}

@@ -18,6 +18,8 @@ from emberxr.models.base import (
     FireModel,
     ModelRequirements,
     apply_valid,
+    dynamic_bands,
+    last_dynamic,
     last_frame,
     static_bands,
 )
@@ -126,6 +128,39 @@ class _MixesSamples(_Good):
         return out - out.mean(dim=0, keepdim=True)
 
 
+class _GoodDynamic(_Good):
+    """The correct model with dynamic bands: the last real step's are extra conv inputs."""
+
+    def __init__(self, in_dynamic: int = 0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.in_dynamic = in_dynamic
+        self.dyn = nn.Conv2d(max(in_dynamic, 1), 1, 1)
+
+    def logits(self, batch):
+        out = super().logits(batch)
+        return out + self.dyn(last_dynamic(batch, self.in_dynamic)) if self.in_dynamic else out
+
+
+class _IgnoresDynamic(_GoodDynamic):
+    def logits(self, batch):
+        return _Good.logits(self, batch) + 0.0 * self.dyn.bias.sum()
+
+
+class _ZeroFillsMissingDynamic(_GoodDynamic):
+    def logits(self, batch):
+        dyn = batch.get("dynamic")
+        if dyn is None:
+            dyn = batch["fire"].new_zeros(
+                (batch["fire"].shape[0], 1, self.in_dynamic, *batch["fire"].shape[-2:])
+            )
+        return _Good.logits(self, batch) + self.dyn(dyn[:, -1])
+
+
+class _SumsDynamicOverPadding(_GoodDynamic):
+    def logits(self, batch):
+        return _Good.logits(self, batch) + self.dyn(dynamic_bands(batch, self.in_dynamic).sum(dim=1))
+
+
 BAD_MODELS = [
     (_ReadsTarget, {}, "target_unused", "reads batch['target']"),
     (_ReadsTargetWhenTraining, {}, "target_unused", "(train mode)"),
@@ -138,14 +173,23 @@ BAD_MODELS = [
     (_ForgetsHidden, {"hidden": 6}, "config_roundtrip", "config lacks 'hidden'"),
     (_DependsOnPaddedLength, {}, "padding_invariance", "padded frames in front changed the output"),
     (_SumsPaddedFrames, {}, "padded_content_ignored", "content of padded frames"),
+    (_IgnoresDynamic, {"in_dynamic": 2}, "dynamic_used", "changed no valid logit"),
+    (_ZeroFillsMissingDynamic, {"in_dynamic": 2}, "dynamic_used", "a batch without 'dynamic' was predicted"),
+    (_SumsDynamicOverPadding, {"in_dynamic": 2}, "padded_content_ignored", "content of padded frames"),
     (_MixesSamples, {}, "batch_independence", "alone differs"),
 ]
 
 
 def test_the_good_model_passes_every_check():
     report = check_model(_Good)
-    assert report.ok and set(report.skipped) == {"tokens"}
-    assert len(report.passed) == sum("model" in c.applies_to for c in CHECKS) - 1
+    assert report.ok and set(report.skipped) == {"tokens", "dynamic_used"}
+    assert len(report.passed) == sum("model" in c.applies_to for c in CHECKS) - 2
+
+
+def test_the_good_model_with_dynamic_bands_passes_every_check():
+    report = check_model(_GoodDynamic, in_dynamic=2)
+    assert report.ok and set(report.skipped) == {"tokens"}, str(report)
+    assert "dynamic_used" in report.passed
 
 
 @pytest.mark.parametrize(
@@ -174,7 +218,7 @@ def test_a_failing_case_names_its_check_and_the_others_pass():
     with pytest.raises(AssertionError, match=r"_IgnoresMask:validity_mask failed: validity mask ignored"):
         cases.pop("validity_mask")()
     assert {name: case.run()[0] for name, case in cases.items()} == {
-        name: "skipped" if name == "tokens" else "passed" for name in cases
+        name: "skipped" if name in ("tokens", "dynamic_used") else "passed" for name in cases
     }
 
 

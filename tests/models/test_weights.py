@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 import emberxr
-from emberxr.decoders.weights import adapt_input_conv, default_weights_path, load_pretrained, weights_dirs
+from emberxr.decoders.weights import (
+    adapt_input_conv,
+    default_weights_path,
+    load_pretrained,
+    package_weights_dir,
+    weights_dirs,
+)
 from emberxr.errors import WeightsError
 
 timm = pytest.importorskip("timm")
@@ -87,7 +95,9 @@ def test_pretrained_true_loads_the_default_file_env_dir_first(tmp_path, monkeypa
     env_dir, cache = tmp_path / "env", tmp_path / "xdg"
     monkeypatch.setenv("EMBERXR_WEIGHTS_DIR", str(env_dir))
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    assert weights_dirs() == [env_dir, cache / "emberxr" / "weights"]
+    # the package's shipped files come last: a file of the user's own always wins
+    assert weights_dirs() == [env_dir, cache / "emberxr" / "weights", package_weights_dir()]
+    assert package_weights_dir() == Path(emberxr.__file__).parent / "_weights"
     with pytest.raises(WeightsError) as info:
         _small_unet(pretrained=True)
     msg = str(info.value)  # says exactly where to put a file, and how to pass one instead
@@ -188,3 +198,26 @@ def test_rebuilding_from_a_checkpoint_needs_no_weight_file(tmp_path, monkeypatch
         again = emberxr.create_model("emberformer", **trained.config)
     again.load_state_dict(trained.state_dict())
     assert again.config == trained.config and again.pretrained_parameters() == []
+
+
+def test_the_package_folder_is_the_last_fallback(tmp_path, monkeypatch):
+    """A file shipped in ``emberxr/_weights`` is found when neither the user's directory nor the cache
+    has one, and never suggested as the place to put a file."""
+    import emberxr.decoders.weights as weights
+
+    shipped = tmp_path / "pkg"
+    monkeypatch.setattr(weights, "package_weights_dir", lambda: shipped)
+    monkeypatch.setenv("EMBERXR_WEIGHTS_DIR", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    with pytest.raises(WeightsError) as info:
+        default_weights_path("segformer", "mit_b0")
+    assert str(shipped) not in str(info.value) and "emberxr pretrain --decoder segformer" in str(info.value)
+    shipped.mkdir()
+    torch.save({}, shipped / "segformer-mit_b0.pt")
+    assert default_weights_path("segformer", "mit_b0") == shipped / "segformer-mit_b0.pt"
+    (tmp_path / "xdg" / "emberxr" / "weights").mkdir(parents=True)
+    torch.save({}, tmp_path / "xdg" / "emberxr" / "weights" / "segformer-mit_b0.pt")
+    assert (
+        default_weights_path("segformer", "mit_b0")
+        == tmp_path / "xdg" / "emberxr" / "weights" / "segformer-mit_b0.pt"
+    )

@@ -101,5 +101,7 @@ def test_no_reader_lists_readers_in_guessing_order(registry, tmp_path):
 
     registry.register("aaa_shy")(Shy)
     registry.register("picky")(Picky)
-    with pytest.raises(NoReaderError, match=r"tried: picky, raw, zarr, aaa_shy\."):
+    with pytest.raises(
+        NoReaderError, match=r"tried: picky, raw, zarr, ndws, wildfirespreadts, aaa_shy, datacube\."
+    ):
         guess_reader(tmp_path)

@@ -1,0 +1,161 @@
+"""The results in the docs, generated from the committed result files (``make results``).
+
+Usage::
+
+    .venv/bin/python docs/scripts/results.py           # print every block
+    .venv/bin/python docs/scripts/results.py --write   # rewrite the blocks (make results)
+
+Each study's results are two committed files in ``docs/results/<study>/``: ``runs.csv`` (one row
+per arm, seed, split, target, group and metric) and ``study.json`` (arms, seeds, budget, data) —
+what :func:`emberxr.study.run_study` (``emberxr ablate``, ``emberxr benchmark sim-shift``) and
+``emberxr demo`` write to their output folders. Every table is rendered from them by the functions
+of :mod:`emberxr.study`, with its caption (data, seeds, budget, hardware, wall time);
+:data:`BLOCKS` lists where each goes. ``tests/study/test_results_docs.py`` fails when a block in a
+doc differs from what :func:`render` makes of the committed files.
+
+A study without committed files renders as a note with the command that measures it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from emberxr.doc_blocks import replace_block
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results"
+
+#: study folder -> (command that measures it, estimated time on the 2-core reference CPU: from the
+#: demo's measured 2000-step fits, 98 s U-Net-S, 346 s U-TAE, 113 s EmberFormer, plus evaluation)
+STUDIES: dict[str, tuple[str, str]] = {
+    "demo": (
+        "make demo && mkdir -p docs/results/demo && cp outputs/runs.csv outputs/study.json docs/results/demo/",
+        "10–16 min",
+    ),
+    "sim-shift": (
+        "emberxr benchmark sim-shift --model unets utae emberformer --seeds 0 1 2 --out outputs/sim-shift && "
+        "mkdir -p docs/results/sim-shift && cp outputs/sim-shift/runs.csv outputs/sim-shift/study.json "
+        "docs/results/sim-shift/",
+        "about 1 h: 9 runs of 2000 steps",
+    ),
+    "ablate-emberformer": (
+        "emberxr ablate ablate_emberformer --out outputs/ablate-emberformer && mkdir -p "
+        "docs/results/ablate-emberformer && cp outputs/ablate-emberformer/runs.csv "
+        "outputs/ablate-emberformer/study.json docs/results/ablate-emberformer/",
+        "about 3 h: 13 arms × 3 seeds of 2000 steps",
+    ),
+}
+
+
+def _study(name: str) -> tuple | None:
+    """``(runs, meta)`` of a committed study, or None when it is not committed."""
+    from emberxr.study import read_study
+
+    folder = RESULTS / name
+    if not (folder / "runs.csv").is_file():
+        return None
+    return read_study(folder)
+
+
+def _missing(name: str) -> str:
+    command, estimate = STUDIES[name]
+    return f"*Not measured yet.* Run `{command}` ({estimate} on a 2-core CPU), then `make results`."
+
+
+def render_demo() -> str:
+    """``docs/results.md``, block ``results:demo``: the demo's models on the test split, and by
+    history length."""
+    from emberxr.study import render_arms, render_markdown
+
+    found = _study("demo")
+    if found is None:
+        return _missing("demo")
+    runs, meta = found
+    parts = [render_arms(runs, meta, split="test")]
+    by_history = [("new", "f1", "new-burn F1"), ("next", "ap", "next-mask AP")]
+    parts += [
+        "",
+        "By history length (frames available at the issue time), the same runs:",
+        "",
+        render_markdown(runs, meta, scope="history", split="test", metrics=by_history, caption=False),
+    ]
+    return "\n".join(parts)
+
+
+def render_sim_shift() -> str:
+    """``docs/results.md``, block ``results:sim-shift``: the skill study on every split."""
+    from emberxr.study import render_markdown
+
+    found = _study("sim-shift")
+    return _missing("sim-shift") if found is None else render_markdown(*found)
+
+
+def render_ablation() -> str:
+    """``docs/results.md``, block ``results:ablation``: the EmberFormer ablations."""
+    from emberxr.study import render_markdown
+
+    found = _study("ablate-emberformer")
+    if found is None:
+        return _missing("ablate-emberformer")
+    return render_markdown(*found, metrics=[("new", "f1", "new-burn F1"), ("new", "ap", "new-burn AP")])
+
+
+def render_readme() -> str:
+    """``README.md``, block ``results:readme``: the demo's table (one seed, said so) and, once
+    measured, the skill study's in-regime means ± std over seeds."""
+    from emberxr.study import render_arms
+
+    parts = []
+    demo = _study("demo")
+    if demo is None:
+        parts.append(_missing("demo"))
+    else:
+        runs, meta = demo
+        n = runs["seed"].nunique()
+        what = "one run per model (seed " + ", ".join(map(str, sorted(runs["seed"].unique()))) + ")"
+        parts += [
+            f"**`make demo`, {what if n == 1 else f'{n} seeds per model, mean ± std'}** on the test split of "
+            f"`{meta.get('data')}`" + (" — a single run shows no seed spread:" if n == 1 else ":"),
+            "",
+            render_arms(runs, meta, split="test"),
+        ]
+    shift = _study("sim-shift")
+    parts += ["", "**Over seeds** (mean ± std; the shift benchmark's in-regime `test` split):", ""]
+    if shift is None:
+        parts.append(_missing("sim-shift"))
+    else:
+        parts.append(render_arms(*shift, split="test"))
+    return "\n".join(parts)
+
+
+#: (doc, block name) -> the function rendering its text
+BLOCKS: dict[tuple[str, str], Callable[[], str]] = {
+    ("README.md", "results:readme"): render_readme,
+    ("docs/results.md", "results:demo"): render_demo,
+    ("docs/results.md", "results:sim-shift"): render_sim_shift,
+    ("docs/results.md", "results:ablation"): render_ablation,
+}
+
+
+def render(doc: str, name: str) -> str:
+    """The text of block ``name`` of ``doc`` (a path relative to the repository root)."""
+    return BLOCKS[(doc, name)]()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="rewrite the blocks in the docs")
+    args = parser.parse_args()
+    for (doc, name), fn in BLOCKS.items():
+        text = fn()
+        if args.write:
+            changed = replace_block(ROOT / doc, name, text)
+            print(f"{doc} [{name}]: {'updated' if changed else 'unchanged'}")
+        else:
+            print(f"<!-- {doc} {name} -->\n{text}\n")
+
+
+if __name__ == "__main__":
+    main()
