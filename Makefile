@@ -16,7 +16,7 @@ export MPLBACKEND ?= Agg
 .PHONY: venv demo test test-all lint format sim-venv bench bench-smoke results install-check docs-figures clean help pretrain
 
 help:
-	@echo "make demo      set up .venv, then run the main job on the built-in sim-small dataset"
+	@echo "make demo      set up .venv, then run the main job on the built-in sim-wide-small dataset"
 	@echo "make test      set up .venv, then run the test suite (trains tiny models for real)"
 	@echo "make test-all  the suite including tests marked slow"
 	@echo "make lint      ruff"

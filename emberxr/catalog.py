@@ -41,7 +41,7 @@ import difflib
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -388,10 +388,13 @@ class Catalog(Mapping[str, xr.DataTree]):
             )
         return list(self._split_ids[split])
 
-    def events(self, split: str) -> list[xr.Dataset]:
-        """The split's events as (lazy) Datasets."""
-        tree = self[split]
-        return [tree[eid].to_dataset() for eid in self._split_ids[split]]
+    def events(self, split: str) -> Sequence[xr.Dataset]:
+        """The split's events (lazy Datasets), each opened when read and not kept
+        (:class:`~emberxr.data.sources.EventSequence`): a split of many thousands of events costs
+        only its ids."""
+        from emberxr.data.sources import EventSequence
+
+        return EventSequence(self.open_event, self.event_ids(split), f"{self.name} {split}")
 
     @property
     def bands(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""The main demo: every model on ``sim-small`` with short budgets, one table, one forecast, panels.
+"""The main demo: every model on ``sim-wide-small`` with short budgets, one table, one forecast, panels.
 
 ``configs/demo.yaml`` holds the shared settings (``common``: a training config applied to every
 model) and one section per model (``models.<name>``: overrides, e.g. its step budget). Budgets are

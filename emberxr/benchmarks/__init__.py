@@ -11,3 +11,41 @@
 ``emberxr benchmark wildfirespreadts|ndws`` runs them from the shell (:mod:`emberxr.cli.benchmark_public`);
 ``docs/benchmarks-public.md`` says how to get the data and how emberxr's numbers compare.
 """
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["active_fire_fit_kwargs", "next_mask_row"]
+
+
+def active_fire_fit_kwargs(
+    days: int,
+    epochs: int,
+    steps: int | None,
+    progress: bool,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The :func:`emberxr.fit` keywords every public protocol shares: exactly ``days`` input days,
+    the next day's *active* fire as target, validation AP as the monitor, no W&B, ``steps`` (when
+    given) spread over ``epochs``; ``overrides`` win."""
+    kw: dict[str, Any] = {
+        "max_history": int(days),
+        "min_history": int(days),
+        "epochs": int(epochs),
+        "target": "active",  # the next day's detected fire, not the cumulative burned area
+        "monitor": "val/ap",
+        "wandb__enabled": False,
+        "progress": progress,
+        **dict(overrides or {}),
+    }
+    if steps is not None:
+        kw["steps_per_epoch"] = max(1, math.ceil(int(steps) / int(epochs)))
+    return kw
+
+
+def next_mask_row(frame: Any) -> Any:
+    """The pooled next-mask row (``target == "next"``, ``scope == "all"``) of an evaluation table."""
+    return frame[(frame["target"] == "next") & (frame["scope"] == "all")].iloc[0]

@@ -25,6 +25,8 @@ from typing import Any
 
 import xarray as xr
 
+from emberxr.benchmarks import active_fire_fit_kwargs, next_mask_row
+
 __all__ = ["PUBLISHED", "NDWSResult", "load_splits", "run"]
 
 #: published fire-class scores on the NDWS test files (random-split papers are not comparable)
@@ -130,18 +132,7 @@ def run(
 
     if splits is None:
         splits = load_splits(root, progress=progress)
-    fit_kw: dict[str, Any] = {
-        "max_history": 1,
-        "min_history": 1,
-        "epochs": int(epochs),
-        "target": "active",  # the next day's detected fire, not the cumulative burned area
-        "monitor": "val/ap",
-        "wandb__enabled": False,
-        "progress": progress,
-        **dict(overrides or {}),
-    }
-    if steps is not None:
-        fit_kw["steps_per_epoch"] = max(1, math.ceil(int(steps) / int(epochs)))
+    fit_kw = active_fire_fit_kwargs(1, epochs, steps, progress, overrides)
     fitted = emberxr.fit(
         {"train": list(splits["train"]), "val": list(splits["val"])},
         model=model,
@@ -151,7 +142,7 @@ def run(
         **fit_kw,
     )
     df = fitted.evaluate(list(splits["test"]), split="test", per_event=False, progress=progress)
-    row = df[(df["target"] == "next") & (df["scope"] == "all")].iloc[0]
+    row = next_mask_row(df)
     return NDWSResult(
         model,
         float(row["ap"]),

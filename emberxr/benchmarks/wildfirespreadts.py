@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from emberxr.benchmarks import active_fire_fit_kwargs, next_mask_row
 from emberxr.errors import ConfigError, Problem
 from emberxr.readers.wildfirespreadts import STATIC_BANDS
 
@@ -483,18 +484,7 @@ def run(
     chosen = [get_fold(i) for i in (range(len(FOLDS)) if folds is None else folds)]
     if events_by_year is None:
         events_by_year = load_years(root, layout=layout, progress=progress)
-    fit_kw: dict[str, Any] = {
-        "max_history": int(days),
-        "min_history": int(days),
-        "epochs": int(epochs),
-        "target": "active",  # the next day's detected fire, not the cumulative burned area
-        "monitor": "val/ap",
-        "wandb__enabled": False,
-        "progress": progress,
-        **dict(overrides or {}),
-    }
-    if steps is not None:
-        fit_kw["steps_per_epoch"] = max(1, math.ceil(int(steps) / int(epochs)))
+    fit_kw = active_fire_fit_kwargs(days, epochs, steps, progress, overrides)
     out_root = Path(output_dir) / f"{model}-{days}d-{features}"
     result = WSTSResult(
         model,
@@ -528,7 +518,7 @@ def run(
             **fit_kw,
         )
         df = fitted.evaluate(splits["test"], split="test", per_event=False, progress=progress)
-        row = df[(df["target"] == "next") & (df["scope"] == "all")].iloc[0]
+        row = next_mask_row(df)
         result.folds.append(
             FoldResult(
                 fold,

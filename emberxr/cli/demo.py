@@ -1,7 +1,7 @@
 """``emberxr demo``: the main job (``make demo``).
 
 Fits ``copylast``, ``unets``, ``utae`` and ``emberformer`` with short fixed budgets on the built-in
-``sim-small`` dataset, prints the comparison table and writes into ``outputs/``: the table
+``sim-wide-small`` dataset, prints the comparison table and writes into ``outputs/``: the table
 (``results.md``, ``results.csv``), a 3-step GeoTIFF forecast of one test event and PNG panels.
 """
 
@@ -13,7 +13,7 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` sub-command."""
     p = subparsers.add_parser(
-        "demo", help="fit every model on sim-small, compare, write outputs/", description=__doc__
+        "demo", help="fit every model on sim-wide-small, compare, write outputs/", description=__doc__
     )
     p.add_argument("--config", default=None, help="demo YAML (default: the shipped configs/demo.yaml)")
     p.add_argument("--out", default="outputs", help="output directory (default: outputs)")

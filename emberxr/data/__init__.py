@@ -4,7 +4,8 @@ Modules (one job each): :mod:`~emberxr.data.samples` (which (event, t) are sampl
 :mod:`~emberxr.data.tiling` (xbatcher tiles, front-biased crops, stitching),
 :mod:`~emberxr.data.augment` (flips / rotations with wind, aspect and direction pairs),
 :mod:`~emberxr.data.datasets` (torch datasets), :mod:`~emberxr.data.collate`
-(left-padding collate), :mod:`~emberxr.data.cache` (zarr patch cache),
+(left-padding collate), :mod:`~emberxr.data.streaming` (window reads of lazy events, the
+per-process chunk cache), :mod:`~emberxr.data.cache` (zarr patch cache),
 :mod:`~emberxr.data.check` (sanity report). Patch tokens (the layout shared with the models) live
 in :mod:`emberxr.tokens`. Names are imported lazily (torch only on use).
 See ``docs/data-pipeline.md``.
@@ -35,6 +36,7 @@ _LAZY = {
     "resolve_splits": "emberxr.data.sources",
     "resolve_split": "emberxr.data.sources",
     "split_events": "emberxr.data.sources",
+    "EventSequence": "emberxr.data.sources",
     "EpochSampler": "emberxr.data.loaders",
     "build_dataset": "emberxr.data.loaders",
     "build_loader": "emberxr.data.loaders",

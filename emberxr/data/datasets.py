@@ -17,8 +17,7 @@ Keys of a sample (torch, no batch axis) follow the batch contract in ``docs/arch
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ import xarray as xr
 from emberxr.data.augment import Augment, AugPlan
 from emberxr.data.samples import MAX_HISTORY_LIMIT, SampleIndex, check_target_kind
 from emberxr.data.sources import as_event_list
+from emberxr.data.streaming import ArraySource, ByteLRU, array_source
 from emberxr.data.tiling import FrontMap, Tile, eval_tiles, front_map, random_crop
 from emberxr.errors import ConfigError, EventValidationError, Problem
 from emberxr.schema import (
@@ -51,30 +51,30 @@ __all__ = [
 ]
 
 
-def _is_dask(a: Any) -> bool:
-    return type(a).__module__.startswith("dask")
-
-
 @dataclass
 class _Event:
-    """The arrays of one event that samples are cut from (numpy, or dask when lazy)."""
+    """The arrays of one event that samples are cut from: in memory, or read by windows
+    (:class:`~emberxr.data.streaming.ArraySource`: zarr directly with a chunk cache, or Dask)."""
 
     event_id: str
     n_t: int
     shape: tuple[int, int]
-    fire: Any
-    static: Any
-    valid: Any
+    fire: ArraySource
+    static: ArraySource
+    valid: ArraySource
     wind: np.ndarray  # raw (T, 2)
     lazy: bool
     dynamic: Any = None  # raw (T, Cd, H, W) or None
 
     @classmethod
     def from_dataset(cls, ev: xr.Dataset, idx: int, preload: bool) -> _Event:
-        get = (lambda v: np.asarray(ev[v].values)) if preload else (lambda v: ev[v].data)
-        fire, static, valid = get(FIRE), get(STATIC), get(VALID)
-        dynamic = get(DYNAMIC) if DYNAMIC in ev.variables else None
-        lazy = any(_is_dask(a) for a in (fire, static, valid, dynamic))
+        names = (FIRE, STATIC, VALID, DYNAMIC) if DYNAMIC in ev.variables else (FIRE, STATIC, VALID)
+        if preload:
+            sources = [ArraySource(np.asarray(ev[v].values)) for v in names]
+        else:
+            sources = [array_source(ev[v].data) for v in names]
+        fire, static, valid = sources[:3]
+        dynamic = sources[3] if len(sources) > 3 else None
         return cls(
             str(ev.attrs.get("event_id", f"event-{idx}")),
             int(ev.sizes["time"]),
@@ -83,7 +83,7 @@ class _Event:
             static,
             valid,
             np.asarray(wind_series(ev), np.float32),
-            lazy,
+            any(a.lazy for a in sources),
             dynamic,
         )
 
@@ -95,34 +95,62 @@ class _Event:
         with_static: bool,
         band: int | None = None,
         dynamic_stop: int | None = None,
+        cache: ByteLRU | None = None,
     ) -> tuple[np.ndarray, ...]:
         """Frames ``t0:t1``, validity, (optionally) all static bands or one band, and (with
         ``dynamic_stop``, when the event has dynamic bands) the dynamic bands of steps
         ``t0:dynamic_stop`` of a window, last."""
         ys, xs = tile.slices
-        parts = [self.fire[t0:t1, ys, xs], self.valid[ys, xs]]
+        reads: list[tuple[ArraySource, tuple[slice, ...]]] = [
+            (self.fire, (slice(t0, t1), ys, xs)),
+            (self.valid, (ys, xs)),
+        ]
         if with_static:
-            parts.append(self.static[:, ys, xs])
+            reads.append((self.static, (slice(None), ys, xs)))
         elif band is not None:
-            parts.append(self.static[band, ys, xs])
+            reads.append((self.static, (slice(band, band + 1), ys, xs)))
         if dynamic_stop is not None and self.dynamic is not None:
-            parts.append(self.dynamic[t0:dynamic_stop, :, ys, xs])
-        if self.lazy:
+            reads.append((self.dynamic, (slice(t0, dynamic_stop), slice(None), ys, xs)))
+        dask_parts = [src.dask_part(sel) for src, sel in reads if src.kind == "dask"]
+        if len(dask_parts) > 1:  # one Dask compute for every window read through Dask
             import dask
 
-            parts = list(dask.compute(*parts, scheduler="synchronous"))
-        return tuple(np.asarray(p) for p in parts)
+            computed = iter(dask.compute(*dask_parts, scheduler="synchronous"))
+            parts = [
+                np.asarray(next(computed)) if src.kind == "dask" else src.read(sel, cache)
+                for src, sel in reads
+            ]
+        else:
+            parts = [src.read(sel, cache) for src, sel in reads]
+        if band is not None and not with_static:
+            parts[2] = parts[2][0]
+        return tuple(parts)
 
-    def read_static(self, tile: Tile) -> np.ndarray:
+    def read_static(self, tile: Tile, cache: ByteLRU | None = None) -> np.ndarray:
+        """All static bands of a window."""
         ys, xs = tile.slices
-        s = self.static[:, ys, xs]
-        if _is_dask(s):
-            s = s.compute(scheduler="synchronous")
-        return np.asarray(s)
+        return self.static.read((slice(None), ys, xs), cache)
+
+    def read_fire(self, cache: ByteLRU | None = None) -> Any:
+        """Every fire frame: a numpy array, or a Dask array (reduced chunk by chunk) when the
+        frames are read through Dask or are large next to the cache."""
+        if self.fire.kind == "dask":
+            return self.fire.data
+        big = self.fire.nbytes * 8 > (cache.max_bytes if cache is not None else 0)
+        if self.fire.kind == "zarr" and big:
+            return self.fire.as_dask()
+        return self.fire.read((slice(None),), cache)
 
 
-def _check_events(events: Sequence[xr.Dataset], patch_size: int, strict: bool) -> tuple[list[str], list[str]]:
-    """Static and dynamic band names shared by every event (raises listing every problem)."""
+def _check_events(
+    events: Iterable[xr.Dataset],
+    patch_size: int,
+    strict: bool,
+    visit: Callable[[int, xr.Dataset], None] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Static and dynamic band names shared by every event (raises listing every problem);
+    ``visit(i, event)`` is called for each event in the same pass, so events opened on access are
+    opened once."""
     problems: list[Problem] = []
     names: list[str] | None = None
     dnames: list[str] | None = None
@@ -166,6 +194,8 @@ def _check_events(events: Sequence[xr.Dataset], patch_size: int, strict: bool) -
                     "give every event the same dynamic bands (or none)",
                 )
             )
+        if visit is not None:
+            visit(i, ev)
     if problems:
         raise EventValidationError(problems, subject="dataset events")
     return names or [], dnames or []
@@ -214,13 +244,20 @@ class FireSampleDataset(torch.utils.data.Dataset):
         Share of training crops centred near the fire front (0 = uniform).
     preload
         Load every event into memory (numpy) now: fast for small datasets such as ``sim-small``.
-        Otherwise lazy events stay lazy and each sample reads only its window.
+        Otherwise lazy events stay lazy and each sample reads only its window
+        (:mod:`emberxr.data.streaming`: unmodified zarr variables with zarr directly, through a
+        per-process cache of decoded chunks; other lazy arrays through Dask). Both give the same
+        samples. Only a tiny record is kept per event (id, sizes, wind, where its arrays are).
     pixels
         Add ``pixels`` ``[T, 1 + 2 + Cs + Cd, H, W]`` (fire, wind u, wind v broadcast, static,
         dynamic) for baselines that want one stacked tensor per step (the notes' RawFireDataset
         layout).
     static_cache_size
         Bound of the per-worker LRU cache of normalised static windows (0 disables it).
+    cache_mb
+        Per-process memory budget (MiB) of a streamed dataset's cache: decoded zarr chunks,
+        normalised static windows and fire-front maps share it (least recently used out first).
+        A preloaded dataset keeps up to ``static_cache_size`` normalised static windows instead.
     progress
         Show a progress bar while preloading the events.
     target
@@ -253,6 +290,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
         preload: bool = False,
         pixels: bool = False,
         static_cache_size: int = 256,
+        cache_mb: float = 256,
         progress: bool = False,
         target: str | None = None,
     ) -> None:
@@ -274,18 +312,39 @@ class FireSampleDataset(torch.utils.data.Dataset):
             )
         if not 0.0 <= front_bias <= 1.0:
             problems.append(Problem(f"front_bias={front_bias} is not a probability", "use a value in [0, 1]"))
+        if not cache_mb >= 0:
+            problems.append(Problem(f"cache_mb={cache_mb!r} is negative", "use a budget >= 0 MiB, e.g. 256"))
         if problems:
             raise ConfigError(problems, subject="FireSampleDataset")
         if augment is True:
             augment = Augment()
-        self.events = as_event_list(events)
-        self.band_names, self.dynamic_names = _check_events(self.events, int(patch_size), strict)
+        from emberxr.progress import progress as progress_bar
+
+        # one pass over the events (opened one at a time when they come from a store): checks,
+        # time counts and, when streaming, the per-event records; the events are not kept
+        events = as_event_list(events)
+        compatible = getattr(stats, "check_compatible", None) if stats is not None else None
+        n_times: list[int] = []
+        records: list[_Event] = []
+        kinds: list[xr.Dataset] = []  # attributes only, for the target-kind check
+
+        def visit(i: int, ev: xr.Dataset) -> None:
+            if compatible is not None:
+                compatible(ev)
+            n_times.append(int(ev.sizes["time"]))
+            kinds.append(xr.Dataset(attrs=dict(ev.attrs)))
+            if not preload:
+                records.append(_Event.from_dataset(ev, i, False))
+
+        scan = progress_bar(events, "index events", unit="event", enabled=progress and not preload)
+        self.band_names, self.dynamic_names = _check_events(scan, int(patch_size), strict, visit)
         if target is not None:
-            check_target_kind(self.events, target)
+            check_target_kind(kinds, target)
         self.target = target
-        if stats is not None and hasattr(stats, "check_compatible"):
-            for ev in self.events:
-                stats.check_compatible(ev)
+        if preload:
+            loading = progress_bar(events, "load events", unit="event", enabled=progress)
+            records = [_Event.from_dataset(ev, i, True) for i, ev in enumerate(loading)]
+        del events, kinds
         self.stats = stats
         self.static_names = list(getattr(stats, "feature_names", None) or self.band_names)
         self.dynamic_feature_names = (
@@ -304,14 +363,12 @@ class FireSampleDataset(torch.utils.data.Dataset):
         self.front_bias = float(front_bias)
         self.pixels = bool(pixels)
         self.epoch = 0
-        self.index = SampleIndex.from_events(self.events, self.max_history, min_history)
-        from emberxr.progress import progress as progress_bar
-
-        loading = progress_bar(self.events, "load events", unit="event", enabled=progress and preload)
-        self._ev = [_Event.from_dataset(ev, i, preload) for i, ev in enumerate(loading)]
-        self._fronts: dict[int, FrontMap] = {}
-        self._static_cache: OrderedDict[tuple[int, int, int, int, int], np.ndarray] = OrderedDict()
+        self.index = SampleIndex.from_lengths(n_times, self.max_history, min_history)
+        self._ev = records
+        self.preload = bool(preload)
+        self.cache_bytes = int(cache_mb * 2**20)
         self._static_cache_size = int(static_cache_size)
+        self.reset_caches()
         # augmentation redoes direction-carrying static values: aspect alone by its normalised
         # channel (fast), direction pairs by renormalising the window
         self._raw_aspect = augment is not None and (
@@ -321,7 +378,11 @@ class FireSampleDataset(torch.utils.data.Dataset):
         self._aspect_map = self._probe_aspect() if fast else None
         # evaluation tiles: every sample is repeated once per tile of its event
         if tile_size is not None and not self.train:
-            self.tiles = [eval_tiles(e.shape, tile_size, overlap) for e in self._ev]
+            layouts: dict[tuple[int, int], list[Tile]] = {}  # events of one shape share a layout
+            for e in self._ev:
+                if e.shape not in layouts:
+                    layouts[e.shape] = eval_tiles(e.shape, tile_size, overlap)
+            self.tiles = [layouts[e.shape] for e in self._ev]
         else:
             self.tiles = None
         if self.tiles is not None:
@@ -345,8 +406,32 @@ class FireSampleDataset(torch.utils.data.Dataset):
         return len(self.dynamic_feature_names)
 
     def set_epoch(self, epoch: int) -> None:
-        """Change the random crops / augmentation drawn for the next epoch."""
+        """Change the random crops / augmentation drawn for the next epoch (integer keys; a key
+        ``(epoch, i)`` names its epoch itself, see :meth:`__getitem__`)."""
         self.epoch = int(epoch)
+
+    def reset_caches(self) -> None:
+        """Empty this process's caches (decoded chunks, normalised static windows, front maps)
+        and forget its zarr handles; a DataLoader worker calls it when it starts."""
+        from emberxr.data.streaming import reset_process_state
+
+        if self.preload:  # the events are in memory: keep normalised windows as before, by count
+            self._chunks = ByteLRU(0)
+            self._static_cache = ByteLRU(2**62, max_items=self._static_cache_size)
+            self._fronts = ByteLRU(2**62)
+        else:  # one budget for decoded chunks, normalised static windows and front maps
+            self._chunks = self._static_cache = self._fronts = ByteLRU(self.cache_bytes)
+        reset_process_state()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for k in ("_chunks", "_static_cache", "_fronts"):  # caches stay in their process
+            state.pop(k, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.reset_caches()
 
     def __len__(self) -> int:
         return int(self._sample_of.shape[0])
@@ -360,10 +445,11 @@ class FireSampleDataset(torch.utils.data.Dataset):
 
     # ---------------------------------------------------------------------------------------
     def _front(self, e: int) -> FrontMap:
-        fm = self._fronts.get(e)
+        fm = self._fronts.get(("front", e))
         if fm is None:
             block = max(1, (self.tile_size or 64) // 4)
-            fm = self._fronts[e] = front_map(self._ev[e].fire, block)
+            fm = front_map(self._ev[e].read_fire(self._chunks), block)
+            self._fronts.put(("front", e), fm, fm.new_burn.nbytes + fm.burning.nbytes)
         return fm
 
     def _tile(self, i: int, e: int, t: int, rng: np.random.Generator) -> Tile:
@@ -413,43 +499,59 @@ class FireSampleDataset(torch.utils.data.Dataset):
             return None
         return ia, k, float(slope), float(offset)
 
-    def _cached_static(self, e: int, tile: Tile) -> np.ndarray:
-        key = (e, tile.y0, tile.x0, tile.h, tile.w)
+    def _cached_static(self, e: int, tile: Tile, whole: bool = False) -> np.ndarray:
+        key = ("static", e, tile.y0, tile.x0, tile.h, tile.w)
         hit = self._static_cache.get(key)
         if hit is not None:
-            self._static_cache.move_to_end(key)
             return hit
-        out = self._normalise_static(self._ev[e].read_static(tile))
+        # the raw chunks of a whole event are not cached: its normalised bands are
+        raw = self._ev[e].read_static(tile, None if whole else self._chunks)
+        out = self._normalise_static(raw)
         if self._static_cache_size > 0:
-            self._static_cache[key] = out
-            while len(self._static_cache) > self._static_cache_size:
-                self._static_cache.popitem(last=False)
+            self._static_cache.put(key, out, out.nbytes)
         return out
+
+    def _whole_static(self, ev: _Event) -> bool:
+        """Whether windows are sliced from the event's whole normalised static bands (cached)
+        rather than normalised one window at a time (the values are the same either way)."""
+        H, W = ev.shape
+        if self.preload or not ev.lazy:
+            return True
+        # streamed: worth it when the event is small next to the cache and windows cover much of it
+        small = self.n_static * H * W * 4 * 8 <= self.cache_bytes
+        return small and (self.tile_size is None or H * W <= 4 * self.tile_size**2)
 
     def _static_for(self, e: int, tile: Tile) -> np.ndarray:
         """Normalised static window (a fresh array: samples never share memory with the cache)."""
         ev = self._ev[e]
-        if not ev.lazy:  # in memory: normalise the whole event once, slice windows from it
+        if self._whole_static(ev):  # normalise the whole event once, slice windows from it
             H, W = ev.shape
             ys, xs = tile.slices
-            return self._cached_static(e, Tile(0, 0, H, W))[:, ys, xs].copy()
+            return self._cached_static(e, Tile(0, 0, H, W), whole=True)[:, ys, xs].copy()
         if tile.core is None:  # a random crop: not worth caching
-            return self._normalise_static(ev.read_static(tile))
+            return self._normalise_static(ev.read_static(tile, self._chunks))
         return self._cached_static(e, tile).copy()
 
-    def _rng(self, i: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, self.epoch, int(i)])
+    def _rng(self, i: int, epoch: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, epoch, int(i)])
 
     # ---------------------------------------------------------------------------------------
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        """Sample ``i`` as a dict of torch tensors (keys in the module docstring)."""
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        """Sample ``key`` as a dict of torch tensors (keys in the module docstring).
+
+        ``key`` is an index ``i`` (crops and augmentation of the epoch set by :meth:`set_epoch`)
+        or a pair ``(epoch, i)``, which names its epoch itself: what
+        :class:`~emberxr.data.loaders.EpochSampler` yields, so persistent DataLoader workers draw
+        each epoch's crops without being told the epoch.
+        """
+        epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
         if not -len(self) <= i < len(self):
             raise IndexError(f"sample {i} out of range for a dataset of {len(self)}")
         i = int(i) % len(self)
         s = int(self._sample_of[i])
         e, t, h = self.index[s]
         ev = self._ev[e]
-        rng = self._rng(i)
+        rng = self._rng(i, int(epoch))
         tile = self._tile(i, e, t, rng)
         plan = self.augment.draw(rng) if self.augment is not None else AugPlan()
         turn_aspect = self._raw_aspect and not plan.identity
@@ -461,6 +563,7 @@ class FireSampleDataset(torch.utils.data.Dataset):
             with_static=turn_aspect and fast is None,
             band=fast[0] if fast is not None else None,
             dynamic_stop=t + 1,  # history steps only: never the target step's dynamic bands
+            cache=self._chunks,
         )
         dynamic = None
         if ev.dynamic is not None:

@@ -16,23 +16,36 @@ patch-cache builder and the demo. Accepted forms:
 Catalogs, split dicts and split trees carry their splits. Everything else is *unsplit*: it is
 split by event into train / validation with :func:`split_events` (``auto_split=True``, what
 ``fit`` does) or returned as the one split :data:`UNSPLIT` (``"all"``). Events opened from files
-are lazy (Dask); reader paths are validated as they are opened.
+are lazy (Dask); reader paths are validated as they are opened. The events of a catalog or of a
+zarr collection come as an :class:`EventSequence`: a sequence that opens each event when it is
+read and keeps only the last few hundred open, so resolving a catalog of many thousands of events
+costs only its ids, and its memory does not grow with the number of events.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from emberxr.errors import CatalogError, ConfigError, NoReaderError, Problem, ReaderError
+from emberxr.errors import CatalogError, ConfigError, CorruptStoreError, NoReaderError, Problem, ReaderError
 
-__all__ = ["SPLITS", "UNSPLIT", "as_event_list", "resolve_split", "resolve_splits", "split_events"]
+__all__ = [
+    "SPLITS",
+    "UNSPLIT",
+    "EventSequence",
+    "as_event_list",
+    "resolve_split",
+    "resolve_splits",
+    "split_events",
+]
 
 SPLITS = ("train", "val", "test")
 UNSPLIT = "all"
@@ -44,6 +57,70 @@ FORMS = (
 
 
 # -- public ----------------------------------------------------------------------------------------
+class EventSequence(Sequence[xr.Dataset]):
+    """Events of a store or catalog, opened when read; at most :attr:`KEEP` kept open.
+
+    ``seq[i]`` and iteration open the event (lazily: metadata only) with ``opener(event_id)``.
+    The last :attr:`KEEP` events opened stay open (shared with the sequences :meth:`subset` and
+    slices give), so a catalog as small as ``sim-small`` is opened once however often it is
+    read, while the memory of a catalog of many thousands of events does not grow with its size.
+
+    Parameters
+    ----------
+    opener
+        ``event_id -> FireEvent``.
+    ids
+        Event ids, in order.
+    label
+        Where the events come from (for ``repr``).
+    """
+
+    #: opened events kept (about 0.1-0.2 MB each: xarray and Dask metadata, no array data)
+    KEEP = 256
+
+    def __init__(
+        self,
+        opener: Callable[[str], xr.Dataset],
+        ids: Iterable[str],
+        label: str = "",
+        _opened: OrderedDict[str, xr.Dataset] | None = None,
+    ) -> None:
+        self._open = opener
+        self.ids = [str(i) for i in ids]
+        self.label = label
+        self._opened: OrderedDict[str, xr.Dataset] = OrderedDict() if _opened is None else _opened
+
+    def _event(self, eid: str) -> xr.Dataset:
+        ev = self._opened.get(eid)
+        if ev is not None:
+            self._opened.move_to_end(eid)
+            return ev
+        ev = self._open(eid)
+        self._opened[eid] = ev
+        while len(self._opened) > self.KEEP:
+            self._opened.popitem(last=False)
+        return ev
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return EventSequence(self._open, self.ids[i], self.label, self._opened)
+        return self._event(self.ids[i])
+
+    def __iter__(self) -> Iterator[xr.Dataset]:
+        for eid in self.ids:
+            yield self._event(eid)
+
+    def subset(self, indices: Iterable[int]) -> EventSequence:
+        """The events at ``indices`` (in that order), opened on access like these."""
+        return EventSequence(self._open, [self.ids[int(i)] for i in indices], self.label, self._opened)
+
+    def __repr__(self) -> str:
+        return f"<EventSequence of {len(self)} events{' from ' + self.label if self.label else ''}>"
+
+
 def resolve_splits(
     data: Any,
     *,
@@ -72,7 +149,8 @@ def resolve_splits(
     Returns
     -------
     dict
-        Split name → list of FireEvents, in a stable order.
+        Split name → FireEvents in a stable order: a list, or an :class:`EventSequence` for the
+        events of a catalog or zarr collection.
 
     Raises
     ------
@@ -137,24 +215,33 @@ def split_events(
     ``numpy.random.default_rng(seed)``; both parts keep the input order. One event is used for
     both training and validation.
     """
-    if not events:
+    if not len(events):
         raise ConfigError([Problem("no events given", "pass at least one FireEvent")], subject="data")
+
+    def pick(idx: list[int]) -> Any:
+        return events.subset(idx) if isinstance(events, EventSequence) else [events[i] for i in idx]
+
     if len(events) == 1:
-        return {"train": list(events), "val": list(events)}
+        return {"train": pick([0]), "val": pick([0])}
     order = np.random.default_rng(seed).permutation(len(events))
     n_val = max(1, round(val_fraction * len(events)))
     val = sorted(order[:n_val].tolist())
     train = sorted(order[n_val:].tolist())
-    return {"train": [events[i] for i in train], "val": [events[i] for i in val]}
+    return {"train": pick(train), "val": pick(val)}
 
 
 def as_event_list(data: Any, chunks: Any = "auto") -> list[xr.Dataset]:
     """Every event of ``data`` in one list (the splits of a catalog or split dict concatenated).
 
-    Accepts every form of :func:`resolve_splits`; a FireEvent gives a one-item list.
+    Accepts every form of :func:`resolve_splits`; a FireEvent gives a one-item list. Data that is
+    one :class:`EventSequence` (a zarr collection, one split of a catalog) is returned as it is,
+    so its events are still opened one at a time.
     """
     splits, _ = _resolve(data, chunks, None)
-    return [ev for evs in splits.values() for ev in evs]
+    parts = list(splits.values())
+    if len(parts) == 1 and isinstance(parts[0], EventSequence):
+        return parts[0]
+    return [ev for evs in parts for ev in evs]
 
 
 # -- forms -----------------------------------------------------------------------------------------
@@ -164,6 +251,8 @@ def _resolve(
     """``(splits, has_splits)``; unsplit data comes back as ``{UNSPLIT: events}``."""
     if isinstance(data, (str, os.PathLike)):
         return _resolve_path(data, chunks)
+    if isinstance(data, EventSequence):
+        return {UNSPLIT: data}, False
     if isinstance(data, xr.Dataset):
         return {UNSPLIT: [data]}, False
     if isinstance(data, xr.DataTree):
@@ -173,8 +262,8 @@ def _resolve(
         _check_names(nodes, allowed)
         return {k: _tree_events(v) for k, v in nodes.items()}, True
     if isinstance(data, Mapping):
-        if hasattr(data, "events"):  # a Catalog: split -> lazily opened events
-            return {str(s): list(data.events(s)) for s in data}, True
+        if hasattr(data, "events"):  # a Catalog: split -> events opened on access
+            return {str(s): data.events(s) for s in data}, True
         keys = [str(k) for k in data]
         values = list(data.values())
         if values and all(isinstance(v, xr.Dataset) for v in values) and not set(keys) & {*SPLITS, UNSPLIT}:
@@ -293,10 +382,22 @@ def _events_at(path: str | os.PathLike, chunks: Any) -> list[xr.Dataset] | None:
     except NoReaderError:
         return None
     if name == "zarr":
-        from emberxr.io.events import iter_events, open_events
+        from emberxr.io.events import _is_event_group, check_store, list_event_ids, open_event_store
 
-        return list(iter_events(open_events(path, chunks=chunks)))
+        problems, _ = check_store(path)  # every damaged event at once, before opening any
+        if problems:
+            raise CorruptStoreError(problems, str(path))
+        if _is_event_group(Path(path)):
+            return [open_event_store(path, chunks=chunks, verify=False)]
+        opener = functools.partial(_open_group, str(path), chunks)
+        return EventSequence(opener, list_event_ids(path), str(path))
     return [open_event(path, reader=name)]
+
+
+def _open_group(path: str, chunks: Any, event_id: str) -> xr.Dataset:
+    from emberxr.io.events import open_event_store
+
+    return open_event_store(path, group=event_id, chunks=chunks, verify=False)
 
 
 def _events_in_folder(folder: Path, chunks: Any) -> list[xr.Dataset] | None:

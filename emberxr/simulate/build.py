@@ -42,17 +42,11 @@ def build_event(params: dict[str, Any], landscape: Landscape, result: dict[str, 
     if int(params.get("params_version", 1)) == 2:
         return build_wide_event(params, landscape, result)
     steps = int(params["steps"])
-    n_rows, n_cols = landscape.shape
     arrival = np.asarray(result["time_of_arrival"], dtype=np.float32)
     arrival = np.where(arrival <= steps - 1 + 1e-6, arrival, np.nan).astype(np.float32)
     fire = fire_frames(arrival, steps)
     speed_ms = np.asarray(params["wind"]["speed_kmh"], np.float64) / 3.6
     u, v = wind_uv_from_speed_dir(speed_ms, params["wind"]["direction_from_deg"])
-    cell = landscape.cell_size
-    x = params["x0"] + cell / 2 + cell * np.arange(n_cols)
-    y = params["y0"] - cell / 2 - cell * np.arange(n_rows)
-    times = np.datetime64(params["start_time"], "ns") + np.arange(steps) * np.timedelta64(1, "h")
-    statics = {k: quantize(a) for k, a in landscape.static_bands().items()}
     attrs = {
         **_simulator_attrs(params, result),
         "dem": params["landscape"]["dem"],
@@ -61,9 +55,28 @@ def build_event(params: dict[str, Any], landscape: Landscape, result: dict[str, 
         "wind_shifts": len(params["wind"]["shifts"]),
         "sim_params": json.dumps(params, sort_keys=True),
     }
+    return _assemble(params, landscape, fire, arrival, u, v, attrs)
+
+
+def _assemble(
+    params: dict[str, Any],
+    landscape: Landscape,
+    fire: np.ndarray,
+    arrival: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    attrs: dict[str, Any],
+) -> xr.Dataset:
+    """The FireEvent on the landscape's grid: hourly frames from ``start_time``, the static bands
+    and ``arrival`` at float16 precision, band kinds and units of :data:`STATIC_BANDS`."""
+    n_rows, n_cols = landscape.shape
+    cell = landscape.cell_size
+    x = params["x0"] + cell / 2 + cell * np.arange(n_cols)
+    y = params["y0"] - cell / 2 - cell * np.arange(n_rows)
+    times = np.datetime64(params["start_time"], "ns") + np.arange(fire.shape[0]) * np.timedelta64(1, "h")
     ev = make_event(
         fire,
-        statics,
+        {k: quantize(a) for k, a in landscape.static_bands().items()},
         u,
         v,
         times=times,
@@ -105,7 +118,6 @@ def build_wide_event(params: dict[str, Any], landscape: Landscape, result: dict[
 
     steps = int(params["steps"])
     start = int(params["window"]["start_hour"])
-    n_rows, n_cols = landscape.shape
     toa = np.asarray(result["time_of_arrival"], dtype=np.float32)
     toa = np.where(toa <= start + steps - 1 + 1e-6, toa, np.nan).astype(np.float32)
     finite = np.where(np.isfinite(toa), toa, np.inf)
@@ -115,11 +127,6 @@ def build_wide_event(params: dict[str, Any], landscape: Landscape, result: dict[
     hourly = np.asarray(params["wind"]["hourly_mean_kmh"], np.float64)[start : start + steps]
     direction = np.asarray(params["wind"]["direction_from_deg"], np.float64)[start : start + steps]
     u, v = wind_uv_from_speed_dir(hourly / 3.6, direction)
-    cell = landscape.cell_size
-    x = params["x0"] + cell / 2 + cell * np.arange(n_cols)
-    y = params["y0"] - cell / 2 - cell * np.arange(n_rows)
-    times = np.datetime64(params["start_time"], "ns") + np.arange(steps) * np.timedelta64(1, "h")
-    statics = {k: quantize(a) for k, a in landscape.static_bands().items()}
     terrain = params["landscape"]["terrain"]
     attrs = {
         **_simulator_attrs(params, result),
@@ -131,26 +138,10 @@ def build_wide_event(params: dict[str, Any], landscape: Landscape, result: dict[
         "wind_shifts": len(params["wind"]["fronts"]),
         "observation_start_hours": start,
         "duration_hours": int(params["duration_hours"]),
-        **regime_values(params, fire, cell),
+        **regime_values(params, fire, landscape.cell_size),
         "sim_params": json.dumps(params, sort_keys=True),
     }
-    ev = make_event(
-        fire,
-        statics,
-        u,
-        v,
-        times=times,
-        x=x,
-        y=y,
-        crs=params["crs"],
-        band_kinds={k: kind for k, (kind, _unit) in STATIC_BANDS.items()},
-        arrival_time=quantize(arrival),
-        event_id=params["event_id"],
-        source=SOURCE,
-        attrs=attrs,
-    )
-    ev["static"].attrs["units"] = json.dumps({k: unit for k, (_kind, unit) in STATIC_BANDS.items()})
-    return ev
+    return _assemble(params, landscape, fire, arrival, u, v, attrs)
 
 
 def burns_meaningfully(event: xr.Dataset) -> bool:

@@ -279,14 +279,32 @@ def build_landscape(params: dict[str, Any]) -> Landscape:
     fuel[_roads(rng, n, p["n_roads"])] = ROAD
     timber &= ~np.isin(fuel, NONBURNABLE)
 
-    # canopy layers where the fuel is timber, varying smoothly
+    return landscape_with_canopy(rng, p, elevation, slope, aspect, fuel, timber, cell)
+
+
+def landscape_with_canopy(
+    rng: np.random.Generator,
+    p: dict[str, Any],
+    elevation: np.ndarray,
+    slope: np.ndarray,
+    aspect: np.ndarray,
+    fuel: np.ndarray,
+    timber: np.ndarray,
+    cell: float,
+) -> Landscape:
+    """The :class:`Landscape` of drawn surface grids, with canopy layers where ``timber`` is set.
+
+    The canopy (cover, height, base height, bulk density from ``p``) varies smoothly around the
+    drawn values (one more field from ``rng``); every grid is stored (and simulated) at
+    LANDFIRE-like precision, exactly representable in float16.
+    """
+    n = fuel.shape[0]
     vary = 0.75 + 0.5 * spectral_noise(rng, (n, n), 3.0)
     zero = np.zeros((n, n))
     cc = np.where(timber, np.clip(p["canopy_cover"] * vary, 0.05, 0.95), zero)
     ch = np.where(timber, p["canopy_height_m"] * vary, zero)
     cbh = np.where(timber, np.minimum(p["canopy_base_height_m"] * vary, 0.5 * ch), zero)
     cbd = np.where(timber, p["canopy_bulk_density"] * vary, zero)
-    # stored (and simulated) at LANDFIRE-like precision, exactly representable in float16
     return Landscape(
         elevation=_grid(elevation, 1.0),
         slope_deg=_grid(slope, 1.0),

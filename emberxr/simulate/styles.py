@@ -36,9 +36,9 @@ from emberxr.simulate.landscape import (
     ROCK,
     WATER,
     Landscape,
-    _grid,
     _roads,
     box_smooth,
+    landscape_with_canopy,
     slope_aspect,
     spectral_noise,
 )
@@ -219,20 +219,4 @@ def build_styled_landscape(params: dict[str, Any]) -> Landscape:
         fuel[_roads(rng, n, int(p["n_roads"]))] = ROAD
     timber &= ~np.isin(fuel, NONBURNABLE)
 
-    vary = 0.75 + 0.5 * spectral_noise(rng, (n, n), 3.0)
-    zero = np.zeros((n, n))
-    cc = np.where(timber, np.clip(p["canopy_cover"] * vary, 0.05, 0.95), zero)
-    ch = np.where(timber, p["canopy_height_m"] * vary, zero)
-    cbh = np.where(timber, np.minimum(p["canopy_base_height_m"] * vary, 0.5 * ch), zero)
-    cbd = np.where(timber, p["canopy_bulk_density"] * vary, zero)
-    return Landscape(
-        elevation=_grid(elevation, 1.0),
-        slope_deg=_grid(slope, 1.0),
-        aspect_deg=_grid(aspect, 1.0) % np.float32(360.0),
-        fuel_model=_grid(fuel, 1.0),
-        canopy_cover=_grid(cc, 0.01),
-        canopy_height=_grid(ch, 0.1),
-        canopy_base_height=_grid(cbh, 0.1),
-        canopy_bulk_density=_grid(cbd, 0.01),
-        cell_size=cell,
-    )
+    return landscape_with_canopy(rng, p, elevation, slope, aspect, fuel, timber, cell)

@@ -9,6 +9,8 @@ From Python::
 From a shell (the resume tests start it as a subprocess and kill it)::
 
     python -m emberxr.testing.training RUN_DIR EPOCHS
+    python -m emberxr.testing.training RUN_DIR 1 --data events.zarr --set preload=false \
+        --set steps_per_epoch=200 --set checkpoint_every_steps=5
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def tiny_fit(
     epochs: int = 1,
     events: int = 4,
     resume: bool = False,
+    data: Any = None,
     **overrides: Any,
 ) -> Fitted:
     """Train on :func:`~emberxr.testing.synthetic_events` with the small settings :data:`TINY_FIT`.
@@ -61,6 +64,9 @@ def tiny_fit(
         Number of synthetic events (``emberxr.fit`` splits them into train/val).
     resume
         Continue from ``run_dir/last.pt`` when it exists.
+    data
+        Train on this instead of the synthetic events (anything ``emberxr.fit`` accepts, e.g.
+        the path of an event store written with ``emberxr.save_events``).
     **overrides
         Settings replacing those of :data:`TINY_FIT` (any keyword ``emberxr.fit`` takes).
 
@@ -77,7 +83,8 @@ def tiny_fit(
         for key in _MODEL_OPTIONS:
             settings.pop(key)
     settings.update(overrides)
-    return fit(synthetic_events(events), run_dir=run_dir, epochs=epochs, resume=resume, **settings)
+    source = synthetic_events(events) if data is None else data
+    return fit(source, run_dir=run_dir, epochs=epochs, resume=resume, **settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,11 +98,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=4, help="number of synthetic events (default 4)")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/last.pt")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--data", help="train on this (e.g. an event store) instead of synthetic events")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting of TINY_FIT or any fit keyword (YAML value), e.g. --set preload=false",
+    )
     args = parser.parse_args(argv)
     import torch
+    import yaml
 
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--set {item!r} is not KEY=VALUE")
+        overrides[key] = yaml.safe_load(value)
     torch.set_num_threads(args.threads)
-    tiny_fit(args.run_dir, epochs=args.epochs, events=args.events, resume=args.resume)
+    tiny_fit(
+        args.run_dir, epochs=args.epochs, events=args.events, resume=args.resume, data=args.data, **overrides
+    )
     return 0
 
 

@@ -26,7 +26,8 @@ a dict of plain tensors, dicts, lists, str, int, float, bool and None only, so i
     train_seconds     training wall time (None during training)
     steps             optimisation steps (None during training)
     resume            (``last.pt`` only) optimizer / scheduler / scaler / RNG state, best metric,
-                      patience counter and step count (:class:`ResumeState`)
+                      patience counter, step count and, when written mid-epoch, the sampler
+                      position (:class:`ResumeState`)
 
 The threshold is chosen after training (``fit`` runs the best weights over the validation data
 and keeps the max next-mask F1), so ``best.pt`` and ``last.pt`` hold ``threshold=None``; what
@@ -50,7 +51,7 @@ import random
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,16 @@ V1_FINAL_KEYS = ("history", "steps", "train_seconds")  # only Fitted.save (model
 
 @dataclass
 class ResumeState:
-    """What :class:`~emberxr.train.loop.Trainer` needs, beyond the weights, to continue a run."""
+    """What :class:`~emberxr.train.loop.Trainer` needs, beyond the weights, to continue a run.
+
+    A ``last.pt`` written part-way through an epoch (``training.checkpoint_every_steps``) also
+    holds the sampler position: ``epoch_step`` optimisation steps of epoch ``record.epoch + 1``
+    are done (0 = the record is at an epoch boundary), ``epoch_loss_sum`` is the sum of their
+    training losses, and ``sampler`` the settings the position refers to (``samples``,
+    ``batch_size``, ``world``, ``seed``, ``steps_per_epoch``), checked on resume. The order of
+    the remaining samples is a function of the seed and the epoch, so it is not stored; ``rng``
+    is the RNG state after the last step.
+    """
 
     optimizer: dict[str, Any] | None = None
     scheduler: dict[str, Any] | None = None
@@ -90,6 +100,9 @@ class ResumeState:
     best_epoch: int = 0
     bad_epochs: int = 0
     global_step: int = 0
+    epoch_step: int = 0
+    epoch_loss_sum: float = 0.0
+    sampler: dict[str, Any] | None = None
 
 
 @dataclass
@@ -143,7 +156,10 @@ class CheckpointRecord:
         from emberxr import __version__
 
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("path", "resume")}
-        out["resume"] = asdict(self.resume) if self.resume is not None else None
+        # shallow: _plain below copies the containers (asdict's deep copy of optimizer and RNG
+        # states cost more than the write itself)
+        r = self.resume
+        out["resume"] = {f.name: getattr(r, f.name) for f in fields(ResumeState)} if r is not None else None
         out.update(format=FORMAT, version=VERSION, emberxr_version=__version__)
         if out["threshold"] is not None:
             out["threshold"] = float(out["threshold"])
@@ -344,10 +360,11 @@ def check_event_bands(ckpt_bands: Sequence[str], event: xr.Dataset) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, numpy and torch RNG states as weights_only-safe values."""
+    """Python, numpy and torch RNG states (CUDA's too, once CUDA is in use) as weights_only-safe
+    values."""
     py = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
-    return {
+    out = {
         "python": [py[0], list(py[1]), py[2]],
         "numpy": {
             "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
@@ -358,6 +375,9 @@ def rng_state() -> dict[str, Any]:
         },
         "torch": torch.get_rng_state(),
     }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # dropout on the GPU draws here
+        out["cuda"] = list(torch.cuda.get_rng_state_all())
+    return out
 
 
 def set_rng_state(state: Mapping[str, Any]) -> None:
@@ -368,3 +388,6 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     np_state = (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
     np.random.set_state(np_state)  # noqa: NPY002
     torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda")
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)

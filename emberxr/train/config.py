@@ -152,7 +152,25 @@ class DataConfig(_Section):
     augment: bool = _key(
         False, "random flips/rotations of training samples (wind rotated to match)", "true or false"
     )
-    num_workers: Annotated[Int, Field(ge=0)] = _key(0, "DataLoader worker processes", "an integer >= 0")
+    num_workers: Annotated[Int, Field(ge=0)] = _key(
+        0, "DataLoader worker processes (persistent; each reopens the stores)", "an integer >= 0"
+    )
+    preload: bool | Literal["auto"] = _key(
+        "auto",
+        "load the events into memory (true) or stream windows from them (false); auto = preload "
+        "when they fit preload_max_gb",
+        "true, false or 'auto'",
+    )
+    preload_max_gb: Annotated[Float, Field(gt=0)] | None = _key(
+        None,
+        "decoded size up to which preload: auto loads a dataset (null = a quarter of the available memory)",
+        "a number > 0 or null",
+    )
+    cache_mb: Annotated[Float, Field(ge=0)] = _key(
+        256,
+        "per-process budget (MiB) of decoded chunks of streamed events, and of normalised static windows",
+        "a number >= 0",
+    )
     max_train_samples: Annotated[Int, Field(ge=1)] | None = _key(
         None, "use at most this many training samples (deterministic subset)", "an integer >= 1 or null"
     )
@@ -197,6 +215,11 @@ class TrainingConfig(_Section):
     )
     grad_clip: Annotated[Float, Field(gt=0)] | None = _key(
         1.0, "clip the gradient norm at this value (null = off)", "a number > 0 or null"
+    )
+    checkpoint_every_steps: Annotated[Int, Field(ge=1)] | None = _key(
+        None,
+        "also write a resumable last.pt every this many steps within an epoch (null = at epoch ends only)",
+        "an integer >= 1 or null",
     )
     early_stopping: Annotated[Int, Field(ge=1)] | None = _key(
         10, "stop after this many epochs without improvement (null = off)", "an integer >= 1 or null"

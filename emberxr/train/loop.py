@@ -8,8 +8,11 @@ parameters stay frozen — their BatchNorm statistics included — for ``trainin
 ``lr_temporal``. It follows a cosine
 (with optional warm-up) or plateau schedule, clips gradients, uses mixed precision where the
 device supports it, validates every epoch, keeps the best checkpoint, stops early, and writes a
-resumable ``last.pt`` after every complete epoch. Under DDP (``torchrun``) every rank trains on
-its shard of the data; rank 0 alone validates, logs and writes checkpoints.
+resumable ``last.pt`` after every complete epoch — and, with ``training.checkpoint_every_steps``,
+every that many steps within an epoch: a run killed mid-epoch resumes at the step after the last
+such checkpoint, with the same remaining sample order, crops and RNG state, so it ends with the
+weights an uninterrupted run ends with. Under DDP (``torchrun``) every rank trains on its shard of
+the data; rank 0 alone validates, logs and writes checkpoints.
 
 A model without trainable parameters (``copylast``) runs zero optimisation steps: it is
 validated once and saved.
@@ -29,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from emberxr.data.loaders import EpochSampler
 from emberxr.errors import CheckpointError
 from emberxr.progress import progress as progress_bar
 from emberxr.train.checkpoint import CheckpointRecord, ResumeState, rng_state, set_rng_state
@@ -73,6 +77,26 @@ def hold_frozen_norms(model: nn.Module) -> None:
             params = list(m.parameters(recurse=False))
             if params and not any(p.requires_grad for p in params):
                 m.eval()
+
+
+def _draws_on_iter(loader: Any) -> bool:
+    """Whether ``iter(loader)`` draws from torch's global RNG: a DataLoader without its own
+    generator draws its workers' base seed each time it starts a pass, unless its persistent
+    workers already run."""
+    if not isinstance(loader, torch.utils.data.DataLoader) or loader.generator is not None:
+        return False
+    return not (loader.persistent_workers and loader.num_workers > 0)
+
+
+def start_pass(loader: Any, draws: int = 1) -> Iterator[Any]:
+    """``iter(loader)``, with torch's global RNG advanced by ``draws`` numbers for a DataLoader
+    (one is what a worker-less DataLoader draws itself), whatever the loader's workers: dropout
+    masks (and so the trained weights) do not depend on ``data.num_workers``."""
+    it = iter(loader)
+    if isinstance(loader, torch.utils.data.DataLoader):
+        for _ in range(draws - int(_draws_on_iter(loader))):
+            torch.empty((), dtype=torch.int64).random_()
+    return it
 
 
 def seed_everything(seed: int) -> None:
@@ -153,7 +177,11 @@ def evaluate_model(
     model.eval()
     total, n = 0.0, 0
     shard = _rank_share(loader, dist)
-    bar = progress_bar(shard, desc, enabled=progress and dist.is_main, unit="batch")
+    batches = len(shard) if hasattr(shard, "__len__") else None
+    # two draws: a progress bar over the DataLoader itself (what emberxr did before) started it
+    # twice (tqdm.auto calls iter() in its constructor), and results must stay the same
+    it = start_pass(shard, draws=2)
+    bar = progress_bar(it, desc, batches, enabled=progress and dist.is_main, unit="batch")
     for i, batch in enumerate(bar):
         batch = to_device(batch, device)
         logits = model(batch).float()
@@ -269,6 +297,8 @@ class Trainer:
         self.bad_epochs = 0
         self.global_step = 0
         self.start_epoch = 1
+        self._resume_step, self._resume_loss = 0, 0.0  # position in start_epoch (mid-epoch resume)
+        self._pending_rng: dict[str, Any] | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
         self.scaler: Any = None
@@ -344,14 +374,23 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     # -- checkpoints -----------------------------------------------------------------------------
-    def checkpoint_payload(self, epoch: int, metrics: Mapping[str, float], resume: bool) -> CheckpointRecord:
+    def checkpoint_payload(
+        self,
+        epoch: int,
+        metrics: Mapping[str, float],
+        resume: bool,
+        position: tuple[int, float, dict[str, Any]] | None = None,
+    ) -> CheckpointRecord:
         """The checkpoint record of the current model state.
 
         Its threshold is None: the threshold is chosen after training (:func:`emberxr.fit`).
-        ``resume`` adds the optimizer, scheduler, scaler and RNG state (``last.pt``).
+        ``resume`` adds the optimizer, scheduler, scaler and RNG state (``last.pt``);
+        ``position`` = ``(steps done in epoch + 1, their summed loss, sampler settings)`` marks a
+        checkpoint written part-way through epoch ``epoch + 1``.
         """
         state = None
         if resume:
+            step, loss_sum, settings = position if position is not None else (0, 0.0, None)
             state = ResumeState(
                 optimizer=self.optimizer.state_dict() if self.optimizer else None,
                 scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -361,6 +400,9 @@ class Trainer:
                 best_epoch=self.best_epoch,
                 bad_epochs=self.bad_epochs,
                 global_step=self.global_step,
+                epoch_step=int(step),
+                epoch_loss_sum=float(loss_sum),
+                sampler=settings,
             )
         return CheckpointRecord.of(
             self.model,
@@ -373,7 +415,7 @@ class Trainer:
             resume=state,
         )
 
-    def _restore(self, path: Path) -> None:
+    def _restore(self, path: Path, settings: Mapping[str, Any] | None = None) -> None:
         # read on CPU: RNG states must stay CPU tensors; weights and optimizer state are copied
         # or cast onto the parameters' device by load_state_dict
         ck = CheckpointRecord.load(path, map_location="cpu")
@@ -394,13 +436,31 @@ class Trainer:
                 f"(saved config {ck.model_config}). {fix}\n{exc}"
             ) from None
         r = ck.resume or ResumeState()
+        if (
+            r.epoch_step
+            and r.sampler is not None
+            and settings is not None
+            and dict(r.sampler) != dict(settings)
+        ):
+            changed = ", ".join(
+                f"{k} {r.sampler.get(k)!r} -> {settings.get(k)!r}"
+                for k in sorted(set(r.sampler) | set(settings))
+                if r.sampler.get(k) != settings.get(k)
+            )
+            raise CheckpointError(
+                f"cannot resume {path} mid-epoch ({r.epoch_step} steps into epoch {ck.epoch + 1}): "
+                f"the samples would not be the same ({changed}). {fix}"
+            )
         if self.optimizer is not None and r.optimizer:
             self.optimizer.load_state_dict(r.optimizer)
         if self.scheduler is not None and r.scheduler:
             self.scheduler.load_state_dict(r.scheduler)
         if self.scaler is not None and r.scaler:
             self.scaler.load_state_dict(r.scaler)
-        if r.rng:
+        self._resume_step, self._resume_loss = int(r.epoch_step), float(r.epoch_loss_sum)
+        if r.rng and self._resume_step:
+            self._pending_rng = r.rng  # set once the data iterator of the resumed pass exists
+        elif r.rng:
             set_rng_state(r.rng)
         self.best_metric = r.best_metric
         self.best_epoch = int(r.best_epoch)
@@ -410,27 +470,58 @@ class Trainer:
         self.start_epoch = int(ck.epoch) + 1
 
     # -- the loop --------------------------------------------------------------------------------
-    def _batches(self, loader: Any, sampler: Any, epoch: int, steps: int | None) -> Iterator[dict[str, Any]]:
-        sub = 0
-        if sampler is not None and hasattr(sampler, "set_epoch"):
+    def _batches(
+        self, loader: Any, sampler: Any, epoch: int, steps: int | None, skip: int = 0
+    ) -> Iterator[dict[str, Any]]:
+        """The batches of ``epoch``: one pass (``steps`` None) or ``steps`` batches over as many
+        passes as needed (pass ``j`` uses the sampler order of ``epoch * 1000 + j``), without the
+        first ``skip`` ones, which are never read (a resumed epoch)."""
+        settable = sampler is not None and hasattr(sampler, "set_epoch")
+        if settable:
             sampler.set_epoch(epoch * 1000)
-        if steps is None:
-            yield from loader
-            return
-        done = 0
-        while done < steps:
+        sub, within = divmod(skip, max(1, len(loader))) if skip else (0, 0)
+        done, first = skip, True
+        while True:
+            start = within * (getattr(loader, "batch_size", None) or 1) if first else 0
+            if settable and start and isinstance(sampler, EpochSampler):
+                sampler.set_epoch(epoch * 1000 + sub, start=start)
+                start = 0
+            elif settable and (sub or not first):
+                sampler.set_epoch(epoch * 1000 + sub)
+            it = start_pass(loader)
+            if first and self._pending_rng is not None:
+                set_rng_state(self._pending_rng)
+                self._pending_rng = None
+                if skip and within == 0 and isinstance(loader, torch.utils.data.DataLoader):
+                    # the uninterrupted run started this pass after the checkpoint: its new
+                    # DataLoader iterator drew one number from torch's RNG, draw it too
+                    torch.empty((), dtype=torch.int64).random_()
+            if start:  # a sampler that cannot start part-way: read and drop the done batches
+                import itertools
+
+                it = itertools.islice(it, within, None)
+            first = False
             empty = True
-            for batch in loader:
+            for batch in it:
                 empty = False
                 yield batch
                 done += 1
-                if done >= steps:
+                if steps is not None and done >= steps:
                     return
-            if empty:
+            if steps is None or empty:
                 return
             sub += 1
-            if sampler is not None and hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(epoch * 1000 + sub)
+
+    def _sampler_settings(self, loader: Any, sampler: Any) -> dict[str, Any]:
+        """What a mid-epoch position refers to: a resumed run must have the same."""
+        n = sampler.n if isinstance(sampler, EpochSampler) else len(getattr(loader, "dataset", loader))
+        return {
+            "samples": int(n),
+            "batch_size": int(getattr(loader, "batch_size", None) or 1),
+            "world": int(self.dist.world_size),
+            "seed": int(self.tcfg["seed"]),
+            "steps_per_epoch": self.tcfg["steps_per_epoch"],
+        }
 
     def _improved(self, value: float) -> bool:
         if value is None or not math.isfinite(value):
@@ -507,10 +598,13 @@ class Trainer:
             )
             if (report := getattr(getattr(self.model, "decoder", None), "load_report", None)) is not None:
                 print(f"[emberxr] decoder weights: {report}")  # what was loaded, mapped, skipped
+        settings = self._sampler_settings(train_loader, train_sampler)
         if resume and last_path.exists():
-            self._restore(last_path)
+            self._restore(last_path, settings)
             if self.dist.is_main:
-                print(f"[emberxr] resuming from {last_path} at epoch {self.start_epoch}")
+                at = f" step {self._resume_step}" if self._resume_step else ""
+                print(f"[emberxr] resuming from {last_path} at epoch {self.start_epoch}{at}")
+        every = self.tcfg["checkpoint_every_steps"]
         if self.logger is not None:
             self.logger.watch(self.model)
         stop = False
@@ -522,10 +616,12 @@ class Trainer:
             if frozen:
                 hold_frozen_norms(self.model)
             bar = None
-            it = self._batches(train_loader, train_sampler, epoch, steps_per_epoch)
+            skip = self._resume_step if epoch == self.start_epoch else 0
+            it = self._batches(train_loader, train_sampler, epoch, steps_per_epoch, skip)
             if self.tcfg["progress"] and self.dist.is_main:
                 bar = progress_bar(total=n_steps, desc=f"epoch {epoch}/{epochs}", unit="step")
-            run_loss, seen = 0.0, 0
+                bar.update(skip)
+            run_loss, seen = (self._resume_loss, skip) if skip else (0.0, 0)
             for batch in it:
                 batch = to_device(batch, self.device)
                 with self._autocast():
@@ -563,6 +659,11 @@ class Trainer:
                             "train/step": self.global_step,
                         }
                     )
+                if every and self.dist.is_main and seen % every == 0 and seen < n_steps:
+                    done = dict(self.history[-1]) if self.history else {}
+                    done.pop("epoch", None)
+                    record = self.checkpoint_payload(epoch - 1, done, True, (seen, run_loss, settings))
+                    record.save(last_path)
             if bar is not None:
                 bar.close()
             metrics = self.validate(val_loader, epoch, loss_fn)

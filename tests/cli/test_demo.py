@@ -67,4 +67,4 @@ def test_shipped_demo_config_is_valid():
     assert list(spec["models"]) == ["copylast", "unets", "utae", "emberformer"]
     for name in spec["models"]:
         cfg = model_config(spec, name)
-        assert cfg["model"]["name"] == name and cfg["data"]["catalog"] == "sim-small"
+        assert cfg["model"]["name"] == name and cfg["data"]["catalog"] == "sim-wide-small"
