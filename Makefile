@@ -17,7 +17,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 export WANDB_MODE ?= offline
 export MPLBACKEND ?= Agg
 
-.PHONY: venv demo test test-all lint format sim-venv bench results install-check docs-figures clean help pretrain
+.PHONY: venv demo test test-all lint format sim-venv bench bench-smoke results install-check docs-figures clean help pretrain
 
 help:
 	@echo "make demo      set up .venv, then run the main job on the built-in sim-wide-small dataset"
@@ -25,7 +25,8 @@ help:
 	@echo "make test-all  the suite including tests marked slow"
 	@echo "make lint      ruff"
 	@echo "make sim-venv  build the simulator environment (.venv-sim, pyretechnics $(SIM_PINS))"
-	@echo "make bench     run benchmarks/ and rewrite docs/benchmarks.md"
+	@echo "make bench     run every benchmarks/bench_*.py (full size) and rewrite docs/benchmarks.md"
+	@echo "make bench-smoke  run every benchmark script at tiny sizes into a temporary copy of the doc"
 	@echo "make results   regenerate docs/results.md and the README results table from docs/results/"
 	@echo "make pretrain  pretrain the segformer (mit_b0) encoder on simulated fires: the file pretrained: true loads"
 	@echo "make install-check  build the wheel, install it non-editable in a throwaway venv, use it outside the checkout"
@@ -71,6 +72,9 @@ install-check: venv
 
 bench: venv
 	$(PY) benchmarks/run_all.py
+
+bench-smoke: venv
+	$(PY) benchmarks/run_all.py --smoke
 
 results: venv
 	$(PY) docs/scripts/results.py --write

@@ -1,9 +1,9 @@
 """Benchmark ensemble forecasts: N members in one ensemble vs N single roll-outs.
 
 An ensemble (``forecast(..., members=N)``, :mod:`emberxr.products.ensemble`) predicts every
-member's next step through one function, ``_member_probabilities``, with the members as the batch
-dimension of the model call (and one call for all members while their histories are equal, as at
-step 1). This script times whatever that function does today against ``N`` deterministic single
+member's next step through :func:`emberxr.inference.predict_histories`, with the members as the
+batch dimension of the model call (and one call for all members while their histories are equal, as
+at step 1). This script times that against ``N`` deterministic single
 roll-outs (``forecast`` without members: the cost of running the ensemble one member at a time),
 on a synthetic event of ``--size``² cells with an untrained model of the registry (the weights do
 not change the cost). Reported: median seconds of ``--repeats`` runs after one warm-up, and the
@@ -12,23 +12,24 @@ ratio ensemble / (N × single); the issue's target is "far less than 1" at 32 me
 Usage::
 
     .venv/bin/python benchmarks/bench_ensemble.py                      # 32 members, 256², unets
-    .venv/bin/python benchmarks/bench_ensemble.py --members 4 --size 64 --horizon 2   # smoke
+    .venv/bin/python benchmarks/bench_ensemble.py --smoke              # 4 members, 64², 2 steps
     .venv/bin/python benchmarks/bench_ensemble.py --write              # also docs/benchmarks.md
 
-With ``--write`` the table replaces the block ``bench:ensemble`` of ``docs/benchmarks.md``
-(:mod:`emberxr.doc_blocks`).
+With ``--write`` the raw results go to ``benchmarks/results/ensemble.json`` and the table replaces
+the block ``bench:ensemble`` of ``docs/benchmarks.md`` (:mod:`emberxr.doc_blocks`).
 """
 
 from __future__ import annotations
 
-import argparse
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib
+
 BLOCK = "bench:ensemble"
 
 
@@ -81,47 +82,50 @@ def measure(
     return out
 
 
-def render(r: dict[str, Any], command: str) -> str:
-    """The markdown block of one measurement."""
-    machine = f"{platform.machine()}, {r['threads']} torch thread(s), device {r['device']}"
+def render(r: dict[str, Any]) -> str:
+    """The ``bench:ensemble`` block."""
     return "\n".join(
         [
             f"Ensemble of {r['members']} members vs {r['members']} single roll-outs: {r['model']} (untrained), "
-            f"{r['size']}² cells, {r['horizon']} steps. Machine: {machine}.",
+            f"{r['size']}² cells, {r['horizon']} steps, {r['threads']} torch thread(s), device {r['device']}. "
+            f"{benchlib.machine_line(r['machine'])}",
             "",
             "| members | ensemble (s) | one roll-out (s) | members × one roll-out (s) | ratio |",
             "|---:|---:|---:|---:|---:|",
             f"| {r['members']} | {r['ensemble']:.2f} | {r['single']:.3f} | {r['members'] * r['single']:.2f} | "
             f"{r['ratio']:.2f} |",
             "",
-            f"Command: `{command}`",
+            f"Command: `{r['command']}`",
         ]
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--members", type=int, default=32)
-    parser.add_argument("--size", type=int, default=256, help="grid size in cells (square)")
-    parser.add_argument("--horizon", type=int, default=3, help="forecast steps (<= 6)")
-    parser.add_argument("--model", default="unets", help="registry model (untrained)")
-    parser.add_argument("--repeats", type=int, default=1, help="timed runs after one warm-up")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda ...")
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
-    args = parser.parse_args()
-    r = measure(args.members, args.size, args.horizon, args.model, args.repeats, args.threads, args.device)
-    command = (
-        f".venv/bin/python benchmarks/bench_ensemble.py --members {args.members} --size {args.size} "
-        f"--horizon {args.horizon} --model {args.model} --threads {args.threads} --device {args.device}"
-    )
-    text = render(r, command)
-    print(text)
-    if args.write:
-        from emberxr.doc_blocks import replace_block
+BLOCKS = {BLOCK: render}
 
-        replace_block(DOC, BLOCK, text)
+
+def main(argv: list[str] | None = None) -> int:
+    ap = benchlib.parser(__doc__.splitlines()[0])
+    ap.add_argument("--members", type=int, default=32)
+    ap.add_argument("--size", type=int, default=256, help="grid size in cells (square)")
+    ap.add_argument("--horizon", type=int, default=3, help="forecast steps (<= 6)")
+    ap.add_argument("--model", default="unets", help="registry model (untrained)")
+    ap.add_argument("--repeats", type=int, default=1, help="timed runs after one warm-up")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda ...")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.members, args.size, args.horizon = 4, 64, 2
+    r = measure(args.members, args.size, args.horizon, args.model, args.repeats, args.threads, args.device)
+    opts = [] if args.smoke else [
+        f"--members={args.members}", f"--size={args.size}", f"--horizon={args.horizon}",
+        f"--model={args.model}", f"--threads={args.threads}", f"--device={args.device}",
+    ]  # fmt: skip
+    r.update(
+        machine=benchlib.machine(args.threads), command=benchlib.command("bench_ensemble.py", args, opts)
+    )
+    benchlib.publish(args, BLOCKS, {BLOCK: r})
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

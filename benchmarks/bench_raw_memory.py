@@ -18,6 +18,7 @@ Usage::
     .venv/bin/python benchmarks/bench_raw_memory.py            # print the markdown section
     .venv/bin/python benchmarks/bench_raw_memory.py --write    # also update docs/benchmarks.md
     .venv/bin/python benchmarks/bench_raw_memory.py --size 4000
+    .venv/bin/python benchmarks/bench_raw_memory.py --smoke
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-START, END = "<!-- bench:raw-memory:start -->", "<!-- bench:raw-memory:end -->"
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib
+
+BLOCK = "bench:raw-memory"
 #: targets (GiB): a rejected folder reads no pixel; a two-frame 20000² event validates in a
 #: fraction of what the eager reader needed (10.6 GiB)
 TARGETS = {"reject": 0.5, "big": 4.0}
@@ -108,7 +110,8 @@ def child(folder: str, mode: str) -> None:
     print(json.dumps({"peak_gib": peak, "seconds": time.perf_counter() - t0, "outcome": outcome}))
 
 
-def run(size: int) -> str:
+def run(size: int) -> dict:
+    """Write the folders, open each in a child process; the raw results."""
     rows = []
     with tempfile.TemporaryDirectory(prefix="emberxr-raw-mem-") as tmp:
         root = Path(tmp)
@@ -128,54 +131,54 @@ def run(size: int) -> str:
                     check=True,
                 )
                 res = json.loads(out.stdout.strip().splitlines()[-1])
-                rows.append((case, mode, res))
+                rows.append({"case": case, "mode": mode, **res})
+    return {"rows": rows, "size": size, "terrain_mb": terrain_mb, "png_mb": png_mb, "write_seconds": made}
+
+
+def render(r: dict) -> str:
+    """The ``bench:raw-memory`` block."""
+    size = r["size"]
     what = {
         "reject": f"{size}² terrain + two 48² PNGs",
         "big": f"{size}² terrain + two {size}² PNGs",
     }
     call = {"open": "`RawReader().open`", "validate": "`emberxr.open_event` (open + validate)"}
     lines = [
-        f"Peak RSS of a child process opening a raw event folder; terrain {terrain_mb:.1f} MB on disk "
-        f"(sparse, tiled DEFLATE), each large PNG {png_mb:.2f} MB. Machine: {platform.machine()}, "
-        f"{os.cpu_count()} CPU, Python {platform.python_version()} (folders written in {made:.0f} s).",
+        f"Peak RSS of a child process opening a raw event folder; terrain {r['terrain_mb']:.1f} MB on disk "
+        f"(sparse, tiled DEFLATE), each large PNG {r['png_mb']:.2f} MB (folders written in "
+        f"{r['write_seconds']:.0f} s). {benchlib.machine_line(r['machine'])}",
         "",
         "| folder | call | peak RSS (GiB) | target (GiB) | seconds | outcome |",
         "|---|---|---:|---:|---:|---|",
     ]
-    for case, mode, res in rows:
+    for x in r["rows"]:
+        case, mode = x["case"], x["mode"]
         target = TARGETS[case] if (case == "reject" or mode == "validate") else None
         lines.append(
-            f"| {what[case]} | {call[mode]} | {res['peak_gib']:.2f} | "
-            f"{'< ' + str(target) if target else '—'} | {res['seconds']:.1f} | {res['outcome']} |"
+            f"| {what[case]} | {call[mode]} | {x['peak_gib']:.2f} | "
+            f"{'< ' + str(target) if target else '—'} | {x['seconds']:.1f} | {x['outcome']} |"
         )
-    lines += ["", f"Command: `.venv/bin/python benchmarks/bench_raw_memory.py --write` (size {size})"]
+    lines += ["", f"Command: `{r['command']}`"]
     return "\n".join(lines)
 
 
-def write_doc(text: str) -> None:
-    doc = DOC.read_text()
-    block = f"{START}\n{text}\n{END}"
-    if START in doc:
-        head, rest = doc.split(START, 1)
-        doc = head + block + rest.split(END, 1)[1]
-    else:
-        doc = doc.rstrip("\n") + "\n\n## Raw reader memory\n\n" + block + "\n"
-    DOC.write_text(doc)
+BLOCKS = {BLOCK: render}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    ap = benchlib.parser(__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=20000, help="cells per side (default 20000)")
-    ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     ap.add_argument("--child", nargs=2, metavar=("FOLDER", "MODE"), help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.child:
         child(*args.child)
         return 0
-    text = run(args.size)
-    print(text)
-    if args.write:
-        write_doc(text)
+    if args.smoke:
+        args.size = 600
+    results = run(args.size)
+    opts = [] if args.smoke or args.size == 20000 else [f"--size={args.size}"]
+    results.update(machine=benchlib.machine(1), command=benchlib.command("bench_raw_memory.py", args, opts))
+    benchlib.publish(args, BLOCKS, {BLOCK: results})
     return 0
 
 

@@ -29,8 +29,8 @@ Usage::
     .venv/bin/python benchmarks/bench_streaming.py --catalog sim-wide --skip-throughput
     .venv/bin/python benchmarks/bench_streaming.py --smoke --out /tmp/streaming.json  # seconds
 
-``--write`` saves ``benchmarks/results/streaming.json`` and rewrites the ``bench:streaming`` block
-of ``docs/benchmarks.md`` from it (:func:`render`, through :mod:`emberxr.doc_blocks`); a part
+``--write`` saves ``benchmarks/results/streaming.json`` (``--results`` folder) and rewrites the
+``bench:streaming`` block of ``docs/benchmarks.md`` (``--doc``) from it (:func:`render`, through :mod:`emberxr.doc_blocks`); a part
 skipped with ``--skip-throughput`` / ``--skip-memory`` keeps its saved results.
 """
 
@@ -47,9 +47,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
-RESULTS = ROOT / "benchmarks" / "results" / "streaming.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib
+
+ROOT = benchlib.ROOT
+DOC = benchlib.DOC
+RESULTS = benchlib.RESULTS / "streaming.json"
 BLOCK = "bench:streaming"
 #: throughput target of the streamed path (share of the preloaded samples/s) and memory target
 TARGET_RATIO = 0.7
@@ -330,8 +333,11 @@ def render(results: dict) -> str:
     return "\n".join(lines).rstrip("\n")
 
 
+BLOCKS = {BLOCK: render}
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = benchlib.parser(__doc__.splitlines()[0])
     ap.add_argument("--catalog", help="measure memory over this catalog instead of synthetic collections")
     ap.add_argument("--sizes", type=int, nargs="+", default=[250, 1000], help="collection sizes (events)")
     ap.add_argument("--size", type=int, default=256, help="synthetic event size in cells (default 256)")
@@ -345,11 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=2, help="throughput repeats (default 2)")
     ap.add_argument("--skip-throughput", action="store_true", help="only part b")
     ap.add_argument("--skip-memory", action="store_true", help="only part a")
-    ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks the script runs (seconds)")
     ap.add_argument("--out", type=Path, help="also write the results JSON here")
-    ap.add_argument(
-        "--write", action="store_true", help=f"save {RESULTS.relative_to(ROOT)} and update the docs"
-    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -386,19 +388,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(json.dumps(results, indent=1) + "\n")
     if args.write:
-        from emberxr.atomic import atomic_path
         from emberxr.doc_blocks import replace_block
 
-        if RESULTS.exists():  # a part not run this time keeps its saved numbers (and command)
-            old = json.loads(RESULTS.read_text())
+        saved = args.results / RESULTS.name
+        if saved.exists():  # a part not run this time keeps its saved numbers (and command)
+            old = json.loads(saved.read_text())
             for part in ("throughput", "memory"):
                 if part not in results and part in old:
                     results[part] = old[part]
                     results.setdefault("kept", []).append(f"{part}: `{old['command']}`")
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(RESULTS) as tmp:
-            tmp.write_text(json.dumps(results, indent=1) + "\n")
-        replace_block(DOC, BLOCK, render(json.loads(RESULTS.read_text())))
+        benchlib.save(results, BLOCK, args)
+        replace_block(args.doc, BLOCK, render(benchlib.load(BLOCK, args.results)))
     return 0
 
 

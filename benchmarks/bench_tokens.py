@@ -24,6 +24,7 @@ Usage::
     .venv/bin/python benchmarks/bench_tokens.py            # print the markdown table
     .venv/bin/python benchmarks/bench_tokens.py --write    # also update docs/benchmarks.md
     .venv/bin/python benchmarks/bench_tokens.py --skip-memory --size 512
+    .venv/bin/python benchmarks/bench_tokens.py --smoke
 """
 
 from __future__ import annotations
@@ -31,69 +32,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-START, END = "<!-- bench:tokens:start -->", "<!-- bench:tokens:end -->"
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib
+from benchlib import synthetic_event
 
-
-# -- synthetic data ------------------------------------------------------------------------------
-def synthetic_event(size: int, frames: int, chunk: int = 512, bands: int = 4, time_chunk: int = 1):
-    """A Dask-backed FireEvent of ``size``² cells: a growing ellipse fire, smooth static bands."""
-    import dask.array as da
-    import numpy as np
-    import rioxarray  # noqa: F401
-    import xarray as xr
-
-    def fire_block(block_info=None):
-        (t0, t1), (y0, y1), (x0, x1) = block_info[None]["array-location"]
-        t = np.arange(t0, t1)[:, None, None]
-        yy, xx = np.mgrid[y0:y1, x0:x1]
-        d = np.hypot((yy - size / 2) / 1.0, (xx - size / 3) / 1.7)
-        return (d[None] < size * 0.05 * (1 + t)).astype(np.uint8)
-
-    def static_block(block_info=None):
-        (b0, b1), (y0, y1), (x0, x1) = block_info[None]["array-location"]
-        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-        return np.stack([np.sin(xx / (50 + 10 * b)) * 100 + yy * 0.01 * b for b in range(b0, b1)]).astype(
-            np.float32
-        )
-
-    tchunks = (time_chunk,) * (frames // time_chunk) + ((frames % time_chunk,) if frames % time_chunk else ())
-    fire = da.map_blocks(
-        fire_block, chunks=(tchunks, (chunk,) * (size // chunk), (chunk,) * (size // chunk)), dtype=np.uint8
-    )
-    static = da.map_blocks(
-        static_block,
-        chunks=((1,) * bands, (chunk,) * (size // chunk), (chunk,) * (size // chunk)),
-        dtype=np.float32,
-    )
-    valid = da.ones((size, size), dtype=bool, chunks=chunk)
-    x = 500_000.0 + 15.0 + 30.0 * np.arange(size)
-    y = 4_200_000.0 - 15.0 - 30.0 * np.arange(size)
-    ds = xr.Dataset(
-        {
-            "fire": (("time", "y", "x"), fire),
-            "static": (("band", "y", "x"), static),
-            "wind_u": (("time",), np.full(frames, 4.0, np.float32)),
-            "wind_v": (("time",), np.full(frames, 1.0, np.float32)),
-            "valid": (("y", "x"), valid),
-        },
-        coords={
-            "time": np.datetime64("2026-07-01T12:00") + np.arange(frames) * np.timedelta64(1, "h"),
-            "y": y,
-            "x": x,
-            "band": np.array([f"b{i}" for i in range(bands)]),
-            "band_kind": ("band", np.array(["continuous"] * bands)),
-        },
-        attrs={"event_id": f"bench-{size}", "source": "benchmark", "time_step_hours": 1.0},
-    )
-    return ds.rio.write_crs("EPSG:32611")
+BLOCK = "bench:tokens"
 
 
 # -- throughput ----------------------------------------------------------------------------------
@@ -243,50 +192,40 @@ def memory(size: int, frames: int, p: int) -> dict:
 
 
 # -- report --------------------------------------------------------------------------------------
-def render(rows: list[dict], mem: dict | None, args: argparse.Namespace) -> str:
+def render(r: dict) -> str:
+    """The ``bench:tokens`` block."""
     lines = [
-        f"Token throughput: fire `[T={args.frames}, {args.size}, {args.size}]` uint8, patch {args.patch}, "
-        f"1 thread, best of {args.repeats} (dataset and per-patch rows: one pass). "
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU, Python {platform.python_version()}.",
+        f"Token throughput: fire `[T={r['frames']}, {r['size']}, {r['size']}]` uint8, patch {r['patch']}, "
+        f"1 thread, best of {r['repeats']} (dataset and per-patch rows: one pass). "
+        f"{benchlib.machine_line(r['machine'])}",
         "",
         "| method | tokens | seconds | tokens/s | × ceiling | × per-patch |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
+    for x in r["rows"]:
         lines.append(
-            f"| {r['method']} | {r['tokens']:,} | {r['seconds']:.4f} | {r['rate']:,.0f} | "
-            f"{r['vs_ceiling']:.2f} | {r['vs_per_patch']:.0f} |"
+            f"| {x['method']} | {x['tokens']:,} | {x['seconds']:.4f} | {x['rate']:,.0f} | "
+            f"{x['vs_ceiling']:.2f} | {x['vs_per_patch']:.0f} |"
         )
+    mem = r.get("mem")
     if mem is not None:
         lines += [
             "",
             f"Memory: patch cache of one {mem['size']}×{mem['size']} event, T={mem['frames']}, 4 static bands, "
-            f"patch {args.patch}, read lazily from a chunked zarr and tokenised stripe by stripe: "
+            f"patch {r['patch']}, read lazily from a chunked zarr and tokenised stripe by stripe: "
             f"**peak RSS {mem['peak_rss_mb']:,.0f} MB** (target < 2048 MB; resident before tokenising: "
             f"{mem['base_rss_mb']:,.0f} MB — interpreter, imports, opened store), {mem['seconds']:.1f} s "
             f"(writing the source zarr took {mem['write_seconds']:.1f} s).",
         ]
-    lines += ["", "Command: `.venv/bin/python benchmarks/bench_tokens.py --write`"]
-    return "\n".join(lines) + "\n"
+    lines += ["", f"Command: `{r['command']}`"]
+    return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = DOC) -> None:
-    """Replace (or append) this script's marked section of ``docs/benchmarks.md`` atomically."""
-    from emberxr.atomic import atomic_path
-
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{START}\n{text}{END}"
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        new = head + block + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n## Token pipeline\n\n" + block + "\n"
-    with atomic_path(path) as tmp:
-        tmp.write_text(new)
+BLOCKS = {BLOCK: render}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = benchlib.parser(__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=2048, help="edge of the throughput array (default 2048)")
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--patch", type=int, default=16)
@@ -294,19 +233,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--mem-size", type=int, default=8192, help="edge of the memory-test event (default 8192)")
     ap.add_argument("--skip-memory", action="store_true")
-    ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     ap.add_argument("--child-memory", nargs=3, metavar=("STORE", "OUT", "P"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child_memory:
         store, out, p = args.child_memory
         _child_memory(store, out, int(p))
         return 0
+    if args.smoke:
+        args.size, args.tile, args.repeats, args.mem_size = 256, 64, 1, 512
     rows = throughput(args.size, args.frames, args.patch, args.tile, args.repeats)
     mem = None if args.skip_memory else memory(args.mem_size, args.frames, args.patch)
-    text = render(rows, mem, args)
-    print(text)
-    if args.write:
-        write_section(text)
+    opts = [] if args.smoke else [f"--{k.replace('_', '-')}={getattr(args, k)}" for k, v in
+                                  {"size": 2048, "tile": 512, "repeats": 7, "mem_size": 8192}.items()
+                                  if getattr(args, k) != v]  # fmt: skip
+    results = {
+        "rows": rows,
+        "mem": mem,
+        "frames": args.frames,
+        "size": args.size,
+        "patch": args.patch,
+        "repeats": args.repeats,
+        "machine": benchlib.machine(1),
+        "command": benchlib.command(
+            "bench_tokens.py", args, opts + (["--skip-memory"] if args.skip_memory else [])
+        ),
+    }
+    benchlib.publish(args, BLOCKS, {BLOCK: results})
     return 0
 
 

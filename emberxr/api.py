@@ -290,14 +290,12 @@ class Fitted:
 
         Without a threshold only a one-step ``probability`` is made (else
         :class:`~emberxr.errors.ThresholdNotSetError`). ``options`` go to
-        :func:`emberxr.forecast.forecast` (``device``, ``progress`` ...).
+        :func:`emberxr.forecast.forecast` through :func:`emberxr.forecast.forecast_from` (``device``
+        — default: the training device when this machine has it —, ``progress``, ``members`` ...).
         """
-        from emberxr.data.loaders import sample_kwargs
-        from emberxr.forecast import forecast
+        from emberxr.forecast import forecast_from
 
-        self.check_event(event)
-        kw = {**sample_kwargs(self.config, self.model), "calibrator": self.calibration, **options}
-        return forecast(self.model, self.stats, event, t, horizon, self.threshold, **kw)
+        return forecast_from(self, event, t, horizon, **options)
 
     def predict(
         self, event: xr.Dataset, t: int | None = None, horizon: int = 1, **options: Any

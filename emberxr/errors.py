@@ -154,3 +154,8 @@ class ThresholdNotSetError(EmberxrError, ValueError):
             "run's final model.pt, which holds the threshold fit chose. Probabilities "
             "(fitted.predict with horizon=1) need no threshold."
         )
+
+
+class ExportError(EmberxrError, ValueError):
+    """A model could not be exported, an exported file is not one emberxr wrote, or the exported
+    model disagrees with the eager one (the parity check)."""

@@ -33,13 +33,18 @@ attributes ``wind_source`` / ``wind_future`` record it and the ``step`` coordina
 Products built on this roll-out live in :mod:`emberxr.products`: ensembles (``members=N``),
 calibrated probabilities (``calibrator``), perimeters, styles and quick-looks.
 
-Scenes larger than ``tile_size`` are predicted in overlapping windows (``overlap`` pixels) and
-stitched, each pixel taken from the window whose centre region owns it, so whole scenes of any
-size fit in memory.
+Every step runs :func:`emberxr.inference.predict_histories`: scenes larger than the window
+(``tile_size``) are predicted in overlapping windows blended with a cosine taper (no seams),
+batched, on ``device``. :func:`forecast` returns the forecast in memory; :func:`write_prediction`
+streams it to GeoTIFF/COG files strip by strip, reading a lazy event window by window, so scenes
+of any size are predicted in bounded memory (a multi-step forecast keeps one bit-packed mask per
+step and the previous step's probability in memory, the inputs of the next step).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -47,20 +52,7 @@ import torch
 import xarray as xr
 
 from emberxr.errors import ConfigError, Problem, ThresholdNotSetError
-from emberxr.schema import (
-    BAND,
-    BAND_KIND,
-    CRS_STATUS,
-    CUMULATIVE,
-    DYNAMIC,
-    FIRE,
-    FIRE_KIND,
-    VALID,
-    dynamic_band_kinds,
-    fire_kind,
-    require_crs,
-    wind_series,
-)
+from emberxr.schema import CRS_STATUS, CUMULATIVE, DYNAMIC, FIRE, VALID, fire_kind, require_crs, wind_series
 
 
 def _times(event: xr.Dataset) -> np.ndarray:
@@ -78,127 +70,211 @@ def time_step_hours(event: xr.Dataset) -> float:
     return 1.0
 
 
-def _input_event(
-    event: xr.Dataset,
-    fire_hist: np.ndarray,
-    wind_hist: np.ndarray,
-    times: np.ndarray,
-    dynamic_hist: np.ndarray | None = None,
-) -> xr.Dataset:
-    """A minimal in-memory event with ``fire_hist`` frames plus one dummy target frame (its dynamic
-    bands repeat the last step's; the dataset never reads a target step's dynamic bands)."""
-    from emberxr.schema import make_event
-
-    dummy = fire_hist[-1:]
-    fire = np.concatenate([fire_hist, dummy]).astype(np.uint8)
-    wind = np.concatenate([wind_hist, wind_hist[-1:]])
-    dyn = {}
-    if dynamic_hist is not None:
-        kinds = dynamic_band_kinds(event)
-        dyn = {
-            "dynamic": np.concatenate([dynamic_hist, dynamic_hist[-1:]]),
-            "dynamic_bands": list(kinds),
-            "dynamic_kinds": list(kinds.values()),
-        }
-    dt = times[-1] - times[-2] if len(times) > 1 else np.timedelta64(1, "h")
-    t_all = np.concatenate([times, times[-1:] + dt])
-    ev = make_event(
-        fire,
-        np.asarray(event["static"].values, np.float32),
-        wind[:, 0],
-        wind[:, 1],
-        times=t_all,
-        x=np.asarray(event["x"].values),
-        y=np.asarray(event["y"].values),
-        crs=event.rio.crs,
-        band_names=[str(b) for b in event[BAND].values.tolist()],
-        band_kinds=[str(k) for k in event[BAND_KIND].values.tolist()],
-        valid=np.asarray(event[VALID].values, bool),
-        event_id=str(event.attrs.get("event_id", "event")),
-        source="forecast",
-        attrs={FIRE_KIND: fire_kind(event), **{k: event.attrs[k] for k in (CRS_STATUS,) if k in event.attrs}},
-        **dyn,
-    )
-    return ev
-
-
-@torch.no_grad()
 def predict_step(
-    model: torch.nn.Module,
+    model: Any,
     stats: Any,
     event: xr.Dataset,
-    fire_hist: np.ndarray,
+    fire_hist: Any,
     wind_hist: np.ndarray,
     times: np.ndarray,
-    *,
-    max_history: int,
-    patch_size: int,
-    tokens: bool = False,
-    token_mode: str = "pixels",
-    tile_size: int | None = None,
-    overlap: int | None = None,
-    batch_size: int = 4,
-    device: str | torch.device = "cpu",
-    progress: bool = False,
-    desc: str = "predict",
-    dynamic_hist: np.ndarray | None = None,
-) -> np.ndarray:
-    """Probability [H, W] of the next frame given a history of fire masks (``[h, H, W]``) and,
-    for events with dynamic bands, their raw values at the history steps (``[h, Cd, H, W]``).
+    **options: Any,
+) -> np.ndarray | None:
+    """Probability [H, W] of the next frame given one history of fire masks (``[h, H, W]``).
 
-    The history is run through the same :class:`~emberxr.data.datasets.FireSampleDataset`
-    preprocessing as in training; windows of ``tile_size`` with ``overlap`` when the scene is
-    larger than one tile. With ``progress``, a bar labelled ``desc`` counts the window batches
-    once they take more than a second.
+    The one-history case of :func:`emberxr.inference.predict_histories` (``options`` are its
+    keyword arguments: ``max_history``, ``patch_size``, ``tile_size``, ``device``,
+    ``dynamic_hist`` (``[h, Cd, H, W]`` raw dynamic bands of events that have them),
+    ``calibrator`` ...); None when a ``sink`` option took the rows.
     """
-    from emberxr.data.collate import temporal_collate
-    from emberxr.data.datasets import FireSampleDataset
-    from emberxr.data.tiling import stitch
-    from emberxr.progress import progress as progress_bar
+    from emberxr.inference import predict_histories
 
-    H, W = fire_hist.shape[-2:]
-    tile = tile_size if tile_size is not None and (H > tile_size or W > tile_size) else None
-    if tile is not None and overlap is None:
-        overlap = (tile // 4) // patch_size * patch_size
-    ev = _input_event(event, fire_hist, wind_hist, times, dynamic_hist)
-    ds = FireSampleDataset(
-        [ev],
-        stats,
-        max_history=max_history,
-        patch_size=patch_size,
-        strict=False,
-        tile_size=tile,
-        train=False,
-        tokens=tokens,
-        token_mode=token_mode,
-        overlap=int(overlap or 0),
-        preload=True,
-    )
-    last_t = int(ev.sizes["time"]) - 2
-    items = [i for i in range(len(ds)) if ds.sample_info(i)["t"] == last_t]
-    tiles, values = [], []
-    model.eval()
-    starts = range(0, len(items), batch_size)
-    for s in progress_bar(starts, desc, unit="batch", enabled=progress, delay=1.0):
-        chunk = items[s : s + batch_size]
-        batch = temporal_collate([ds[i] for i in chunk])
-        batch = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
-        prob = torch.sigmoid(model(batch).float())[:, 0].cpu().numpy()
-        for j, i in enumerate(chunk):
-            info = ds.sample_info(i)
-            tl = info["tile"]
-            if tl is None:
-                values.append(prob[j, :H, :W])
-            else:
-                tiles.append(tl)
-                values.append(prob[j, : tl.h, : tl.w])
-    if not tiles:
-        return values[0].astype(np.float32)
-    return stitch(tiles, values, (H, W)).astype(np.float32)
+    hist = fire_hist[None]
+    wind = np.asarray(wind_hist, np.float32)[None]
+    out = predict_histories(model, stats, event, hist, wind, times, **options)
+    return None if out is None else out[0]
+
+
+def _check_request(
+    event: xr.Dataset, t: int | None, horizon: int, threshold: float | None, ensemble: bool = False
+) -> int:
+    """Validate ``t`` and ``horizon``; return ``t`` as a non-negative index."""
+    n_t = int(event.sizes["time"])
+    problems = []
+    if int(horizon) < 1:
+        problems.append(Problem(f"horizon={horizon}", "use horizon >= 1"))
+    if t is None:
+        t = n_t - 1
+    if not -n_t <= int(t) < n_t:
+        problems.append(
+            Problem(
+                f"t={t} is outside the event's {n_t} frame(s)", f"use 0..{n_t - 1} (or negative from the end)"
+            )
+        )
+    if problems:
+        raise ConfigError(problems, subject="forecast")
+    if threshold is None and int(horizon) > 1 and not ensemble:
+        raise ThresholdNotSetError(f"a {horizon}-step forecast (it feeds thresholded masks back)")
+    return int(t) % n_t
+
+
+def _rows(a: Any, row0: int, row1: int) -> np.ndarray:
+    """Rows ``row0:row1`` of a 2-D array (numpy or lazy Dask) as numpy."""
+    part = a[row0:row1]
+    if type(part).__module__.startswith("dask"):
+        part = part.compute(scheduler="synchronous")
+    return np.asarray(part)
+
+
+def arrival_rows(first_step: np.ndarray, burning: np.ndarray, valid: np.ndarray, dt: float) -> np.ndarray:
+    """Arrival time in hours: 0 where burning at the issue time, ``k * dt`` for the first step ``k``
+    (1-based; 0 = never) whose binary forecast is 1, NaN where not reached or outside ``valid``."""
+    arrival = np.where(first_step > 0, first_step.astype(np.float32) * np.float32(dt), np.nan)
+    arrival = np.where(burning, 0.0, arrival)
+    return np.where(valid, arrival, np.nan).astype(np.float32)
+
+
+def dynamic_history(event: xr.Dataset, t: int, h: int) -> list[Any] | None:
+    """The raw dynamic bands ``[Cd, H, W]`` of the ``h`` history steps ending at frame ``t`` (lazy
+    when the event is), or None when the event has no dynamic bands."""
+    if DYNAMIC not in event.variables:
+        return None
+    data = event[DYNAMIC].data
+    return [data[i] for i in range(t - h + 1, t + 1)]
+
+
+def next_dynamic(event: xr.Dataset, index: int, frames: list[Any]) -> Any:
+    """The dynamic bands of the roll-out's next input step (frame ``index`` of the event): the
+    event's own when it has that step, else the last known ones held."""
+    return event[DYNAMIC].data[index] if index < int(event.sizes["time"]) else frames[-1]
+
+
+def _rollout(
+    model: Any,
+    stats: Any,
+    event: xr.Dataset,
+    t: int,
+    horizon: int,
+    threshold: float | None,
+    emit: Any,
+    future: Any,
+    *,
+    max_history: int = 8,
+    progress: bool = True,
+    **predict: Any,
+) -> None:
+    """Run ``horizon`` steps from frame ``t``; for every finished strip of rows of step ``k`` call
+    ``emit(k, row0, probability, mask, valid)`` (probability NaN outside ``valid``; without a
+    threshold the mask is only the cells burning at the issue time).
+
+    The history is read lazily from the event; the thresholded mask of each step is fed back (kept
+    in memory at one bit per pixel) for the next, with the next wind from ``future``
+    (:class:`emberxr.products.wind.FutureWind`) and the next dynamic bands (:func:`next_dynamic`).
+    For cumulative fire, probabilities are made non-decreasing over steps and masks keep the cells
+    burning at the previous step.
+    """
+    from emberxr.inference import FrameStack, PackedMask, predict_histories
+
+    H, W = int(event.sizes["y"]), int(event.sizes["x"])
+    times = _times(event)
+    wind_all = np.asarray(wind_series(event), np.float32)
+    fire = event[FIRE].data
+    valid = event[VALID].data
+    cumulative = fire_kind(event) == CUMULATIVE
+    h = min(t + 1, max_history)
+    frames: list[Any] = [fire[i] for i in range(t - h + 1, t + 1)]
+    wind_hist = wind_all[t - h + 1 : t + 1]
+    t_hist = times[t - h + 1 : t + 1]
+    dyn = dynamic_history(event, t, h)
+    step_td = np.timedelta64(round(time_step_hours(event) * 3600), "s")
+    thr = np.inf if threshold is None else float(threshold)
+    prev_p = np.zeros((H, W), np.float32) if horizon > 1 and cumulative else None
+    for k in range(1, horizon + 1):
+        last = frames[-1]
+        mask_k = np.zeros((H, W), np.uint8) if k < horizon else None
+
+        def on_rows(row0: int, rows: np.ndarray, k: int = k, last: Any = last, mask_k: Any = mask_k) -> None:
+            row1 = row0 + rows.shape[1]
+            p = rows[0]
+            if prev_p is not None:
+                if k > 1:
+                    p = np.maximum(p, prev_p[row0:row1])
+                prev_p[row0:row1] = p
+            v = _rows(valid, row0, row1).astype(bool)
+            mask = (p >= thr) & v
+            if cumulative:
+                mask |= (_rows(last, row0, row1) > 0) & v
+            if mask_k is not None:
+                mask_k[row0:row1] = mask
+            emit(k, row0, np.where(v, p, np.nan).astype(np.float32), mask, v)
+
+        predict_histories(
+            model,
+            stats,
+            event,
+            FrameStack(frames),
+            wind_hist[None],
+            t_hist,
+            dynamic_hist=dyn,
+            max_history=max_history,
+            progress=progress,
+            desc=f"forecast step {k}/{horizon}",
+            sink=on_rows,
+            **predict,
+        )
+        if mask_k is None:
+            break
+        # roll forward: append the thresholded forecast, drop frames beyond max_history
+        frames = [*frames, PackedMask(mask_k)][-max_history:]
+        wind_hist = np.concatenate([wind_hist, future.uv[k - 1][None]])[-max_history:]
+        t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
+        if dyn is not None:
+            dyn = [*dyn, next_dynamic(event, t + k, dyn)][-max_history:]
+
+
+def _attrs(
+    event: xr.Dataset, t: int, threshold: float | None, calibrator: Any, future: Any
+) -> dict[str, Any]:
+    """Dataset attributes of a forecast issued at frame ``t`` (also the tags of its GeoTIFFs)."""
+    from emberxr.products.calibration import calibration_method
+
+    attrs = {
+        "event_id": str(event.attrs.get("event_id", "event")),
+        "issue_time": str(np.datetime_as_string(_times(event)[t], unit="s")),
+        "issue_index": t,
+        "threshold": np.inf if threshold is None else float(threshold),
+        "time_step_hours": time_step_hours(event),
+        "feedback": "thresholded",
+        "calibration": calibration_method(calibrator),
+        **future.attrs(),
+    }
+    if threshold is None:
+        del attrs["threshold"]
+    return attrs
+
+
+def _variable_attrs(variable: str, threshold: float | None) -> dict[str, Any]:
+    """Attributes of each forecast variable (also the tags of its GeoTIFF)."""
+    if variable == "probability":
+        return {"long_name": "fire probability", "units": "1"}
+    if variable == "fire_mask":
+        return {"long_name": f"forecast fire mask (probability >= {float(threshold):.3f})"}
+    return {"long_name": "estimated arrival time", "units": "hours since issue time"}
+
+
+def georeference(ds: xr.Dataset, event: xr.Dataset) -> xr.Dataset:
+    """``ds`` on ``event``'s grid: its CRS and transform, or (an event without a CRS) its
+    ``crs_status``, so that writing the forecast as a GeoTIFF is refused with the reason."""
+    import rioxarray  # noqa: F401
+
+    if event.rio.crs is not None:
+        ds = ds.rio.write_crs(event.rio.crs)
+    elif CRS_STATUS in event.attrs:
+        ds.attrs[CRS_STATUS] = event.attrs[CRS_STATUS]
+    return ds.rio.write_transform(event.rio.transform())
 
 
 def forecast(
-    model: torch.nn.Module,
+    model: Any,
     stats: Any,
     event: xr.Dataset,
     t: int | None = None,
@@ -211,10 +287,13 @@ def forecast(
     token_mode: str = "pixels",
     tile_size: int | None = None,
     overlap: int | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = None,
+    batch_size: int | None = None,
+    channels_last: bool | None = None,
+    compile: bool = False,
     progress: bool = True,
     future_wind: Any = None,
-    calibrator: Any = None,
+    calibrator: Mapping[str, Any] | None = None,
     members: int | None = None,
     seed: int | None = None,
     sampling: str | None = None,
@@ -225,7 +304,7 @@ def forecast(
     Parameters
     ----------
     model
-        Trained model (in eval mode after the call).
+        Trained model (or an :class:`emberxr.inference.Runner`, e.g. an exported model).
     stats
         The ``NormStats`` the model was trained with.
     event
@@ -237,6 +316,17 @@ def forecast(
     threshold
         Probability threshold of the binary forecast; None (not chosen) allows ``horizon=1``
         only and leaves out ``fire_mask`` and ``arrival_time``.
+    max_history, patch_size, tokens, token_mode
+        How the model's samples are cut (``Fitted.forecast`` passes the training settings).
+    tile_size, overlap
+        Window side and overlap for large scenes (:func:`emberxr.inference.plan_windows`).
+    device
+        Where the model runs: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``; None
+        keeps the model's device (``Fitted.forecast`` passes the training device when this
+        machine has it, else the CPU).
+    batch_size, channels_last, compile
+        Windows per model call (default: about 262 k pixels), channels-last convolutions (default:
+        on the CPU) and ``torch.compile`` (:class:`emberxr.inference.TorchRunner`).
     progress
         Show a progress bar per step for scenes that take more than a second (large scenes cut
         into many windows).
@@ -256,46 +346,38 @@ def forecast(
     -------
     xarray.Dataset
         ``probability``, ``fire_mask`` (step, y, x) and ``arrival_time`` (y, x), with ``step``
-        (1..horizon), ``lead_time_hours`` and ``time`` (valid time) per step, CRS kept.
+        (1..horizon), ``lead_time_hours``, ``time`` (valid time) and ``wind_u`` / ``wind_v`` per
+        step, CRS kept.
 
     Raises
     ------
     ThresholdNotSetError
-        ``threshold`` is None and ``horizon > 1``.
+        ``threshold`` is None and ``horizon > 1`` (not an ensemble).
     """
-    import rioxarray  # noqa: F401
-
-    n_t = int(event.sizes["time"])
-    problems = []
-    if int(horizon) < 1:
-        problems.append(Problem(f"horizon={horizon}", "use horizon >= 1"))
-    if t is None:
-        t = n_t - 1
-    if not -n_t <= int(t) < n_t:
-        problems.append(
-            Problem(
-                f"t={t} is outside the event's {n_t} frame(s)", f"use 0..{n_t - 1} (or negative from the end)"
-            )
-        )
-    if problems:
-        raise ConfigError(problems, subject="forecast")
-    from emberxr.products.calibration import calibration_name, with_calibration
     from emberxr.products.wind import future_wind as resolve_future_wind
 
-    model = with_calibration(model, calibrator)
     ensemble = {"seed": seed, "sampling": sampling, "wind_spread": wind_spread}
-    if members is not None or any(v is not None for v in ensemble.values()):
+    is_ensemble = members is not None or any(v is not None for v in ensemble.values())
+    t = _check_request(event, t, horizon, threshold, ensemble=is_ensemble)
+    horizon = int(horizon)
+    run = {
+        "max_history": max_history,
+        "patch_size": patch_size,
+        "tokens": tokens,
+        "token_mode": token_mode,
+        "tile_size": tile_size,
+        "overlap": overlap,
+        "device": device,
+        "batch_size": batch_size,
+        "channels_last": channels_last,
+        "compile": compile,
+        "calibrator": calibrator,
+    }
+    if is_ensemble:
         from emberxr.products.ensemble import ensemble_forecast
 
         if members is None:
             raise ConfigError([Problem("seed / sampling / wind_spread without members", "add members=N")])
-        kw = {
-            "max_history": max_history,
-            "patch_size": patch_size,
-            "tokens": tokens,
-            "token_mode": token_mode,
-        }
-        kw.update(tile_size=tile_size, overlap=overlap, device=device, progress=progress)
         return ensemble_forecast(
             model,
             stats,
@@ -305,112 +387,56 @@ def forecast(
             threshold,
             members=members,
             future_wind=future_wind,
-            **ensemble,
-            **kw,
-        )
-    if threshold is None and int(horizon) > 1:
-        raise ThresholdNotSetError(f"a {horizon}-step forecast (it feeds thresholded masks back)")
-    t = int(t) % n_t
-    horizon = int(horizon)
-    dt = time_step_hours(event)
-    times = _times(event)
-    wind_all = np.asarray(wind_series(event), np.float32)
-    valid = np.asarray(event[VALID].values, bool)
-    h = min(t + 1, max_history)
-    hist = (np.asarray(event[FIRE].isel(time=slice(t - h + 1, t + 1)).values) > 0).astype(np.uint8)
-    wind_hist = wind_all[t - h + 1 : t + 1]
-    t_hist = times[t - h + 1 : t + 1]
-    has_dyn = DYNAMIC in event.variables
-    dyn_hist = (
-        np.asarray(event[DYNAMIC].isel(time=slice(t - h + 1, t + 1)).values, np.float32) if has_dyn else None
-    )
-    cumulative = fire_kind(event) == CUMULATIVE
-    step_td = np.timedelta64(round(dt * 3600), "s")
-    future = resolve_future_wind(event, t, horizon, future_wind)
-    probs, masks = [], []
-    prev_p = None
-    thr = np.inf if threshold is None else float(threshold)  # None: one step, no mask returned
-    for k in range(1, horizon + 1):
-        p = predict_step(
-            model,
-            stats,
-            event,
-            hist,
-            wind_hist,
-            t_hist,
-            max_history=max_history,
-            patch_size=patch_size,
-            tokens=tokens,
-            token_mode=token_mode,
-            tile_size=tile_size,
-            overlap=overlap,
-            device=device,
             progress=progress,
-            desc=f"forecast step {k}/{horizon}",
-            dynamic_hist=dyn_hist,
+            **ensemble,
+            **run,
         )
-        if prev_p is not None and cumulative:
-            p = np.maximum(p, prev_p)
-        prev_p = p
-        mask = ((p >= thr) | ((hist[-1] > 0) & cumulative)) & valid
-        probs.append(np.where(valid, p, np.nan).astype(np.float32))
-        masks.append(mask.astype(np.uint8))
-        # roll forward: append the thresholded forecast, drop frames beyond max_history
-        w_next = future.uv[k - 1] if k < horizon else wind_hist[-1]
-        hist = np.concatenate([hist, mask[None].astype(np.uint8)])[-max_history:]
-        wind_hist = np.concatenate([wind_hist, w_next[None]])[-max_history:]
-        t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
-        if dyn_hist is not None:
-            d_next = (
-                np.asarray(event[DYNAMIC].isel(time=t + k).values, np.float32)
-                if t + k < n_t
-                else dyn_hist[-1]
-            )
-            dyn_hist = np.concatenate([dyn_hist, d_next[None]])[-max_history:]
-    prob = np.stack(probs)
-    fmask = np.stack(masks)
+    future = resolve_future_wind(event, t, horizon, future_wind)
+    H, W = int(event.sizes["y"]), int(event.sizes["x"])
+    prob = np.empty((horizon, H, W), np.float32)
+    fmask = np.zeros((horizon, H, W), np.uint8)
+    valid = np.ones((H, W), bool)
+
+    def emit(k: int, row0: int, p: np.ndarray, mask: np.ndarray, v: np.ndarray) -> None:
+        row1 = row0 + p.shape[0]
+        prob[k - 1, row0:row1] = p
+        fmask[k - 1, row0:row1] = mask
+        valid[row0:row1] = v
+
+    _rollout(model, stats, event, t, horizon, threshold, emit, future, progress=progress, **run)
+    dt = time_step_hours(event)
     burning = (np.asarray(event[FIRE].isel(time=t).values) > 0) & valid
-    first = np.argmax(fmask > 0, axis=0)
-    reached = fmask.any(axis=0)
-    arrival = np.where(reached, (first + 1) * dt, np.nan).astype(np.float32)
-    arrival = np.where(burning, 0.0, arrival).astype(np.float32)
-    arrival = np.where(valid, arrival, np.nan).astype(np.float32)
-    steps = np.arange(1, horizon + 1)
-    lead = steps * dt
-    coords = {
-        "step": steps,
-        "lead_time_hours": ("step", lead.astype(np.float64)),
-        "time": ("step", times[t] + steps * step_td),
-        "wind_u": ("step", future.step_inputs()[:, 0]),
-        "wind_v": ("step", future.step_inputs()[:, 1]),
-        "y": event["y"].values,
-        "x": event["x"].values,
-    }
-    attrs = {
-        "event_id": str(event.attrs.get("event_id", "event")),
-        "issue_time": str(np.datetime_as_string(times[t], unit="s")),
-        "issue_index": t,
-        "threshold": thr,
-        "time_step_hours": dt,
-        "feedback": "thresholded",
-        "calibration": calibration_name(model),
-        **future.attrs(),
-    }
-    if threshold is None:
-        del attrs["threshold"]
-    ds = xr.Dataset({"probability": (("step", "y", "x"), prob)}, coords=coords, attrs=attrs)
-    ds["probability"].attrs.update(long_name="fire probability", units="1", _FillValue=np.nan)
+    first = np.where(fmask.any(axis=0), np.argmax(fmask > 0, axis=0) + 1, 0)
+    arrival = arrival_rows(first, burning, valid, dt)
+    ds = xr.Dataset(
+        {"probability": (("step", "y", "x"), prob)},
+        coords=step_coords(event, t, horizon, future),
+        attrs=_attrs(event, t, threshold, calibrator, future),
+    )
+    ds["probability"].attrs.update(_variable_attrs("probability", threshold), _FillValue=np.nan)
     if threshold is not None:
         ds["fire_mask"] = (("step", "y", "x"), fmask)
         ds["arrival_time"] = (("y", "x"), arrival)
-        ds["fire_mask"].attrs.update(long_name=f"forecast fire mask (probability >= {thr:.3f})")
-        ds["arrival_time"].attrs.update(long_name="estimated arrival time", units="hours since issue time")
-    if event.rio.crs is not None:
-        ds = ds.rio.write_crs(event.rio.crs)
-    elif CRS_STATUS in event.attrs:  # not georeferenced: writing it as a GeoTIFF is refused
-        ds.attrs[CRS_STATUS] = event.attrs[CRS_STATUS]
-    ds = ds.rio.write_transform(event.rio.transform())
-    return ds
+        ds["fire_mask"].attrs.update(_variable_attrs("fire_mask", threshold))
+        ds["arrival_time"].attrs.update(_variable_attrs("arrival_time", threshold))
+    return georeference(ds, event)
+
+
+def step_coords(event: xr.Dataset, t: int, horizon: int, future: Any) -> dict[str, Any]:
+    """Coordinates of a forecast issued at frame ``t``: ``step`` (1..horizon), ``lead_time_hours``,
+    ``time`` (valid time), ``wind_u`` / ``wind_v`` (each step's last input wind), ``y``, ``x``."""
+    dt = time_step_hours(event)
+    steps = np.arange(1, int(horizon) + 1)
+    step_wind = future.step_inputs()
+    return {
+        "step": steps,
+        "lead_time_hours": ("step", (steps * dt).astype(np.float64)),
+        "time": ("step", _times(event)[t] + steps * np.timedelta64(round(dt * 3600), "s")),
+        "wind_u": ("step", step_wind[:, 0]),
+        "wind_v": ("step", step_wind[:, 1]),
+        "y": event["y"].values,
+        "x": event["x"].values,
+    }
 
 
 def step_labels(ds: xr.Dataset | xr.DataArray) -> list[str]:
@@ -494,3 +520,186 @@ def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str =
         band_descriptions=descs,
         resampling=resampling,
     )
+
+
+def _parts(source: Any, options: dict[str, Any]) -> tuple[Any, Any, float | None, dict[str, Any]]:
+    """Model (or runner), stats, threshold and forecast options of a ``Fitted`` or an exported model
+    (its sample settings, calibration and default device, overridden by ``options``)."""
+    from emberxr.export import ExportedModel
+
+    if isinstance(source, ExportedModel):
+        runner = source.runner(device=options.pop("device", None))
+        kw = {**source.sample_kwargs, "calibrator": source.calibration, **options}
+        return runner, source.stats, source.threshold, kw
+    from emberxr.data.loaders import sample_kwargs
+    from emberxr.inference import training_device
+
+    kw = {**sample_kwargs(source.config, source.model), "calibrator": source.calibration, **options}
+    kw["device"] = kw.get("device") or training_device(source.config)
+    return source.model, source.stats, source.threshold, kw
+
+
+def forecast_from(
+    source: Any, event: xr.Dataset, t: int | None = None, horizon: int = 1, **options: Any
+) -> xr.Dataset:
+    """:func:`forecast` of a :class:`emberxr.Fitted` or an :class:`emberxr.export.ExportedModel`
+    (its model, statistics, threshold, sample settings and calibration; ``device`` defaults to the
+    training device when this machine has it). ``options`` go to :func:`forecast`."""
+    model, stats, threshold, kw = _parts(source, dict(options))
+    check = getattr(source, "check_event", None)
+    if check is not None:
+        check(event)
+    return forecast(model, stats, event, t, horizon, threshold, **kw)
+
+
+def write_prediction(
+    source: Any,
+    event: xr.Dataset,
+    path: str | os.PathLike,
+    *,
+    t: int | None = None,
+    horizon: int = 1,
+    mask: str | os.PathLike | None = None,
+    arrival: str | os.PathLike | None = None,
+    cog: bool = False,
+    **options: Any,
+) -> dict[str, Any]:
+    """Forecast ``event`` and stream the result to GeoTIFF/COG files, strip by strip.
+
+    The files are those :func:`write_forecast` writes from :func:`forecast` (same bands, band
+    descriptions, nodata, tags, overviews), but nothing scene-sized is held in memory for a
+    one-step forecast: inputs are read window by window from the (lazy) event and finished rows
+    are written as soon as no later window touches them. ``emberxr predict`` calls this (except
+    for products that need the whole forecast: ensembles, perimeters, quick-looks).
+
+    Parameters
+    ----------
+    source
+        A :class:`emberxr.Fitted` (``emberxr.load(CKPT)``) or an :class:`emberxr.export.ExportedModel`
+        (``emberxr.export.load_exported(FILE)``).
+    event
+        FireEvent with the model's static bands (zarr, COG, raw folder, or in memory).
+    path
+        Probability GeoTIFF (one band per step, ``t+1h`` ...; NaN outside the footprint).
+    t, horizon
+        Last observed frame (default the last) and steps ahead (as in :func:`forecast`).
+    mask, arrival
+        Also write the binary forecast (uint8, nodata 255) and the arrival time (hours) here.
+    cog
+        Write Cloud-Optimised GeoTIFFs (overviews built from each finished tiled GeoTIFF).
+    **options
+        Passed to :func:`forecast`'s core (``device``, ``tile_size``, ``overlap``,
+        ``batch_size``, ``channels_last``, ``compile``, ``progress``, ``future_wind``,
+        ``calibrator``); the model's sample settings and calibration are the defaults.
+
+    Returns
+    -------
+    dict
+        ``event_id``, ``issue_time``, ``labels`` (band names), ``attrs`` (the forecast's
+        attributes, as :func:`forecast` gives them) and the written paths under ``probability``,
+        ``fire_mask``, ``arrival_time``.
+
+    Raises
+    ------
+    ThresholdNotSetError
+        ``mask``/``arrival`` or ``horizon > 1`` without a chosen threshold.
+    NotGeoreferencedError
+        The event has no CRS (the files could not be placed on a map).
+    """
+    import contextlib
+    from pathlib import Path
+
+    from emberxr.io.geotiff import GeoTiffWriter
+    from emberxr.products.wind import future_wind as resolve_future_wind
+    from emberxr.schema import grid_transform
+
+    options = dict(options)
+    future_wind = options.pop("future_wind", None)
+    model, stats, threshold, kw = _parts(source, options)
+    check = getattr(source, "check_event", None)
+    if check is not None:
+        check(event)
+    require_crs(event, f"the forecast GeoTIFF {path}")
+    t = _check_request(event, t, horizon, threshold)
+    if threshold is None and (mask or arrival):
+        raise ThresholdNotSetError("the fire_mask / arrival_time GeoTIFF")
+    horizon = int(horizon)
+    future = resolve_future_wind(event, t, horizon, future_wind)
+    attrs = _attrs(event, t, threshold, kw.get("calibrator"), future)
+    H, W = int(event.sizes["y"]), int(event.sizes["x"])
+    dt = time_step_hours(event)
+    labels = [f"t+{_fmt(k * dt)}h" for k in range(1, horizon + 1)]
+    grid = dict(
+        crs=event.rio.crs,
+        transform=grid_transform(event["x"].values, event["y"].values),
+        height=H,
+        width=W,
+        cog=cog,
+    )
+    written: dict[str, Any] = {"probability": Path(path)}
+    fire_t = event[FIRE].data[t]
+    with contextlib.ExitStack() as stack:
+        prob_w = stack.enter_context(
+            GeoTiffWriter(
+                path,
+                count=horizon,
+                dtype=np.float32,
+                band_descriptions=labels,
+                resampling=_OUTPUTS["probability"][0],
+                tags={**attrs, **_variable_attrs("probability", threshold)},
+                **grid,
+            )
+        )
+        mask_w = arr_w = None
+        if mask:
+            mask_w = stack.enter_context(
+                GeoTiffWriter(
+                    mask,
+                    count=horizon,
+                    dtype=np.uint8,
+                    nodata=MASK_NODATA,
+                    band_descriptions=labels,
+                    resampling=_OUTPUTS["fire_mask"][0],
+                    tags={**attrs, **_variable_attrs("fire_mask", threshold)},
+                    **grid,
+                )
+            )
+            written["fire_mask"] = Path(mask)
+        if arrival:
+            arr_w = stack.enter_context(
+                GeoTiffWriter(
+                    arrival,
+                    dtype=np.float32,
+                    band_descriptions=["arrival_time"],
+                    resampling=_OUTPUTS["arrival_time"][0],
+                    tags={**attrs, **_variable_attrs("arrival_time", threshold)},
+                    **grid,
+                )
+            )
+            written["arrival_time"] = Path(arrival)
+        first = np.zeros((H, W), np.uint8) if arr_w is not None and horizon > 1 else None
+
+        def emit(k: int, row0: int, p: np.ndarray, m: np.ndarray, v: np.ndarray) -> None:
+            row1 = row0 + p.shape[0]
+            prob_w.write(p, row=row0, band=k)
+            if mask_w is not None:
+                mask_w.write(np.where(v, m, MASK_NODATA).astype(np.uint8), row=row0, band=k)
+            if arr_w is None:
+                return
+            if first is None:
+                reached = m.astype(np.uint8)
+            else:
+                reached = first[row0:row1]
+                reached[(reached == 0) & m] = k
+            if k == horizon:
+                burning = (_rows(fire_t, row0, row1) > 0) & v
+                arr_w.write(arrival_rows(reached, burning, v, dt), row=row0)
+
+        _rollout(model, stats, event, t, horizon, threshold, emit, future, **kw)
+    written.update(
+        event_id=attrs["event_id"],
+        issue_time=attrs["issue_time"],
+        labels=labels,
+        attrs=attrs,
+    )
+    return written

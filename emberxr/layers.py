@@ -63,9 +63,16 @@ def sincos_2d(d: int, gy: int, gx: int, device: torch.device | None = None) -> T
 class AttentionBlock(nn.Module):
     """Pre-norm transformer block (multi-head self-attention + MLP) with key padding masks.
 
-    The attention weights of the last call are kept in ``self.weights`` ([B, heads, L, L]) when
-    ``keep_weights`` is set. Keys marked invalid get ``-inf`` before the softmax; a row with no
-    valid key attends uniformly to nothing (its output is the residual path only).
+    Keys marked invalid take no part in the softmax; a row with no valid key attends to nothing
+    (its attention output is zero: the block's output is the residual path only).
+
+    Two paths compute the same attention. By default the fused
+    :func:`torch.nn.functional.scaled_dot_product_attention` runs (one kernel, no ``[B, h, L, L]``
+    weight tensor kept). When ``keep_weights`` is set the explicit path runs instead
+    (``softmax(q kᵀ / √d_h)`` with ``-inf`` at invalid keys) and keeps the weights of the call in
+    ``self.weights`` (``[B, heads, L, L]``); ``fused = False`` forces the explicit path without
+    keeping the weights (for comparisons, e.g. ``benchmarks/bench_throughput.py``). Neither path has
+    data-dependent Python control flow, so the block traces and exports (``torch.export``, ONNX).
     """
 
     def __init__(self, d: int, heads: int, dropout: float = 0.0, mlp_ratio: float = 2.0):
@@ -82,26 +89,47 @@ class AttentionBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.attn_drop = dropout
         self.keep_weights = False
+        self.fused = True
         self.weights: Tensor | None = None
 
-    def forward(self, x: Tensor, key_valid: Tensor | None = None) -> Tensor:
-        """``x [B, L, d]``, ``key_valid [B, L]`` bool (True = attend) → ``[B, L, d]``."""
-        B, L, d = x.shape
-        h = self.norm1(x)
-        q, k, v = self.qkv(h).reshape(B, L, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        scores = (q @ k.transpose(-1, -2)) / math.sqrt(d // self.heads)  # [B, h, L, L]
+    def _explicit(self, q: Tensor, k: Tensor, v: Tensor, key_valid: Tensor | None) -> Tensor:
+        """The attention as written out: ``[B, h, L, d_h]`` (keeps the weights when asked)."""
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])  # [B, h, L, L]
         if key_valid is not None:
-            kv = key_valid[:, None, None, :]
-            scores = scores.masked_fill(~kv, float("-inf"))
+            scores = scores.masked_fill(~key_valid[:, None, None, :], float("-inf"))
+            # a row without any valid key: finite scores (uniform softmax), zeroed just below
             none = ~key_valid.any(dim=1)
-            if bool(none.any()):
-                scores = scores.masked_fill(none[:, None, None, None], 0.0)
+            scores = scores.masked_fill(none[:, None, None, None], 0.0)
         attn = torch.softmax(scores, dim=-1)
         if key_valid is not None:
             attn = attn * key_valid[:, None, None, :].to(attn.dtype)
         if self.keep_weights:
             self.weights = attn.detach()
         attn = F.dropout(attn, self.attn_drop, self.training)
-        out = (attn @ v).transpose(1, 2).reshape(B, L, d)
+        return attn @ v
+
+    def _fused(self, q: Tensor, k: Tensor, v: Tensor, key_valid: Tensor | None) -> Tensor:
+        """The same attention through ``scaled_dot_product_attention``."""
+        p = self.attn_drop if self.training else 0.0
+        if key_valid is None:
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        # rows without a valid key attend to every key (finite), then their output is zeroed
+        has_key = key_valid.any(dim=1)
+        mask = (key_valid | ~has_key[:, None])[:, None, None, :]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        return out * has_key[:, None, None, None].to(out.dtype)
+
+    def forward(self, x: Tensor, key_valid: Tensor | None = None) -> Tensor:
+        """``x [B, L, d]``, ``key_valid [B, L]`` bool (True = attend) → ``[B, L, d]``."""
+        B, L, d = x.shape
+        h = self.norm1(x)
+        q, k, v = self.qkv(h).reshape(B, L, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        if key_valid is not None:
+            key_valid = key_valid.to(torch.bool)
+        if self.keep_weights or not self.fused:
+            out = self._explicit(q, k, v, key_valid)
+        else:
+            out = self._fused(q, k, v, key_valid)
+        out = out.transpose(1, 2).reshape(B, L, d)
         x = x + self.drop(self.proj(out))
         return x + self.drop(self.mlp(self.norm2(x)))

@@ -190,7 +190,7 @@ def unpatchify(tokens: Any, p: int, grid: tuple[int, int]) -> Any:
 
 def unpatchify_grid(features: Any, grid: tuple[int, int]) -> Any:
     """Per-token features ``[..., N, D]`` → feature maps on the patch grid ``[..., D, Gy, Gx]``."""
-    gy, gx = (int(g) for g in grid)
+    gy, gx = grid  # no int(): symbolic sizes stay symbolic under torch.export
     n, d = features.shape[-2:]
     if n != gy * gx:
         raise _err(
@@ -439,6 +439,8 @@ def check_token_shapes(
         Listing every token entry of the wrong shape (expected vs got) and how to fix it.
     """
     p = _check_p(p)
+    if all(batch.get(key) is None for key in keys):
+        return  # nothing to check (and no shape turned into a Python int: export keeps it symbolic)
     B, T, H, W = (int(n) for n in batch["fire"].shape)
     grid = (H // p, W // p)
     want = {m: token_shapes(T, grid, p, n_static, m, n_dynamic) for m in TOKEN_MODES}

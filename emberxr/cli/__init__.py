@@ -44,6 +44,7 @@ COMMANDS = (
     "ablate",
     "evaluate",
     "predict",
+    "export",
     "models",
     "attention",
     "benchmark",

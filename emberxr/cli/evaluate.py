@@ -28,6 +28,8 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` sub-command."""
+    from emberxr.cli.predict import add_device_option
+
     p = subparsers.add_parser(
         "evaluate",
         help="metrics of a checkpoint on data (table as markdown/CSV)",
@@ -77,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--perimeters", action="store_true", help="add perimeter scores per forecast step")
     p.add_argument("--horizon", type=int, default=1, help="forecast steps scored by --perimeters (default 1)")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
@@ -101,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         fitted.save(args.save)
         print(f"[emberxr] checkpoint written to {args.save}")
     options = {"perimeters": args.perimeters, "perimeter_horizon": args.horizon}
+    if args.device:
+        options["device"] = args.device
     if args.calibration is not None:
         from pathlib import Path
 

@@ -1,11 +1,18 @@
 """``emberxr predict CKPT EVENT -o forecast.tif``: a georeferenced fire-probability forecast.
 
-EVENT is a zarr FireEvent or a ``raw`` folder of GeoTIFF/PNG/CSV. The output GeoTIFF has the
-event's CRS and grid (it opens in place in QGIS), one band per forecast step named ``t+1h``,
-``t+2h`` ... holding the probability that the cell is burned (NaN outside the data footprint).
-``--mask`` and ``--arrival`` also write the binary forecast (at the threshold chosen on
-validation) and the estimated arrival time in hours from the issue time. Each raster gets a QGIS
-style sidecar (``.qml``, opt out with ``--no-style``).
+CKPT is a checkpoint written by fit (``model.pt``) or a file written by ``emberxr export``
+(``.onnx`` or ``.pt2``: run with the same windows and blending). EVENT is a zarr FireEvent or a
+``raw`` folder of GeoTIFF/PNG/CSV. The output GeoTIFF has the event's CRS and grid (it opens in
+place in QGIS), one band per forecast step named ``t+1h``, ``t+2h`` ... holding the probability
+that the cell is burned (NaN outside the data footprint). ``--mask`` and ``--arrival`` also write
+the binary forecast (at the threshold chosen on validation) and the estimated arrival time in hours
+from the issue time. Each raster gets a QGIS style sidecar (``.qml``, opt out with ``--no-style``).
+A calibrated checkpoint's probabilities are calibrated.
+
+Scenes of any size: the event is read window by window, overlapping windows are blended without
+seams, and the files are written strip by strip (``--cog`` builds the overviews at the end), so
+memory stays bounded. ``--device`` picks where the model runs (default: where it was trained, when
+this machine has that device, else the CPU).
 
 Products (docs/forecasting.md):
   --members N        an ensemble: -o holds the burn probability (share of members burned),
@@ -13,11 +20,14 @@ Products (docs/forecasting.md):
   --wind FILE.csv    what-if future wind (time,speed,direction or time,u,v; m/s, degrees from)
   --perimeters F     forecast perimeters per step and level + isochrones (.gpkg or .geojson)
   --quicklook F.png  a quick-look map (hillshade, perimeters, wind arrows)
+Ensembles, perimeters and quick-looks are made from the whole forecast held in memory.
 """
 
 from __future__ import annotations
 
 import argparse
+
+EXPORTED_SUFFIXES = (".onnx", ".pt2")
 
 
 def _levels(text: str) -> list[float]:
@@ -35,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("checkpoint", metavar="CKPT", help="checkpoint file written by fit (model.pt)")
+    p.add_argument(
+        "checkpoint", metavar="CKPT", help="checkpoint written by fit (model.pt), or an exported .onnx/.pt2"
+    )
     p.add_argument("event", metavar="EVENT", help="zarr FireEvent or raw folder (GeoTIFF/PNG/CSV)")
     p.add_argument(
         "--event-id",
@@ -76,18 +88,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="probability levels of the perimeters (default 0.1,0.5,0.9)",
     )
     w.add_argument("--quicklook", metavar="PNG", help="write a quick-look map here")
+    add_device_option(p)
+    p.add_argument(
+        "--tile-size", type=int, default=None, help="window side (default: the training tile size)"
+    )
+    p.add_argument("--overlap", type=int, default=None, help="pixels shared by windows (default: a quarter)")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="windows per model call (default: ~262k pixels)"
+    )
+    p.add_argument("--compile", action="store_true", help="run the model through torch.compile")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def add_device_option(p: argparse.ArgumentParser) -> None:
+    """``--device``, shared by the commands that run a model (predict, evaluate, export)."""
+    p.add_argument(
+        "--device",
+        default=None,
+        help="cpu, cuda, cuda:N, mps or auto (default: the training device when available, else cpu)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``emberxr predict``."""
+    from pathlib import Path
+
     import emberxr
     from emberxr.errors import ThresholdNotSetError, WriteError
-    from emberxr.forecast import step_labels, write_forecast
 
     ensemble = args.members is not None
-    fitted = emberxr.load(args.checkpoint)
-    if fitted.threshold is None and not ensemble and (args.mask or args.arrival or args.perimeters):
+    if Path(args.checkpoint).suffix in EXPORTED_SUFFIXES:
+        from emberxr.export import load_exported
+
+        source = load_exported(args.checkpoint)
+    else:
+        source = emberxr.load(args.checkpoint)
+    if source.threshold is None and not ensemble and (args.mask or args.arrival or args.perimeters):
         needed = "--mask / --arrival" + (" / --perimeters" if args.perimeters else "")
         raise ThresholdNotSetError(needed, f"checkpoint {args.checkpoint}")
     if args.arrival_std and not ensemble:
@@ -99,29 +136,62 @@ def run(args: argparse.Namespace) -> int:
         from emberxr.schema import require_crs
 
         require_crs(event, f"the perimeters {args.perimeters}")  # before the forecast: vectors need a CRS
-    options = {"future_wind": args.wind}
-    if ensemble:
-        options.update(
-            members=args.members, seed=args.seed, sampling=args.sampling, wind_spread=args.wind_spread
-        )
-    ds = fitted.forecast(event, t=args.t, horizon=args.horizon, **options)
-    written = []
+    options = {
+        k: v
+        for k, v in {
+            "device": args.device,
+            "tile_size": args.tile_size,
+            "overlap": args.overlap,
+            "batch_size": args.batch_size,
+        }.items()
+        if v is not None
+    }
+    if args.compile:
+        options["compile"] = True
+    options.update(future_wind=args.wind, progress=not args.no_progress)
     rasters = [
         (args.output, "probability", "probability"),
         (args.mask, "fire_mask", "mask"),
         (args.arrival, "arrival_time", "arrival"),
         (args.arrival_std, "arrival_time_std", "spread"),
     ]
-    dt = float(ds.attrs["time_step_hours"])
-    for path, variable, style in rasters:
+    if ensemble or args.perimeters or args.quicklook:  # products of the whole forecast, in memory
+        from emberxr.forecast import forecast_from, step_labels, write_forecast
+
+        if ensemble:
+            options.update(
+                members=args.members, seed=args.seed, sampling=args.sampling, wind_spread=args.wind_spread
+            )
+        ds = forecast_from(source, event, t=args.t, horizon=args.horizon, **options)
+        for path, variable, _ in rasters:
+            if path:
+                write_forecast(ds, path, cog=args.cog, variable=variable)
+        attrs, labels, steps = ds.attrs, step_labels(ds), int(ds.sizes["step"])
+    else:  # streamed: scenes of any size in bounded memory
+        from emberxr.forecast import write_prediction
+
+        out = write_prediction(
+            source,
+            event,
+            args.output,
+            t=args.t,
+            horizon=args.horizon,
+            mask=args.mask,
+            arrival=args.arrival,
+            cog=args.cog,
+            **options,
+        )
+        attrs, labels, steps = out["attrs"], out["labels"], len(out["labels"])
+    written = []
+    dt = float(attrs["time_step_hours"])
+    for path, _, style in rasters:
         if not path:
             continue
-        write_forecast(ds, path, cog=args.cog, variable=variable)
         written.append(path)
         if not args.no_style:
             from emberxr.products.qgis import write_style
 
-            top = dt * int(ds.sizes["step"]) / (2 if style == "spread" else 1)
+            top = dt * steps / (2 if style == "spread" else 1)
             written.append(str(write_style(path, style, step_hours=dt, max_hours=top)))
     if args.perimeters:
         from emberxr.products.perimeters import write_perimeters
@@ -132,13 +202,13 @@ def run(args: argparse.Namespace) -> int:
 
         written.append(str(quicklook(ds, event, args.quicklook)))
     if ensemble:
-        kind = f"ensemble of {ds.attrs['members']} ({ds.attrs['sampling']}, seed {ds.attrs['seed']})"
+        kind = f"ensemble of {attrs['members']} ({attrs['sampling']}, seed {attrs['seed']})"
     else:
-        kind = "no threshold" if fitted.threshold is None else f"threshold {fitted.threshold:.3f}"
-    cal = ds.attrs.get("calibration", "none")
+        kind = "no threshold" if source.threshold is None else f"threshold {source.threshold:.3f}"
+    cal = attrs.get("calibration", "none")
     print(
-        f"[emberxr] {fitted.model_name} forecast for {ds.attrs['event_id']} from {ds.attrs['issue_time']} "
-        f"({', '.join(step_labels(ds))}, {kind}{'' if cal == 'none' else f', {cal} calibration'}; "
-        f"wind: {ds.attrs.get('wind_source', 'event')}) -> {', '.join(written)}"
+        f"[emberxr] {source.model_name} forecast for {attrs['event_id']} from {attrs['issue_time']} "
+        f"({', '.join(labels)}, {kind}{'' if cal == 'none' else f', {cal} calibration'}; "
+        f"wind: {attrs.get('wind_source', 'event')}) -> {', '.join(written)}"
     )
     return 0

@@ -12,12 +12,17 @@ used: it rewrites 3- and 4-band byte rasters as RGB with an alpha band. Overview
 invents values; ``average`` suits continuous fields such as probabilities (nodata cells are left
 out of the average). GDAL's own default (cubic) overshoots and spreads NaN. Every write is atomic
 (:func:`emberxr.atomic.atomic_path`).
+
+:func:`to_geotiff` writes a DataArray; :class:`GeoTiffWriter` is the same file written piece by
+piece (row windows of any band), for outputs too large to hold in memory (the streamed forecasts of
+:func:`emberxr.forecast.write_prediction`). Both share one profile, one nodata rule and one COG step.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +34,7 @@ from ..atomic import atomic_path
 from ..errors import WriteError
 from ..schema import grid_transform, require_crs
 
-__all__ = ["OVERVIEW_RESAMPLING", "to_geotiff"]
+__all__ = ["OVERVIEW_RESAMPLING", "GeoTiffWriter", "to_geotiff"]
 
 OVERVIEW_RESAMPLING = ("nearest", "average", "mode")
 """Resampling methods for COG overviews that stay within the data's range (no cubic overshoot)."""
@@ -105,6 +110,202 @@ def _overview_factors(h: int, w: int, block: int) -> list[int]:
 _NOT_COPY_OPTIONS = ("driver", "width", "height", "count", "dtype", "crs", "transform", "nodata")
 
 
+def _check_resampling(resampling: str) -> None:
+    if resampling not in OVERVIEW_RESAMPLING:
+        raise WriteError(
+            f"resampling={resampling!r} is not an overview method emberxr writes; use one of "
+            f"{', '.join(OVERVIEW_RESAMPLING)}"
+        )
+
+
+def _file_dtype(dtype: Any) -> np.dtype:
+    """The GeoTIFF data type of an array dtype (bool → uint8, float16 → float32)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return np.dtype(np.uint8)
+    if dtype.kind not in "uif":
+        raise WriteError(f"cannot write dtype {dtype} to GeoTIFF; cast to a number type first")
+    if dtype == np.float16:
+        return np.dtype(np.float32)
+    return dtype
+
+
+class GeoTiffWriter:
+    """A tiled, DEFLATE-compressed GeoTIFF (or COG) written window by window, atomically.
+
+    Use it as a context manager: :meth:`write` row windows of any band in any order; on a clean
+    exit the band descriptions, colour interpretation and tags are set, COG overviews are built
+    and the file is renamed into place (an exception leaves nothing behind). Memory stays bounded
+    by the windows written (GDAL keeps a small block cache).
+
+    Parameters
+    ----------
+    path
+        Destination file.
+    crs, transform
+        Coordinate reference system and affine transform of the grid.
+    height, width, count
+        Raster size and number of bands.
+    dtype
+        Data type (bool is written as uint8, float16 as float32).
+    nodata
+        Nodata value; NaN cells of float data are written as it (default: NaN for floats, none
+        for integers).
+    band_descriptions
+        One name per band, or None.
+    cog, resampling
+        Make a Cloud-Optimised GeoTIFF with overviews computed by ``resampling`` (one of
+        :data:`OVERVIEW_RESAMPLING`).
+    tags
+        Dataset tags (metadata) to record.
+
+    Examples
+    --------
+    >>> with GeoTiffWriter("p.tif", crs=crs, transform=tr, height=H, width=W) as out:  # doctest: +SKIP
+    ...     for y0, rows in strips:
+    ...         out.write(rows, row=y0)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        crs: Any,
+        transform: Any,
+        height: int,
+        width: int,
+        count: int = 1,
+        dtype: Any = np.float32,
+        nodata: float | None = None,
+        band_descriptions: Sequence[str] | None = None,
+        cog: bool = False,
+        resampling: str = "nearest",
+        tags: dict[str, Any] | None = None,
+    ) -> None:
+        _check_resampling(resampling)
+        if crs is None:
+            raise WriteError(
+                "cannot write a GeoTIFF without a CRS: tag the array with da.rio.write_crs(...) "
+                "(predictions from emberxr keep the input event's spatial_ref)"
+            )
+        self.dtype = _file_dtype(dtype)
+        if nodata is None and self.dtype.kind == "f":
+            nodata = np.nan
+        if band_descriptions is not None:
+            band_descriptions = [str(d) for d in band_descriptions]
+            if len(band_descriptions) != int(count):
+                raise WriteError(
+                    f"band_descriptions has {len(band_descriptions)} names but the raster has {count} band(s)"
+                )
+        self.path = Path(path)
+        self.height, self.width, self.count = int(height), int(width), int(count)
+        self.nodata = nodata
+        self.descriptions = band_descriptions
+        self.cog, self.resampling = bool(cog), resampling
+        self.tags = {str(k): str(v) for k, v in (tags or {}).items() if not str(k).startswith("_")}
+        self.block = _block(self.height, self.width)
+        self.profile: dict[str, Any] = {
+            "driver": "GTiff",
+            "width": self.width,
+            "height": self.height,
+            "count": self.count,
+            "dtype": self.dtype.name,
+            "crs": crs,
+            "transform": transform,
+            "nodata": nodata,
+            "tiled": True,
+            "blockxsize": self.block,
+            "blockysize": self.block,
+            "compress": "DEFLATE",
+            "predictor": 3 if self.dtype.kind == "f" else 2,
+            "photometric": "MINISBLACK",
+            "BIGTIFF": "IF_SAFER",
+        }
+        self._stack: contextlib.ExitStack | None = None
+        self._dst: Any = None
+
+    def __enter__(self) -> GeoTiffWriter:
+        import rasterio
+
+        stack = contextlib.ExitStack()
+        try:
+            self._tmp = stack.enter_context(atomic_path(self.path))
+            self._plain = self._tmp.with_name(self._tmp.stem + ".gtiff.tif") if self.cog else self._tmp
+            if self.cog:
+                stack.callback(self._remove_plain)
+            self._dst = rasterio.open(self._plain, "w", **self.profile)
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+        return self
+
+    def _remove_plain(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._plain.unlink()
+
+    def write(self, data: np.ndarray, row: int = 0, band: int | None = None, col: int = 0) -> None:
+        """Write ``data`` at pixel ``(row, col)``: ``(h, w)`` into ``band`` (1-based; default 1) or
+        ``(count, h, w)`` into every band."""
+        from rasterio.windows import Window
+
+        if self._dst is None:
+            raise WriteError(
+                "GeoTiffWriter.write outside its `with` block; open it with `with GeoTiffWriter(...)`"
+            )
+        a = np.asarray(data)
+        if a.dtype.kind == "b":
+            a = a.astype(np.uint8)
+        a = a.astype(self.dtype, copy=False)
+        if self.dtype.kind == "f" and self.nodata is not None and not np.isnan(self.nodata):
+            a = np.where(np.isnan(a), self.nodata, a).astype(self.dtype, copy=False)
+        h, w = a.shape[-2:]
+        window = Window(int(col), int(row), int(w), int(h))
+        if a.ndim == 3:
+            self._dst.write(a, window=window)
+        else:
+            self._dst.write(a, 1 if band is None else int(band), window=window)
+
+    def _finish(self, dst: Any) -> None:
+        """Descriptions, colour interpretation, tags, overviews; close; the COG copy."""
+        from rasterio.enums import ColorInterp, Resampling
+
+        try:
+            if self.descriptions is not None:
+                for i, d in enumerate(self.descriptions):
+                    dst.set_band_description(i + 1, d)
+            dst.colorinterp = [ColorInterp.gray] + [ColorInterp.undefined] * (self.count - 1)
+            if self.tags:
+                dst.update_tags(**self.tags)
+            if self.cog:
+                factors = _overview_factors(self.height, self.width, self.block)
+                if factors:
+                    dst.build_overviews(factors, Resampling[self.resampling])
+        finally:
+            dst.close()
+        if self.cog:
+            from rasterio.shutil import copy as rio_copy
+
+            # GTiff with the source's overviews in COG layout; GDAL's COG driver would rewrite
+            # 3- and 4-band byte data as RGB(A) whatever the source says
+            opts = {k: v for k, v in self.profile.items() if k not in _NOT_COPY_OPTIONS}
+            rio_copy(self._plain, self._tmp, driver="GTiff", COPY_SRC_OVERVIEWS="YES", **opts)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        stack, dst = self._stack, self._dst
+        self._stack = self._dst = None
+        if exc_type is not None:
+            dst.close()
+            stack.__exit__(exc_type, exc, tb)  # removes the temporary; the exception propagates
+            return
+        try:
+            self._finish(dst)
+        except BaseException:
+            stack.__exit__(*sys.exc_info())
+            raise
+        stack.__exit__(None, None, None)
+
+
 def to_geotiff(
     da: xr.DataArray,
     path: str | os.PathLike,
@@ -147,76 +348,31 @@ def to_geotiff(
         Wrong dims, a description count that does not match the bands, or an unknown
         ``resampling``.
     """
-    import rasterio
     import rioxarray  # noqa: F401
-    from rasterio.enums import ColorInterp, Resampling
 
-    if resampling not in OVERVIEW_RESAMPLING:
-        raise WriteError(
-            f"resampling={resampling!r} is not an overview method emberxr writes; use one of "
-            f"{', '.join(OVERVIEW_RESAMPLING)}"
-        )
+    _check_resampling(resampling)
     da3 = _as_3d(da)
     require_crs(da, f"a GeoTIFF without a CRS ({Path(path).name})")
     descs = _descriptions(da3, band_descriptions)
     n, h, w = (int(s) for s in da3.shape)
-    dtype = np.dtype(da3.dtype)
-    if dtype.kind == "b":
-        dtype = np.dtype(np.uint8)
-    if dtype.kind not in "uif":
-        raise WriteError(f"cannot write dtype {da3.dtype} to GeoTIFF; cast to a number type first")
-    if dtype == np.float16:
-        dtype = np.dtype(np.float32)
+    dtype = _file_dtype(da3.dtype)
     if nodata is None:
         nodata = da.rio.nodata if da.rio.nodata is not None else (np.nan if dtype.kind == "f" else None)
-    block = _block(h, w)
-    profile: dict[str, Any] = {
-        "driver": "GTiff",
-        "width": w,
-        "height": h,
-        "count": n,
-        "dtype": dtype.name,
-        "crs": da.rio.crs,
-        "transform": _transform(da),
-        "nodata": nodata,
-        "tiled": True,
-        "blockxsize": block,
-        "blockysize": block,
-        "compress": "DEFLATE",
-        "predictor": 3 if dtype.kind == "f" else 2,
-        "photometric": "MINISBLACK",
-        "BIGTIFF": "IF_SAFER",
-    }
-    final = Path(path)
-    with atomic_path(final) as tmp:
-        plain = tmp.with_name(tmp.stem + ".gtiff.tif") if cog else tmp
-        try:
-            with rasterio.open(plain, "w", **profile) as dst:
-                for i in range(n):
-                    band = np.asarray(da3.isel({da3.dims[0]: i}).values).astype(dtype, copy=False)
-                    if dtype.kind == "f" and nodata is not None and not np.isnan(nodata):
-                        band = np.where(np.isnan(band), nodata, band).astype(dtype, copy=False)
-                    dst.write(band, i + 1)
-                    if descs is not None:
-                        dst.set_band_description(i + 1, descs[i])
-                dst.colorinterp = [ColorInterp.gray] + [ColorInterp.undefined] * (n - 1)
-                if da.attrs:
-                    dst.update_tags(
-                        **{str(k): str(v) for k, v in da.attrs.items() if not str(k).startswith("_")}
-                    )
-                if cog:
-                    factors = _overview_factors(h, w, block)
-                    if factors:
-                        dst.build_overviews(factors, Resampling[resampling])
-            if cog:
-                from rasterio.shutil import copy as rio_copy
-
-                # GTiff with the source's overviews in COG layout; GDAL's COG driver would rewrite
-                # 3- and 4-band byte data as RGB(A) whatever the source says
-                copy_opts = {k: v for k, v in profile.items() if k not in _NOT_COPY_OPTIONS}
-                rio_copy(plain, tmp, driver="GTiff", COPY_SRC_OVERVIEWS="YES", **copy_opts)
-        finally:
-            if cog:
-                with contextlib.suppress(FileNotFoundError):
-                    plain.unlink()
-    return final
+    writer = GeoTiffWriter(
+        path,
+        crs=da.rio.crs,
+        transform=_transform(da),
+        height=h,
+        width=w,
+        count=n,
+        dtype=dtype,
+        nodata=nodata,
+        band_descriptions=descs,
+        cog=cog,
+        resampling=resampling,
+        tags=dict(da.attrs) if da.attrs else None,
+    )
+    with writer:
+        for i in range(n):
+            writer.write(np.asarray(da3.isel({da3.dims[0]: i}).values), band=i + 1)
+    return Path(path)

@@ -76,6 +76,9 @@ class FireModel(Configurable, nn.Module):
     #: configs); a training config selects one with ``model.preset``, and its explicit options
     #: override the preset's values
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    #: keep the temporal attention of each forward pass in :attr:`last_attention` (models with
+    #: attention); prediction and export switch it off for the instance (fused attention, no copy)
+    record_attention: bool = True
 
     def __init__(self) -> None:
         super().__init__()

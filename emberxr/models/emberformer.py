@@ -27,7 +27,6 @@ import dataclasses
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from emberxr.channels import channel_names, known_channel_names
@@ -305,9 +304,12 @@ class EmberFormer(FireModel):
     def forward(self, batch: dict[str, Any]) -> Tensor:
         """Pixel logits ``[B, 1, H, W]``.
 
-        The temporal attention of this call is kept in :attr:`last_attention`: ``[B, N, nhead, T]``,
-        the attention of each patch's last real step over the batch's T frames in the last temporal
-        layer (zeros at padded frames and frames older than ``max_seq_len``; rows sum to 1).
+        Unless :attr:`record_attention` is off, the temporal attention of this call is kept in
+        :attr:`last_attention`: ``[B, N, nhead, T]``, the attention of each patch's last real step
+        over the batch's T frames in the last temporal layer (zeros at padded frames and frames
+        older than ``max_seq_len``; rows sum to 1). That layer then runs the explicit attention
+        path; with ``record_attention = False`` (what prediction and export set) every layer runs
+        the fused ``scaled_dot_product_attention`` (:class:`~emberxr.layers.AttentionBlock`).
         """
         grid = check_divisible(batch, self.p)
         fire = batch["fire"]
@@ -315,39 +317,37 @@ class EmberFormer(FireModel):
         N = grid[0] * grid[1]
         valid_t = batch["valid_t"].to(torch.bool)
         back = steps_back(valid_t)
+        # every column is processed (no data-dependent trimming, so the forward traces and
+        # exports); padded steps and steps older than max_seq_len are masked keys
         keep = valid_t & (back < self.max_seq_len)
-        # drop leading columns that nobody attends to (cheap when batches carry long padding)
-        first = int(torch.nonzero(keep.any(dim=0)).min()) if bool(keep.any()) else T - 1
-        cols = slice(first, T)
-        keep_c, back_c = keep[:, cols], back[:, cols].clamp(max=self.max_seq_len - 1)
-        L = T - first
+        back_c = back.clamp(max=self.max_seq_len - 1)
 
         ft, st, dt = self._tokens(batch)
-        tok = self.fire_embed(ft[:, cols])  # [B, L, N, d]
+        tok = self.fire_embed(ft)  # [B, T, N, d]
         tok = tok + self.pos_embed(back_c)[:, :, None, :]
         if self.use_wind:
-            tok = tok + self.wind_embed(batch["wind"][:, cols].to(torch.float32))[:, :, None, :]
+            tok = tok + self.wind_embed(batch["wind"].to(torch.float32))[:, :, None, :]
         if self.dynamic_embed is not None and dt is not None:
-            tok = tok + self.dynamic_embed(dt[:, cols])
+            tok = tok + self.dynamic_embed(dt)
         if self.use_static:
             static_e = self.static_embed(
                 st if self.in_static else st.new_zeros((B, N, self.static_embed.in_features))
             )
             tok = tok + static_e[:, None]
-        seq = tok.permute(0, 2, 1, 3).reshape(B * N, L, self.d)
-        key_valid = keep_c[:, None, :].expand(B, N, L).reshape(B * N, L)
+        seq = tok.permute(0, 2, 1, 3).reshape(B * N, T, self.d)
+        key_valid = keep[:, None, :].expand(B, N, T).reshape(B * N, T)
+        record = self.record_attention and len(self.temporal) > 0
         for i, block in enumerate(self.temporal):
-            block.keep_weights = i == len(self.temporal) - 1
+            block.keep_weights = record and i == len(self.temporal) - 1
             seq = block(seq, key_valid)
-        last = last_real_index(keep_c)  # [B]
+        last = last_real_index(keep)  # [B]
         idx = last[:, None].expand(B, N).reshape(B * N)
         ctx = self.temporal_norm(seq[torch.arange(B * N, device=seq.device), idx]).reshape(B, N, self.d)
-        if self.temporal:
-            w = self.temporal[-1].weights  # [B*N, h, L, L]
+        if record:
+            w = self.temporal[-1].weights  # [B*N, h, T, T]
             heads = w.shape[1]
-            rows = w[torch.arange(B * N, device=w.device), :, idx]  # [B*N, h, L]
-            att = rows.reshape(B, N, heads, L)
-            self.last_attention = F.pad(att, (first, 0)) if first else att
+            rows = w[torch.arange(B * N, device=w.device), :, idx]  # [B*N, h, T]
+            self.last_attention = rows.reshape(B, N, heads, T)
             self.temporal[-1].weights = None
         # spatial attention across patches
         if self.spatial:

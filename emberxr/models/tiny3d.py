@@ -20,23 +20,31 @@ from .base import (
 )
 
 
-def _window_slots(valid_t: Tensor, length: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Batch and time indices of the real steps kept in a right-aligned window of ``length``, and
-    their window positions."""
+def _window_pick(valid_t: Tensor, length: int) -> Tensor:
+    """One-hot map ``[B, length, T]``: window slot ``s`` takes time step ``t`` (at most one ``t`` per
+    slot) — the last ``length`` real steps right-aligned."""
     back = steps_back(valid_t)  # 0 = last real
     keep = valid_t & (back < length)
     slot = (length - 1 - back).clamp(0, length - 1)  # window position of each real step
-    bi, ti = torch.nonzero(keep, as_tuple=True)
-    return bi, ti, slot[bi, ti]
+    return keep[:, None, :] & (slot[:, None, :] == torch.arange(length, device=valid_t.device)[None, :, None])
 
 
 def window_series(x: Tensor, valid_t: Tensor, length: int) -> Tensor:
     """The last ``length`` real steps of a time series ``x [B, T, ...]`` right-aligned in a fixed
-    window ``[B, length, ...]`` (zeros before them), whatever the left padding."""
-    bi, ti, si = _window_slots(valid_t.to(torch.bool), length)
-    out = x.new_zeros((x.shape[0], length, *x.shape[2:]))
-    out[bi, si] = x[bi, ti]
-    return out
+    window ``[B, length, ...]`` (zeros before them), whatever the left padding.
+
+    Shapes stay static (a gather by the one-hot map's index, no data-dependent indexing), so models
+    built on it trace and export; values are copied exactly (NaN in unused steps never leaks in).
+    """
+    pick = _window_pick(valid_t.to(torch.bool), length)
+    src = pick.to(torch.float32).argmax(dim=2)  # [B, length]: the step each slot takes
+    tail = (1,) * (x.dim() - 2)
+    idx = src.reshape(*src.shape, *tail).expand(-1, -1, *x.shape[2:])
+    out = torch.gather(x, 1, idx)
+    has = pick.any(dim=2).reshape(*src.shape, *tail)
+    if x.dtype == torch.bool:  # (ONNX Runtime has no boolean Where)
+        return out & has
+    return torch.where(has, out, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
 def history_window(batch: dict[str, Any], length: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -212,12 +212,13 @@ class UTAE(FireModel):
         valid_t = batch["valid_t"].to(torch.bool)
         B, T, H, W = fire.shape
         back = steps_back(valid_t)
-        keep = valid_t & (back < self.window)
-        first = int(torch.nonzero(keep.any(dim=0)).min()) if bool(keep.any()) else T - 1
-        fire, wind, keep_c, back_c = fire[:, first:], wind[:, first:], keep[:, first:], back[:, first:]
-        L = T - first
+        # every step is encoded (no data-dependent trimming, so the forward traces and exports);
+        # padded steps and steps older than the window are masked in the L-TAE and the decoder
+        keep_c = valid_t & (back < self.window)
+        back_c = back
+        L = T
         static = static_bands(batch, self.in_static)
-        dyn = [dynamic_bands(batch, self.in_dynamic)[:, first:]] if self.in_dynamic else []
+        dyn = [dynamic_bands(batch, self.in_dynamic)] if self.in_dynamic else []
         x = torch.cat(
             [
                 fire[:, :, None],
@@ -237,7 +238,8 @@ class UTAE(FireModel):
         pos = back_c[:, None, None, :].expand(B, h, w, L).reshape(B * h * w, L)
         kv = keep_c[:, None, None, :].expand(B, h, w, L).reshape(B * h * w, L)
         out, attn = self.ltae(seq, pos, kv)
-        self.last_attention = F.pad(attn.reshape(B, h * w, self.nhead, L).detach(), (first, 0))
+        if self.record_attention:
+            self.last_attention = attn.reshape(B, h * w, self.nhead, L).detach()
         attn_map = attn.reshape(B, h, w, self.nhead, L).permute(0, 3, 4, 1, 2)  # [B, heads, L, h, w]
         y = self.bottom(out.reshape(B, h, w, -1).permute(0, 3, 1, 2))
         for up, block, skip in zip(self.up, self.dec, reversed(skips[:-1])):

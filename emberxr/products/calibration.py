@@ -78,8 +78,9 @@ __all__ = [
     "Calibrated",
     "calibrate",
     "calibrate_logits",
-    "calibration_name",
+    "calibration_method",
     "calibration_report",
+    "check_calibration",
     "expected_calibration_error",
     "fit_calibration",
     "reliability_bins",
@@ -286,7 +287,9 @@ def calibration_report(
 
 
 # -- applying -----------------------------------------------------------------------------------------
-def _check_calibration(calibration: Mapping[str, Any]) -> None:
+def check_calibration(calibration: Mapping[str, Any]) -> None:
+    """Raise :class:`~emberxr.errors.ConfigError` when ``calibration`` is not one
+    :func:`fit_calibration` makes (temperature > 0, or isotonic points; ``pixels`` all|unburned)."""
     method = calibration.get("method") if isinstance(calibration, Mapping) else None
     ok = (method == "temperature" and float(calibration.get("temperature", 0)) > 0) or (
         method == "isotonic"
@@ -349,7 +352,7 @@ class Calibrated(nn.Module):
 
     def __init__(self, model: Any, calibration: Mapping[str, Any]):
         super().__init__()
-        _check_calibration(calibration)
+        check_calibration(calibration)
         self.model = model
         self.calibration = dict(calibration)
 
@@ -366,9 +369,9 @@ class Calibrated(nn.Module):
             return getattr(self._modules["model"], name)
 
 
-def calibration_name(model: Any) -> str:
-    """The calibration method a model's probabilities go through (``none`` for a bare model)."""
-    return str(model.calibration["method"]) if isinstance(model, Calibrated) else "none"
+def calibration_method(calibration: Mapping[str, Any] | None) -> str:
+    """The method of a calibration (``none`` for None: uncalibrated probabilities)."""
+    return "none" if calibration is None else str(calibration["method"])
 
 
 def with_calibration(model: Any, calibration: Mapping[str, Any] | None) -> Any:

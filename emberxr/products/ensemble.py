@@ -40,9 +40,10 @@ The result is a Dataset on the event's grid (CRS kept, like :func:`~emberxr.fore
     hours from the issue time until they do (0 for cells burning at the issue time; NaN where no
     member burns the cell — read them together with the last step's ``probability``).
 
-Members are the batch dimension of the model call: :func:`_member_probabilities` predicts every
-member's next step at once; when all members share one history (always at step 1) the model runs
-once for all of them.
+Members are the batch dimension of the model call: every member's next step is predicted at once
+by :func:`emberxr.inference.predict_histories` (the windows, blending, device and calibration of
+every forecast; dynamic bands, shared by the members, as in :func:`~emberxr.forecast.forecast`);
+when all members share one history (always at step 1) the model runs once for all of them.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 import xarray as xr
 
 from emberxr.errors import ConfigError, Problem, ThresholdNotSetError
@@ -60,34 +60,6 @@ __all__ = ["SAMPLINGS", "ensemble_forecast"]
 
 SAMPLINGS = ("bernoulli", "quantile", "threshold")
 MASK_LEVEL = 0.5  # the ensemble's fire_mask: burned in at least half of the members
-
-
-def _member_probabilities(
-    model: torch.nn.Module,
-    stats: Any,
-    event: xr.Dataset,
-    fire_hist: np.ndarray,
-    wind_hist: np.ndarray,
-    times: np.ndarray,
-    **kw: Any,
-) -> np.ndarray:
-    """Next-step probabilities ``[N, H, W]`` of ``N`` member histories (``fire_hist [N, h, H, W]``,
-    ``wind_hist [N, h, 2]``, shared ``times [h]``); ``kw`` are :func:`emberxr.forecast.predict_step`'s
-    keyword arguments.
-
-    The one place the ensemble calls the model. It will be the batched core
-    ``emberxr.inference.predict_histories(model, stats, event, fire_hist, wind_hist, times, **kw)``
-    (members as the batch dimension); until that exists, one :func:`~emberxr.forecast.predict_step`
-    per member.
-    """
-    from emberxr.forecast import predict_step
-
-    return np.stack(
-        [
-            predict_step(model, stats, event, fire_hist[i], wind_hist[i], times, **kw)
-            for i in range(len(fire_hist))
-        ]
-    ).astype(np.float32)
 
 
 def _check(
@@ -114,7 +86,7 @@ def _check(
 
 
 def ensemble_forecast(
-    model: torch.nn.Module,
+    model: Any,
     stats: Any,
     event: xr.Dataset,
     t: int | None = None,
@@ -127,13 +99,8 @@ def ensemble_forecast(
     wind_spread: Any = None,
     future_wind: Any = None,
     max_history: int = 8,
-    patch_size: int = 16,
-    tokens: bool = False,
-    token_mode: str = "pixels",
-    tile_size: int | None = None,
-    overlap: int | None = None,
-    device: str | torch.device = "cpu",
     progress: bool = True,
+    **run: Any,
 ) -> xr.Dataset:
     """An ensemble forecast of ``horizon`` steps after frame ``t`` (see the module docstring).
 
@@ -153,6 +120,9 @@ def ensemble_forecast(
         per-member offsets) or ``"auto"`` (the event's recent variability).
     future_wind
         The wind after the issue time (:func:`emberxr.products.wind.future_wind`).
+    max_history, progress, **run
+        How the model runs: :func:`emberxr.inference.predict_histories`'s options (``patch_size``,
+        ``tokens``, ``tile_size``, ``device``, ``batch_size``, ``calibrator`` ...).
 
     Returns
     -------
@@ -164,8 +134,15 @@ def ensemble_forecast(
     """
     import rioxarray  # noqa: F401
 
-    from emberxr.forecast import time_step_hours
-    from emberxr.products.calibration import calibration_name
+    from emberxr.forecast import (
+        dynamic_history,
+        georeference,
+        next_dynamic,
+        step_coords,
+        time_step_hours,
+    )
+    from emberxr.inference import predict_histories
+    from emberxr.products.calibration import calibration_method
     from emberxr.products.wind import auto_wind_spread, parse_wind_spread, perturb_wind
     from emberxr.products.wind import future_wind as resolve_future
     from emberxr.progress import progress as progress_bar
@@ -190,6 +167,7 @@ def ensemble_forecast(
     hist0 = (np.asarray(event[FIRE].isel(time=slice(t - h + 1, t + 1)).values) > 0).astype(np.uint8)
     wind0 = np.asarray(wind_series(event), np.float32)[t - h + 1 : t + 1]
     t_hist = times[t - h + 1 : t + 1]
+    dyn = dynamic_history(event, t, h)
     step_td = np.timedelta64(round(dt * 3600), "s")
     fut = resolve_future(event, t, horizon, future_wind)
     # per member: one generator for its masks, one for its wind (draws of one never shift the other's)
@@ -205,16 +183,7 @@ def ensemble_forecast(
         spread_attrs.update(wind_spread_kmh=float(spread[0]), wind_spread_deg=float(spread[1]))
     else:
         member_wind = np.broadcast_to(fut.uv, (n, *fut.uv.shape))
-    kw = {
-        "max_history": max_history,
-        "patch_size": patch_size,
-        "tokens": tokens,
-        "token_mode": token_mode,
-        "tile_size": tile_size,
-        "overlap": overlap,
-        "device": device,
-        "progress": False,
-    }
+    kw = {**run, "max_history": max_history, "progress": False}
     hist = np.repeat(hist0[None], n, axis=0)  # [N, h, H, W]
     wind_hist = np.repeat(wind0[None], n, axis=0)  # [N, h, 2]
     burned = np.repeat(((hist0[-1] > 0) & valid)[None], n, axis=0)  # [N, H, W]
@@ -227,10 +196,14 @@ def ensemble_forecast(
     for k in progress_bar(range(1, horizon + 1), "ensemble", unit="step", enabled=progress, delay=1.0):
         if (hist == hist[:1]).all() and (wind_hist == wind_hist[:1]).all():
             p = np.repeat(
-                _member_probabilities(model, stats, event, hist[:1], wind_hist[:1], t_hist, **kw), n, 0
+                predict_histories(
+                    model, stats, event, hist[:1], wind_hist[:1], t_hist, dynamic_hist=dyn, **kw
+                ),
+                n,
+                0,
             )
         else:
-            p = _member_probabilities(model, stats, event, hist, wind_hist, t_hist, **kw)
+            p = predict_histories(model, stats, event, hist, wind_hist, t_hist, dynamic_hist=dyn, **kw)
         if prev_p is not None:
             p = np.maximum(p, prev_p)
         prev_p = p
@@ -254,22 +227,14 @@ def ensemble_forecast(
             hist = np.concatenate([hist, mask[:, None].astype(np.uint8)], axis=1)[:, -max_history:]
             wind_hist = np.concatenate([wind_hist, w_next[:, None]], axis=1)[:, -max_history:]
             t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
+            if dyn is not None:
+                dyn = [*dyn, next_dynamic(event, t + k, dyn)][-max_history:]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, s1 / np.maximum(count, 1), np.nan)
         var = np.where(count > 0, s2 / np.maximum(count, 1) - mean**2, np.nan)
     std = np.sqrt(np.maximum(var, 0.0))
     prob = np.where(valid, np.stack(burn_prob), np.nan).astype(np.float32)
-    steps = np.arange(1, horizon + 1)
-    step_wind = fut.step_inputs()
-    coords = {
-        "step": steps,
-        "lead_time_hours": ("step", (steps * dt).astype(np.float64)),
-        "time": ("step", times[t] + steps * step_td),
-        "wind_u": ("step", step_wind[:, 0]),
-        "wind_v": ("step", step_wind[:, 1]),
-        "y": event["y"].values,
-        "x": event["x"].values,
-    }
+    coords = step_coords(event, t, horizon, fut)
     attrs = {
         "event_id": str(event.attrs.get("event_id", "event")),
         "issue_time": str(np.datetime_as_string(times[t], unit="s")),
@@ -281,7 +246,7 @@ def ensemble_forecast(
         "seed": int(seed),
         "sampling": sampling,
         "mask_level": MASK_LEVEL,
-        "calibration": calibration_name(model),
+        "calibration": calibration_method(run.get("calibrator")),
         **spread_attrs,
         **fut.attrs(),
     }
@@ -311,5 +276,4 @@ def ensemble_forecast(
         long_name="standard deviation of the arrival time over the members that burn the cell",
         units="hours",
     )
-    ds = ds.rio.write_crs(event.rio.crs)
-    return ds.rio.write_transform(event.rio.transform())
+    return georeference(ds, event)

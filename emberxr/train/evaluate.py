@@ -163,6 +163,7 @@ def evaluate_events(
     ece_binning: str = "width",
     perimeters: bool = False,
     perimeter_horizon: int = 1,
+    device: Any = None,
 ) -> Any:
     """Metrics of ``model`` on every sample of ``events`` as a tidy DataFrame.
 
@@ -196,6 +197,10 @@ def evaluate_events(
     perimeters, perimeter_horizon
         Add perimeter scores per forecast step 1..``perimeter_horizon`` (rows with target
         ``perimeter``; :func:`emberxr.products.scoring.perimeter_table`).
+    device
+        Where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"``); None:
+        the training device of ``config`` when this machine has it, else the CPU
+        (:func:`emberxr.inference.training_device`). The model is moved back afterwards.
 
     Returns
     -------
@@ -208,6 +213,7 @@ def evaluate_events(
         An unknown ``by``, or ``by="regime"`` on binned events that share an event id.
     """
     from emberxr.data.loaders import build_dataset, build_loader
+    from emberxr.inference import TorchRunner, training_device
     from emberxr.products.calibration import with_calibration
     from emberxr.train.loop import evaluate_model
     from emberxr.train.metrics import write_table
@@ -216,10 +222,17 @@ def evaluate_events(
     ds = build_dataset(events, stats, config, model, train=False)
     loader = build_loader(ds, config, batch_size=batch_size)
     target = config["data"].get("target", "cumulative")
-    net = with_calibration(model, calibrator)
-    acc, _ = evaluate_model(
-        net, loader, threshold, "cpu", per_event=per_event or bool(bins), progress=progress, target=target
-    )
+    device = device or training_device(config)
+    with TorchRunner(model, device) as run:  # on the device, restored after
+        acc, _ = evaluate_model(
+            with_calibration(model, calibrator),
+            loader,
+            threshold,
+            run.device,
+            per_event=per_event or bool(bins),
+            progress=progress,
+            target=target,
+        )
     for label, ids in bins.items():
         acc.pool("regime", label, [("event", i) for i in ids])
     df = acc.table(model=model_name)
@@ -230,7 +243,7 @@ def evaluate_events(
     if perimeters:
         from emberxr.products.scoring import perimeter_table
 
-        kw = {"horizon": perimeter_horizon, "calibrator": calibrator, "progress": progress}
+        kw = {"horizon": perimeter_horizon, "calibrator": calibrator, "progress": progress, "device": device}
         df = perimeter_table(model, events, stats, config, threshold, model_name, table=df, **kw)
     if not per_event:
         df = df[df["scope"] != "event"].reset_index(drop=True)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 import xarray as xr
 
 from emberxr.errors import ConfigError, ThresholdNotSetError
 from emberxr.forecast import forecast
+from emberxr.models.base import last_frame
 
 
 def test_seeded_ensembles_reproduce_exactly_and_seeds_differ(make_grow, scene):
@@ -109,3 +112,37 @@ def test_bad_ensemble_options_are_named_errors(make_grow, scene):
         forecast(make_grow(), stats, event, horizon=1, members=2, wind_spread="5,10", **kw)
     with pytest.raises(ConfigError, match="SPEED_KMH"):
         forecast(make_grow(), stats, event, horizon=2, members=2, wind_spread="fast", **kw)
+
+
+class _DynamicGrow(torch.nn.Module):
+    """Grow plus the mean of the last step's first dynamic band (so the bands move the output)."""
+
+    def forward(self, batch):
+        last = last_frame(batch)
+        dyn = batch["dynamic"][:, -1, :1].to(torch.float32)  # [B, 1, H, W]
+        return 12.0 * F.avg_pool2d(last, 5, stride=1, padding=2) - 6.0 + 3.0 * dyn
+
+
+def test_ensembles_pass_dynamic_bands_and_the_calibration_to_the_model():
+    from emberxr.normalize import compute_stats
+    from emberxr.testing import synthetic_event
+
+    event = synthetic_event(height=32, width=32, steps=6, dynamic=True)
+    stats = compute_stats([event])
+    kw = {"max_history": 3, "patch_size": 16, "progress": False, "threshold": 0.3}
+    det = forecast(_DynamicGrow(), stats, event, t=2, horizon=3, **kw)
+    ens = forecast(_DynamicGrow(), stats, event, t=2, horizon=3, members=1, sampling="threshold", **kw)
+    np.testing.assert_array_equal(ens["mean_probability"].values, det["probability"].values)
+    # other dynamic bands: another forecast (the ensemble reads them, step by step)
+    moved = event.copy()
+    moved["dynamic"] = moved["dynamic"] + 2.0
+    ens2 = forecast(_DynamicGrow(), stats, moved, t=2, horizon=3, members=1, sampling="threshold", **kw)
+    assert not np.allclose(ens2["mean_probability"].values, ens["mean_probability"].values, equal_nan=True)
+    # a temperature calibration flattens every member's probabilities
+    cal = {"method": "temperature", "temperature": 4.0, "pixels": "all"}
+    flat = forecast(_DynamicGrow(), stats, event, t=2, horizon=1, members=2, calibrator=cal, **kw)
+    raw = forecast(_DynamicGrow(), stats, event, t=2, horizon=1, members=2, **kw)
+    assert flat.attrs["calibration"] == "temperature" and raw.attrs["calibration"] == "none"
+    p_cal, p_raw = flat["mean_probability"].values, raw["mean_probability"].values
+    ok = np.isfinite(p_raw) & (np.abs(p_raw - 0.5) > 0.05)
+    assert (np.abs(p_cal[ok] - 0.5) < np.abs(p_raw[ok] - 0.5)).all()

@@ -1,0 +1,835 @@
+"""Windowed, batched prediction over scenes of any size: how a model is run on an event.
+
+:func:`predict_histories` is the one core every forecast goes through (``forecast.predict_step``
+is its one-history case, :func:`emberxr.forecast.forecast` and
+:func:`emberxr.forecast.write_prediction` roll it forward, ensembles run it on many histories at
+once). Given ``N`` fire histories of one event it returns (or streams) ``N`` next-step probability
+maps:
+
+1. **Windows.** A scene larger than the window (the model's training ``tile_size``; without one,
+   :data:`MAX_WINDOW`) is cut into overlapping windows (:func:`plan_windows`, laid out by
+   :func:`emberxr.data.tiling.eval_tiles`); a scene that fits is one window.
+2. **Strips.** Inputs are read one horizontal strip (a few rows of windows) at a time from the
+   event's arrays: a lazy event (zarr, COG, raw GeoTIFF, any Dask-backed reader) is never loaded
+   whole (nor are its dynamic bands, shared by the ``N`` histories). Each strip goes through the
+   training preprocessing
+   (:class:`~emberxr.data.datasets.FireSampleDataset`: normalisation, padding to the patch size)
+   and the windows are cut from it.
+3. **Batches.** Windows of all ``N`` histories are run in batches (about :data:`BATCH_PIXELS`
+   pixels each) under :func:`torch.inference_mode` on the chosen device, with the fused attention
+   path (``record_attention`` off), optionally channels-last and ``torch.compile``. A model's
+   probability calibration (``Fitted.calibration``) maps the logits before the sigmoid
+   (:func:`probabilities`), for eager and exported models alike.
+4. **Blending.** Each window's probabilities are weighted by a raised-cosine (Hann) taper across
+   the overlaps with its neighbours (:func:`taper`) and the weighted sum is divided by the summed
+   weights, so there are no seams: a constant input gives a constant output across window
+   borders, and for a translation-equivariant model the result equals the one-window result. The
+   taper is zero on a guard band of ``overlap // 4`` pixels at each inner window edge (where
+   zero padding shows) and sums to one across a regular overlap.
+5. **Rows out.** Rows that no later window touches are handed to a ``sink`` in order, so a
+   writer (:class:`~emberxr.io.geotiff.GeoTiffWriter`) can stream them to disk: memory stays
+   bounded by a strip, whatever the scene size.
+
+The model is a ``torch.nn.Module`` (run by :class:`TorchRunner`) or any :class:`Runner`, such as
+an exported model (:mod:`emberxr.export`): the windowing and blending code is the same.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+from torch.profiler import record_function
+
+from emberxr.data.tiling import Tile, eval_tiles
+from emberxr.errors import ConfigError, Problem
+from emberxr.schema import BAND, BAND_KIND, CRS_STATUS, DBAND, DBAND_KIND, DYNAMIC, FIRE_KIND, STATIC, VALID
+
+__all__ = [
+    "BATCH_PIXELS",
+    "MAX_WINDOW",
+    "FrameStack",
+    "PackedMask",
+    "Runner",
+    "TorchRunner",
+    "WindowPlan",
+    "plan_windows",
+    "predict_histories",
+    "probabilities",
+    "resolve_device",
+    "taper",
+    "training_device",
+]
+
+MAX_WINDOW = 512
+"""Window side used when the model has no training ``tile_size`` and the scene is larger."""
+
+BATCH_PIXELS = 1 << 18
+"""Default pixels per model call (windows × window area): 64 windows of 64², one of 512². Peak
+memory grows with it (about 5 MB per 64² window for EmberFormer on the CPU); larger batches were
+not faster on the CPU."""
+
+STRIP_PIXELS = 1 << 21
+"""Rows of windows are read together while the strip stays below this many pixels."""
+
+RowSink = Callable[[int, np.ndarray], None]
+"""``sink(row0, rows)``: receives finished rows ``rows [N, h, W]`` starting at scene row ``row0``,
+in order, each row exactly once."""
+
+
+# ---------------------------------------------------------------------------------------------
+# devices
+
+
+def _available(kind: str) -> bool:
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    return kind == "cpu"
+
+
+def resolve_device(device: str | torch.device | None = None, default: str = "cpu") -> torch.device:
+    """The torch device for ``device``: ``"auto"`` is CUDA when available, else the CPU.
+
+    Parameters
+    ----------
+    device
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"auto"``, a ``torch.device``, or None
+        (``default``).
+
+    Raises
+    ------
+    ConfigError
+        An unknown device name, or a device this machine does not have.
+    """
+    name = str(default if device is None else device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(
+            [Problem(f"device={name!r} is not a device name ({exc})", "use cpu, cuda, cuda:N, mps or auto")],
+            subject="device",
+        ) from None
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(
+            [Problem(f"device={name!r}", "use cpu, cuda, cuda:N, mps or auto")], subject="device"
+        )
+    if not _available(dev.type):
+        raise ConfigError(
+            [Problem(f"device={name!r} is not available on this machine", "use device='cpu' (or 'auto')")],
+            subject="device",
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(
+            [
+                Problem(
+                    f"device={name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)",
+                    "use cuda:0 .. cuda:N-1, or cpu",
+                )
+            ],
+            subject="device",
+        )
+    return dev
+
+
+def training_device(config: Mapping[str, Any] | None) -> str:
+    """The device a checkpoint predicts on by default: where it trained, when this machine has it.
+
+    ``training.device`` of the configuration: ``cpu`` stays on the CPU; ``cuda[:N]`` and ``auto``
+    (which trains on CUDA wherever CUDA is available) give CUDA when available, else the CPU;
+    ``mps`` gives MPS when available, else the CPU.
+    """
+    name = str(((config or {}).get("training") or {}).get("device", "cpu"))
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    kind = name.split(":")[0]
+    if kind in ("cuda", "mps") and _available(kind):
+        if kind == "cuda" and ":" in name and int(name.split(":")[1]) >= torch.cuda.device_count():
+            return "cuda"
+        return name
+    return "cpu"
+
+
+# ---------------------------------------------------------------------------------------------
+# windows and blending
+
+
+def taper(length: int, lo: int = 0, hi: int = 0) -> np.ndarray:
+    """1-D blending weight of a window of ``length`` pixels overlapping its neighbours by ``lo``
+    pixels at the start and ``hi`` pixels at the end (0 = a scene edge: no taper).
+
+    Across an overlap of ``o`` pixels the weight is 0 on a guard band of ``o // 4`` pixels at the
+    window edge, then rises as ``sin²`` (a Hann half-window) to 1; the neighbour's weight falls as
+    ``cos²`` over the same pixels, so the two sum to 1. Tapers of both ends multiply.
+    """
+    w = np.ones(int(length), np.float64)
+    for o, flip in ((int(lo), False), (int(hi), True)):
+        if o <= 0:
+            continue
+        o = min(o, int(length))
+        guard = o // 4
+        ramp = o - 2 * guard
+        side = np.zeros(o, np.float64)
+        if ramp > 0:
+            j = np.arange(ramp, dtype=np.float64)
+            side[guard : guard + ramp] = np.sin(0.5 * math.pi * (j + 0.5) / ramp) ** 2
+        side[guard + max(ramp, 0) :] = 1.0
+        if flip:
+            w[length - o :] *= side[::-1]
+        else:
+            w[:o] *= side
+    return w.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _taper(length: int, lo: int, hi: int) -> np.ndarray:
+    w = taper(length, lo, hi)
+    w.flags.writeable = False
+    return w
+
+
+@functools.lru_cache(maxsize=16)
+def _overlaps(starts: tuple[int, ...], size: int) -> dict[int, tuple[int, int]]:
+    """``start -> (overlap with the previous window, overlap with the next)`` along one axis."""
+    out = {}
+    for i, s in enumerate(starts):
+        lo = starts[i - 1] + size - s if i > 0 else 0
+        hi = s + size - starts[i + 1] if i + 1 < len(starts) else 0
+        out[s] = (max(lo, 0), max(hi, 0))
+    return out
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """Windows over a scene, grouped in rows (``bands``), with their blending weights.
+
+    Attributes
+    ----------
+    shape
+        Scene ``(H, W)``.
+    window
+        Window ``(h, w)`` (the scene itself when it fits).
+    overlap
+        Pixels shared by neighbouring windows.
+    bands
+        Rows of windows (same ``y0``), top to bottom; each row left to right.
+    """
+
+    shape: tuple[int, int]
+    window: tuple[int, int]
+    overlap: int
+    bands: tuple[tuple[Tile, ...], ...]
+
+    @property
+    def n_windows(self) -> int:
+        """Number of windows."""
+        return sum(len(b) for b in self.bands)
+
+    def weights(self, tile: Tile) -> np.ndarray:
+        """Blending weights ``[h, w]`` of one window (:func:`taper` along both axes)."""
+        lo_y, hi_y = _overlaps(tuple(b[0].y0 for b in self.bands), self.window[0])[tile.y0]
+        lo_x, hi_x = _overlaps(tuple(t.x0 for t in self.bands[0]), self.window[1])[tile.x0]
+        return np.outer(_taper(tile.h, lo_y, hi_y), _taper(tile.w, lo_x, hi_x))
+
+
+def plan_windows(
+    shape: Sequence[int], tile_size: int | None, overlap: int | None, patch_size: int
+) -> WindowPlan:
+    """The windows :func:`predict_histories` runs over a scene of ``shape`` (``(..., H, W)``).
+
+    Parameters
+    ----------
+    tile_size
+        Window side (a multiple of ``patch_size``); None: :data:`MAX_WINDOW` rounded to the patch
+        size. A scene that fits in one window is one window.
+    overlap
+        Pixels shared by neighbours; None: a quarter of the window, rounded down to the patch size.
+    """
+    H, W = (int(v) for v in shape[-2:])
+    p = int(patch_size)
+    problems = []
+    if tile_size is not None and (int(tile_size) < p or int(tile_size) % p):
+        problems.append(
+            Problem(
+                f"tile_size={tile_size} is not a positive multiple of patch_size={p}",
+                f"use e.g. tile_size={8 * p}",
+            )
+        )
+    size = int(tile_size) if tile_size is not None else max(p, MAX_WINDOW // p * p)
+    if overlap is not None and not 0 <= int(overlap) < size:
+        problems.append(
+            Problem(f"overlap={overlap} must be >= 0 and < the window {size}", f"use e.g. {size // 4}")
+        )
+    if problems:
+        raise ConfigError(problems, subject="prediction windows")
+    if H <= size and W <= size:
+        return WindowPlan((H, W), (H, W), 0, ((Tile(0, 0, H, W, (0, H, 0, W)),),))
+    ov = int(overlap) if overlap is not None else (size // 4) // p * p
+    tiles = eval_tiles((H, W), size, ov)
+    bands: dict[int, list[Tile]] = {}
+    for t in tiles:
+        bands.setdefault(t.y0, []).append(t)
+    rows = tuple(tuple(sorted(b, key=lambda t: t.x0)) for _, b in sorted(bands.items()))
+    return WindowPlan((H, W), (min(size, H), min(size, W)), ov, rows)
+
+
+class _RowBlender:
+    """Weighted sums of window outputs over the rows not yet finished; finished rows go to a sink."""
+
+    def __init__(self, n: int, width: int, sink: RowSink) -> None:
+        self.sink = sink
+        self.top = 0
+        self.acc = np.zeros((n, 0, width), np.float32)
+        self.wsum = np.zeros((0, width), np.float32)
+
+    def reach(self, bottom: int) -> None:
+        """Make the buffer cover the rows up to ``bottom``."""
+        extra = bottom - (self.top + self.wsum.shape[0])
+        if extra > 0:
+            n, _, w = self.acc.shape
+            self.acc = np.concatenate([self.acc, np.zeros((n, extra, w), np.float32)], axis=1)
+            self.wsum = np.concatenate([self.wsum, np.zeros((extra, w), np.float32)], axis=0)
+
+    def add_weight(self, tile: Tile, weight: np.ndarray) -> None:
+        ys = slice(tile.y0 - self.top, tile.y0 - self.top + tile.h)
+        self.wsum[ys, tile.x0 : tile.x0 + tile.w] += weight
+
+    def add(self, n: int, tile: Tile, prob: np.ndarray, weight: np.ndarray) -> None:
+        ys = slice(tile.y0 - self.top, tile.y0 - self.top + tile.h)
+        self.acc[n, ys, tile.x0 : tile.x0 + tile.w] += prob * weight
+
+    def flush(self, row: int) -> None:
+        """Hand the rows above ``row`` (finished: no later window touches them) to the sink."""
+        k = min(row, self.top + self.wsum.shape[0]) - self.top
+        if k <= 0:
+            return
+        w = self.wsum[:k]
+        out = np.divide(self.acc[:, :k], w, out=np.zeros_like(self.acc[:, :k]), where=w > 0)
+        self.sink(self.top, out)
+        self.acc, self.wsum = self.acc[:, k:], self.wsum[k:]
+        self.top += k
+
+
+# ---------------------------------------------------------------------------------------------
+# running a model on batches
+
+
+def probabilities(
+    logits: Any, batch: Mapping[str, Any], calibration: Mapping[str, Any] | None = None
+) -> np.ndarray:
+    """Probabilities ``[B, H, W]`` (numpy float32) of logits ``[B, 1, H, W]`` (a tensor or numpy),
+    mapped by ``calibration`` first when given (:func:`emberxr.products.calibration.calibrate_logits`;
+    a calibration of the pixels not burning at the issue time reads the batch's last frame)."""
+    z = torch.as_tensor(logits).float()
+    if calibration is not None:
+        from emberxr.models.base import last_frame
+        from emberxr.products.calibration import calibrate_logits
+
+        last = last_frame(batch).to(z.device) if calibration.get("pixels", "all") == "unburned" else None
+        z = calibrate_logits(z, calibration, last).float()
+    return torch.sigmoid(z)[:, 0].cpu().numpy()
+
+
+class Runner:
+    """Runs a model on collated batches: ``runner.logits(batch) -> [B, 1, H, W]`` (a tensor or
+    numpy) and ``runner(batch) -> probabilities [B, H, W]`` (numpy).
+
+    A context manager: :func:`predict_histories` enters it around a prediction (to move a model
+    to its device and back, for instance). Subclasses implement :meth:`logits`.
+    """
+
+    #: left-pad every batch to this many steps (exported models have a fixed history length)
+    history: int | None = None
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def logits(self, batch: dict[str, Any]) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, batch: dict[str, Any], calibration: Mapping[str, Any] | None = None) -> np.ndarray:
+        return probabilities(self.logits(batch), batch, calibration)
+
+
+_COMPILED: weakref.WeakKeyDictionary[torch.nn.Module, Any] = weakref.WeakKeyDictionary()
+
+
+def _param_device(model: torch.nn.Module) -> torch.device | None:
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return None
+
+
+def _channels_last(model: torch.nn.Module) -> None:
+    """The 4-D weights of ``model`` in channels-last layout (others, e.g. 3-D convolutions', as
+    they are: ``Module.to(memory_format=...)`` refuses a model that has any)."""
+    with torch.no_grad():
+        for t in (*model.parameters(), *model.buffers()):
+            if t.dim() == 4:
+                t.data = t.data.contiguous(memory_format=torch.channels_last)
+
+
+class TorchRunner(Runner):
+    """An eager ``torch.nn.Module`` on a device, under :func:`torch.inference_mode`.
+
+    While entered, the model is on ``device``, in eval mode, with ``record_attention`` off (so
+    every attention layer takes the fused path); leaving restores all three.
+
+    Parameters
+    ----------
+    model
+        A model mapping a batch dict to logits ``[B, 1, H, W]``.
+    device
+        Where to run; None keeps the model's current device.
+    channels_last
+        Run convolutions in the channels-last memory format (weights and 4-D inputs). None: on
+        the CPU, where it made EmberFormer, U-TAE and U-Net-S 10-25 % faster
+        (``docs/benchmarks.md``); not on other devices (not measured there).
+    compile
+        Run ``torch.compile(model)`` (compiled once per model and kept; the first calls of each
+        window shape compile).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        device: str | torch.device | None = None,
+        *,
+        channels_last: bool | None = None,
+        compile: bool = False,
+    ) -> None:
+        self.model = model
+        current = _param_device(model) or torch.device("cpu")
+        self.device = resolve_device(device) if device is not None else current
+        self.channels_last = self.device.type == "cpu" if channels_last is None else bool(channels_last)
+        self.compile = bool(compile)
+        self._saved: tuple[Any, ...] | None = None
+
+    def __enter__(self) -> TorchRunner:
+        m = self.model
+        self._saved = (_param_device(m), m.training, m.__dict__.get("record_attention", None))
+        m.to(self.device)
+        if self.channels_last:
+            _channels_last(m)
+        m.eval()
+        m.record_attention = False
+        self._fn = m
+        if self.compile:
+            fn = _COMPILED.get(m)
+            if fn is None:
+                fn = _COMPILED[m] = torch.compile(m, dynamic=False)
+            self._fn = fn
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._saved is None:
+            return
+        device, training, record = self._saved
+        m = self.model
+        if self.channels_last:
+            m.to(memory_format=torch.contiguous_format)
+        if device is not None:
+            m.to(device)
+        m.train(training)
+        if record is None:
+            m.__dict__.pop("record_attention", None)
+        else:
+            m.record_attention = record
+        self._saved = None
+
+    def logits(self, batch: dict[str, Any]) -> torch.Tensor:
+        moved = {}
+        for k, v in batch.items():
+            if isinstance(v, torch.Tensor):
+                v = v.to(self.device, non_blocking=True)
+                if self.channels_last and v.ndim == 4 and v.is_floating_point():
+                    v = v.contiguous(memory_format=torch.channels_last)
+            moved[k] = v
+        with torch.inference_mode():
+            return self._fn(moved).float()
+
+    def __call__(self, batch: dict[str, Any], calibration: Mapping[str, Any] | None = None) -> np.ndarray:
+        with torch.inference_mode():
+            return probabilities(self.logits(batch), batch, calibration)
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs: strips of the event with N histories
+
+
+def _compute(a: Any) -> np.ndarray:
+    if type(a).__module__.startswith("dask"):
+        return np.asarray(a.compute(scheduler="synchronous"))
+    return np.asarray(a)
+
+
+def _dynamic_rows(dynamic: Any, rows: slice) -> np.ndarray:
+    """Rows of the dynamic history ``[h, Cd, H, W]`` (an array, or a sequence of ``[Cd, H, W]``
+    frames, numpy or lazy) as numpy float32 ``[h, Cd, rows, W]``."""
+    if isinstance(dynamic, (list, tuple)):
+        parts = [f[:, rows] for f in dynamic]
+        lazy = [i for i, a in enumerate(parts) if type(a).__module__.startswith("dask")]
+        if lazy:
+            import dask
+
+            done = dask.compute(*[parts[i] for i in lazy], scheduler="synchronous")
+            for i, a in zip(lazy, done):
+                parts[i] = a
+        return np.stack([np.asarray(a, np.float32) for a in parts])
+    return _compute(dynamic[:, :, rows]).astype(np.float32, copy=False)
+
+
+def _strip_events(
+    event: xr.Dataset,
+    rows: slice,
+    fire: np.ndarray,
+    wind: np.ndarray,
+    times: np.ndarray,
+    dynamic: np.ndarray | None = None,
+) -> list[xr.Dataset]:
+    """In-memory events of one strip, one per history: ``fire [N, h, rows, W]`` plus a dummy target
+    frame, the event's static bands and validity over the same rows, ``wind [N, h, 2]`` and (events
+    with dynamic bands) the raw dynamic bands ``[h, Cd, rows, W]`` shared by every history (the
+    dummy target step repeats the last step's: the dataset never reads a target step's).
+
+    The one place prediction inputs become events (what
+    :class:`~emberxr.data.datasets.FireSampleDataset` preprocesses exactly as in training). They
+    carry only what the dataset reads (no georeferencing: this is per strip and must be cheap).
+    """
+    from emberxr.schema import FIRE, WIND_U, WIND_V
+
+    static = _compute(event[STATIC].data[:, rows]).astype(np.float32, copy=False)
+    valid = _compute(event[VALID].data[rows]).astype(bool, copy=False)
+    dt = times[-1] - times[-2] if len(times) > 1 else np.timedelta64(1, "h")
+    coords = {
+        "time": np.concatenate([times, times[-1:] + dt]),
+        BAND: np.asarray(event[BAND].values),
+        BAND_KIND: (BAND, np.asarray(event[BAND_KIND].values)),
+    }
+    attrs = {"event_id": str(event.attrs.get("event_id", "event")), "source": "forecast"}
+    attrs.update({k: event.attrs[k] for k in (FIRE_KIND, CRS_STATUS) if k in event.attrs})
+    shared = {}
+    if dynamic is not None:
+        coords[DBAND] = np.asarray(event[DBAND].values)
+        if DBAND_KIND in event.coords:
+            coords[DBAND_KIND] = (DBAND, np.asarray(event[DBAND_KIND].values))
+        shared[DYNAMIC] = (("time", DBAND, "y", "x"), np.concatenate([dynamic, dynamic[-1:]]))
+    out = []
+    for n in range(fire.shape[0]):
+        f = np.concatenate([fire[n], fire[n, -1:]])
+        w = np.concatenate([wind[n], wind[n, -1:]])
+        data = {
+            FIRE: (("time", "y", "x"), f),
+            STATIC: ((BAND, "y", "x"), static),
+            WIND_U: (("time",), w[:, 0]),
+            WIND_V: (("time",), w[:, 1]),
+            VALID: (("y", "x"), valid),
+            **shared,
+        }
+        out.append(xr.Dataset(data, coords=coords, attrs=attrs))
+    return out
+
+
+class PackedMask:
+    """A binary ``[H, W]`` mask kept at one bit per pixel (``numpy.packbits`` along rows).
+
+    Slicing (``m[rows]``, ``m[rows, cols]``) gives ``uint8`` 0/1. Multi-step forecasts keep their
+    fed-back masks this way: 8 MB per step for an 8192² scene.
+    """
+
+    def __init__(self, mask: Any) -> None:
+        a = np.asarray(mask) > 0
+        self.shape = a.shape
+        self.bits = np.packbits(a, axis=1)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        rows, cols = index if isinstance(index, tuple) else (index, slice(None))
+        return np.unpackbits(self.bits[rows], axis=1, count=self.shape[1])[:, cols]
+
+
+class FrameStack:
+    """``[1, h, H, W]`` history made of 2-D frames, lazy (Dask) or in memory, read by rows.
+
+    What a forecast feeds :func:`predict_histories`: observed frames straight from a lazy event
+    and thresholded forecasts fed back as masks, without stacking the whole scene. A lazy frame
+    stored as one chunk over its whole height (a PNG of a raw folder: it cannot be read in
+    windows) is decoded once and kept as a :class:`PackedMask` instead of being decoded again
+    for every strip.
+    """
+
+    def __init__(self, frames: Sequence[Any]) -> None:
+        self.frames = [_once_if_whole(f) for f in frames]
+        h, w = self.frames[0].shape[-2:]
+        self.shape = (1, len(self.frames), int(h), int(w))
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        if not (isinstance(index, tuple) and len(index) == 4 and index[:2] == (slice(None), slice(None))):
+            raise IndexError("FrameStack supports [:, :, rows, cols] only")
+        parts = [f[index[2], index[3]] for f in self.frames]
+        lazy = [i for i, a in enumerate(parts) if type(a).__module__.startswith("dask")]
+        if lazy:
+            import dask
+
+            done = dask.compute(*[parts[i] for i in lazy], scheduler="synchronous")
+            for i, a in zip(lazy, done):
+                parts[i] = a
+        return np.stack([np.asarray(a) for a in parts])[None]
+
+
+def _once_if_whole(frame: Any) -> Any:
+    """A lazy frame in a single chunk along ``y`` (read whole whatever the window) → PackedMask."""
+    chunks = getattr(frame, "chunks", None)
+    if type(frame).__module__.startswith("dask") and chunks and len(chunks[0]) == 1 and frame.shape[0] > 1:
+        return PackedMask(frame.compute(scheduler="synchronous"))
+    return frame
+
+
+def _strip_samples(
+    event: xr.Dataset,
+    rows: slice,
+    fire_hist: Any,
+    wind: np.ndarray,
+    times: np.ndarray,
+    stats: Any,
+    max_history: int,
+    patch_size: int,
+    dynamic: Any = None,
+) -> list[dict[str, Any]]:
+    """One preprocessed whole-strip sample per history (training preprocessing, no tokens)."""
+    from emberxr.data.datasets import FireSampleDataset
+
+    fire = (_compute(fire_hist[:, :, rows, :]) > 0).astype(np.uint8)
+    dyn = None if dynamic is None else _dynamic_rows(dynamic, rows)
+    events = _strip_events(event, rows, fire, wind, times, dyn)
+    ds = FireSampleDataset(
+        events, stats, max_history=max_history, patch_size=patch_size, strict=False, train=False, preload=True
+    )
+    last = fire.shape[1] - 1
+    items = [i for i in range(len(ds)) if ds.sample_info(i)["t"] == last]
+    return [ds[i] for i in items]
+
+
+def _cut(sample: dict[str, Any], tile: Tile, y0: int, p: int) -> dict[str, Any]:
+    """The window ``tile`` of a whole-strip sample starting at scene row ``y0``."""
+    Hs, Ws = sample["fire"].shape[-2:]
+    hp, wp = -(-tile.h // p) * p, -(-tile.w // p) * p
+    ys = slice(tile.y0 - y0, tile.y0 - y0 + hp)
+    xs = slice(tile.x0, tile.x0 + wp)
+    out: dict[str, Any] = {}
+    for k, v in sample.items():
+        if k != "wind" and isinstance(v, torch.Tensor) and v.ndim >= 2 and tuple(v.shape[-2:]) == (Hs, Ws):
+            v = v[..., ys, xs]
+        out[k] = v
+    out["grid"] = (hp // p, wp // p)
+    out["meta"] = {**sample.get("meta", {}), "y0": tile.y0, "x0": tile.x0, "h": tile.h, "w": tile.w}
+    return out
+
+
+def _collate(samples: list[dict[str, Any]], tokens: bool, token_mode: str) -> dict[str, Any]:
+    from emberxr.data.collate import temporal_collate
+
+    batch = temporal_collate(samples)
+    if tokens:
+        from emberxr.tokens import make_tokens
+
+        p = int(batch["patch_size"])
+        valid, target = batch["valid"][:, 0], batch["target"][:, 0]
+        tok = make_tokens(
+            batch["fire"], batch["static"], valid, target, p, token_mode, dynamic=batch.get("dynamic")
+        )
+        batch.update(tok)
+    return batch
+
+
+def _groups(plan: WindowPlan, n: int, batch_size: int) -> list[tuple[Tile, ...]]:
+    """Consecutive rows of windows read as one strip: until a batch is full or the strip is big."""
+    max_rows = max(plan.window[0], STRIP_PIXELS // max(plan.shape[1], 1))
+    groups: list[list[tuple[Tile, ...]]] = []
+    for band in plan.bands:
+        if groups:
+            g = groups[-1]
+            rows = band[0].y0 + band[0].h - g[0][0].y0
+            if sum(len(b) for b in g) * n < batch_size and rows <= max_rows:
+                g.append(band)
+                continue
+        groups.append([band])
+    return [tuple(t for b in g for t in b) for g in groups]
+
+
+def predict_histories(
+    model: torch.nn.Module | Runner,
+    stats: Any,
+    event: xr.Dataset,
+    fire_hist: Any,
+    wind_hist: Any,
+    times: Any,
+    *,
+    max_history: int,
+    patch_size: int,
+    tokens: bool = False,
+    token_mode: str = "pixels",
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    batch_size: int | None = None,
+    device: str | torch.device | None = None,
+    channels_last: bool | None = None,
+    compile: bool = False,
+    progress: bool = False,
+    desc: str = "predict",
+    sink: RowSink | None = None,
+    dynamic_hist: Any = None,
+    calibrator: Mapping[str, Any] | None = None,
+) -> np.ndarray | None:
+    """Next-step fire probability for ``N`` fire histories of one event (see the module docstring).
+
+    Parameters
+    ----------
+    model
+        A trained model (``torch.nn.Module``) or a :class:`Runner` (e.g. an exported model).
+    stats
+        The ``NormStats`` the model was trained with.
+    event
+        The FireEvent the histories belong to: its grid, static bands and validity are used (read
+        strip by strip; a lazy event stays lazy).
+    fire_hist
+        ``[N, h, H, W]`` fire masks (numpy, or a lazy Dask array: read strip by strip), oldest
+        first; only the last ``max_history`` frames are used.
+    wind_hist
+        ``[N, h, 2]`` raw wind (u, v) in m/s at the same steps.
+    times
+        ``[h]`` times of the history frames.
+    max_history, patch_size, tokens, token_mode
+        How the model's samples are cut (``emberxr.data.loaders.sample_kwargs``).
+    tile_size, overlap
+        Window side and overlap (:func:`plan_windows`).
+    batch_size
+        Windows per model call; None: about :data:`BATCH_PIXELS` pixels per call.
+    device
+        Where a ``torch.nn.Module`` runs (``"cpu"``, ``"cuda"``, ``"auto"`` ...); None keeps the
+        model's device. Ignored for a :class:`Runner`.
+    channels_last, compile
+        :class:`TorchRunner` options.
+    progress, desc
+        A progress bar labelled ``desc`` over the windows (shown once the work takes a second).
+    sink
+        ``sink(row0, rows [N, h, W])`` receives the finished rows in order (see :data:`RowSink`);
+        None collects them into the returned array.
+    dynamic_hist
+        For events with dynamic bands: their raw values at the history steps, shared by the ``N``
+        histories: ``[h, Cd, H, W]`` (numpy or lazy Dask) or a sequence of ``h`` frames
+        ``[Cd, H, W]`` (read strip by strip). None: the event has none.
+    calibrator
+        A probability calibration (``Fitted.calibration``) applied to the logits of the model
+        (:func:`probabilities`); None: the raw probabilities.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``[N, H, W]`` float32 probabilities (the model's, calibrated when ``calibrator`` is given;
+        also outside the validity footprint), or None when a ``sink`` took the rows.
+    """
+    from emberxr.progress import progress as progress_bar
+
+    H, W = int(event.sizes["y"]), int(event.sizes["x"])
+    problems = []
+    if len(fire_hist.shape) != 4 or tuple(fire_hist.shape[-2:]) != (H, W):
+        problems.append(
+            Problem(
+                f"fire_hist has shape {tuple(fire_hist.shape)}",
+                f"pass [N, h, {H}, {W}] (N histories of h frames)",
+            )
+        )
+    wind = np.asarray(wind_hist, np.float32)
+    times = np.asarray(times, dtype="datetime64[ns]")
+    if not problems and (
+        wind.shape != (fire_hist.shape[0], fire_hist.shape[1], 2) or times.shape != fire_hist.shape[1:2]
+    ):
+        problems.append(
+            Problem(
+                f"wind_hist {wind.shape} / times {times.shape} do not match fire_hist {tuple(fire_hist.shape)}",
+                "pass wind [N, h, 2] and times [h]",
+            )
+        )
+    if not problems and dynamic_hist is not None and len(dynamic_hist) != fire_hist.shape[1]:
+        problems.append(
+            Problem(
+                f"dynamic_hist has {len(dynamic_hist)} step(s) for {fire_hist.shape[1]} history frame(s)",
+                "pass the dynamic bands of every history step ([h, Cd, H, W])",
+            )
+        )
+    if not problems and DYNAMIC in event.variables and dynamic_hist is None:
+        problems.append(
+            Problem(
+                "the event has dynamic bands but no dynamic_hist was given",
+                "pass the dynamic bands of the history steps (emberxr.forecast.dynamic_history)",
+            )
+        )
+    if problems:
+        raise ConfigError(problems, subject="predict_histories")
+    if calibrator is not None:
+        from emberxr.products.calibration import check_calibration
+
+        check_calibration(calibrator)
+    if fire_hist.shape[1] > max_history:  # only the last max_history frames matter
+        fire_hist, wind, times = fire_hist[:, -max_history:], wind[:, -max_history:], times[-max_history:]
+        if dynamic_hist is not None:
+            dynamic_hist = dynamic_hist[-max_history:]
+    N = int(fire_hist.shape[0])
+    p = int(patch_size)
+    plan = plan_windows((H, W), tile_size, overlap, p)
+    if batch_size is None:
+        batch_size = max(1, BATCH_PIXELS // (plan.window[0] * plan.window[1]))
+    result = np.empty((N, H, W), np.float32) if sink is None else None
+
+    def collect(row0: int, rows: np.ndarray) -> None:
+        result[:, row0 : row0 + rows.shape[1]] = rows
+
+    blender = _RowBlender(N, W, sink or collect)
+    runner = (
+        model
+        if isinstance(model, Runner)
+        else TorchRunner(model, device, channels_last=channels_last, compile=compile)
+    )
+    bar = progress_bar(desc=desc, total=plan.n_windows * N, unit="window", enabled=progress, delay=1.0)
+    with runner, bar:
+        for group in _groups(plan, N, int(batch_size)):
+            y0 = group[0].y0
+            y1 = max(t.y0 + t.h for t in group)
+            with record_function("emberxr::rows_out"):
+                blender.flush(y0)
+            blender.reach(y1)
+            weights = {}
+            for t in group:
+                weights[t] = plan.weights(t)
+                blender.add_weight(t, weights[t])
+            with record_function("emberxr::inputs"):  # stages named for torch.profiler
+                strips = _strip_samples(
+                    event, slice(y0, y1), fire_hist, wind, times, stats, max_history, p, dynamic_hist
+                )
+            items = [(n, t) for t in group for n in range(N)]
+            for s in range(0, len(items), int(batch_size)):
+                chunk = items[s : s + int(batch_size)]
+                with record_function("emberxr::collate"):
+                    batch = _collate([_cut(strips[n], t, y0, p) for n, t in chunk], tokens, token_mode)
+                with record_function("emberxr::model"):
+                    probs = runner(batch, calibrator)
+                with record_function("emberxr::blend"):
+                    for (n, t), prob in zip(chunk, probs):
+                        blender.add(n, t, prob[: t.h, : t.w], weights[t])
+                bar.update(len(chunk))
+        with record_function("emberxr::rows_out"):
+            blender.flush(H)
+    return result

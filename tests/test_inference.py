@@ -1,0 +1,363 @@
+"""Windowed prediction (emberxr.inference): windows, blending, batching over histories, lazy reads,
+devices, and the streamed files of emberxr.forecast.write_prediction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from emberxr.errors import ConfigError
+from emberxr.inference import (
+    TorchRunner,
+    plan_windows,
+    predict_histories,
+    resolve_device,
+    taper,
+    training_device,
+)
+from emberxr.models.base import FireModel, apply_valid, last_step_inputs
+from emberxr.normalize import compute_stats
+from emberxr.schema import wind_series
+
+
+class PixelModel(FireModel):
+    """Per-pixel (1×1 conv) model: a constant input gives a constant output."""
+
+    name = "pixel-test"
+
+    def __init__(self, in_static: int = 0, patch_size: int = 8, max_history: int = 4):
+        super().__init__()
+        self.in_static = in_static
+        self.net = nn.Sequential(nn.Conv2d(in_static + 3, 8, 1), nn.GELU(), nn.Conv2d(8, 1, 1))
+
+    def forward(self, batch):
+        return apply_valid(self.net(last_step_inputs(batch, self.in_static)), batch)
+
+
+class ConvModel(PixelModel):
+    """Two 3×3 convolutions, no normalisation: translation-equivariant (receptive radius 2)."""
+
+    name = "conv-test"
+
+    def __init__(self, in_static: int = 0, patch_size: int = 8, max_history: int = 4):
+        super().__init__(in_static, patch_size, max_history)
+        c = in_static + 3
+        self.net = nn.Sequential(nn.Conv2d(c, 8, 3, padding=1), nn.GELU(), nn.Conv2d(8, 1, 3, padding=1))
+
+
+def _inputs(ev, n=1, t0=2, h=4):
+    fire = np.repeat((np.asarray(ev["fire"].values)[None, t0 : t0 + h] > 0).astype(np.uint8), n, axis=0)
+    wind = np.repeat(np.asarray(wind_series(ev), np.float32)[None, t0 : t0 + h], n, axis=0)
+    return fire, wind, np.asarray(ev["time"].values)[t0 : t0 + h]
+
+
+@pytest.fixture
+def scene(make_synthetic_event):
+    return make_synthetic_event(height=72, width=104, invalid_border=0)  # multiples of the patch
+
+
+# -- windows and weights ---------------------------------------------------------------------------
+def test_taper_is_a_partition_of_unity_with_a_zero_guard_band():
+    L, o = 64, 16
+    a, b = taper(L, 0, o), taper(L, o, 0)
+    # b starts where a's last o pixels are
+    np.testing.assert_allclose(a[L - o :] + b[:o], 1.0, atol=1e-6)
+    assert np.all(a[: L - o] == 1.0) and np.all(b[o:] == 1.0)
+    assert np.all(a[L - o // 4 :] == 0.0) and np.all(b[: o // 4] == 0.0)  # guard bands
+    assert np.all(np.diff(b[:o]) >= 0)  # a smooth ramp up
+    np.testing.assert_array_equal(taper(L, 0, 0), np.ones(L, np.float32))
+
+
+@pytest.mark.parametrize(
+    ("shape", "tile", "overlap"),
+    [((72, 100), 32, 8), ((100, 37), 32, 16), ((130, 130), 48, 24), ((33, 90), 16, 8)],
+)
+def test_window_weights_cover_every_pixel(shape, tile, overlap):
+    plan = plan_windows(shape, tile, overlap, 8)
+    total = np.zeros(shape, np.float64)
+    for band in plan.bands:
+        for t in band:
+            total[t.slices] += plan.weights(t)
+    assert total.min() > 0.05  # every pixel has weight (the normalisation never divides by ~0)
+    assert plan.n_windows > 1
+
+
+def test_a_scene_that_fits_is_one_window_and_bad_windows_are_refused():
+    plan = plan_windows((40, 48), 64, None, 8)
+    assert plan.n_windows == 1 and plan.window == (40, 48)
+    with pytest.raises(ConfigError, match="multiple of patch_size"):
+        plan_windows((100, 100), 30, None, 8)
+    with pytest.raises(ConfigError, match="overlap"):
+        plan_windows((100, 100), 32, 32, 8)
+
+
+# -- blending -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("tile", "overlap"), [(32, 8), (32, 16), (48, 16), (24, 8)])
+def test_constant_input_gives_a_constant_output_across_window_borders(scene, tile, overlap):
+    ev = scene.copy()
+    ev["static"] = ev["static"] * 0 + 1.0
+    stats = compute_stats([scene])
+    torch.manual_seed(0)
+    model = PixelModel(stats.n_static)
+    fire = np.zeros((1, 3, 72, 104), np.uint8)
+    wind = np.ones((1, 3, 2), np.float32)
+    times = np.asarray(ev["time"].values)[:3]
+    out = predict_histories(
+        model, stats, ev, fire, wind, times, max_history=4, patch_size=8, tile_size=tile, overlap=overlap
+    )[0]
+    assert plan_windows((72, 104), tile, overlap, 8).n_windows > 4
+    assert np.ptp(out) < 1e-6, np.ptp(out)
+
+
+@pytest.mark.parametrize(("tile", "overlap"), [(32, 8), (48, 24), (40, 16)])
+def test_tiled_equals_one_window_for_a_translation_equivariant_model(scene, tile, overlap):
+    stats = compute_stats([scene])
+    torch.manual_seed(0)
+    model = ConvModel(stats.n_static)
+    fire, wind, times = _inputs(scene)
+    kw = dict(max_history=4, patch_size=8)
+    whole = predict_histories(model, stats, scene, fire, wind, times, tile_size=None, **kw)
+    tiled = predict_histories(model, stats, scene, fire, wind, times, tile_size=tile, overlap=overlap, **kw)
+    assert plan_windows((72, 104), tile, overlap, 8).n_windows > 4
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_histories_are_batched_like_single_predictions(scene):
+    from emberxr.forecast import predict_step
+
+    stats = compute_stats([scene])
+    torch.manual_seed(0)
+    model = ConvModel(stats.n_static)
+    fire, wind, times = _inputs(scene, n=3)
+    fire[1] = np.roll(fire[1], 9, axis=-1)  # three different histories
+    fire[2] = 0
+    wind[2] *= -1.0
+    kw = dict(max_history=4, patch_size=8, tile_size=32, overlap=8)
+    many = predict_histories(model, stats, scene, fire, wind, times, batch_size=5, **kw)
+    for n in range(3):
+        one = predict_step(model, stats, scene, fire[n], wind[n], times, **kw)
+        np.testing.assert_allclose(many[n], one, atol=1e-6)
+    assert not np.allclose(many[0], many[1], atol=1e-3)
+
+
+def test_sink_gets_every_row_once_in_order(scene):
+    stats = compute_stats([scene])
+    model = ConvModel(stats.n_static)
+    fire, wind, times = _inputs(scene, n=2)
+    got = []
+    kw = dict(max_history=4, patch_size=8, tile_size=24, overlap=8, batch_size=4)
+    out = predict_histories(
+        model, stats, scene, fire, wind, times, sink=lambda r, a: got.append((r, a)), **kw
+    )
+    assert out is None
+    starts = [r for r, _ in got]
+    assert starts[0] == 0 and starts == sorted(starts) and len(got) > 1
+    rows = np.concatenate([a for _, a in got], axis=1)
+    np.testing.assert_array_equal(rows, predict_histories(model, stats, scene, fire, wind, times, **kw))
+
+
+def test_lazy_event_is_read_window_by_window(scene, tmp_path):
+    import dask
+    from dask.callbacks import Callback
+
+    import emberxr
+    from emberxr.io.events import save_event
+
+    path = tmp_path / "scene.zarr"
+    chunks = {"fire": (8, 16, 16), "static": (4, 16, 16), "valid": (16, 16)}
+    save_event(scene, path, encoding={v: {"chunks": c} for v, c in chunks.items()})
+    lazy = emberxr.open_event(path)
+    assert isinstance(lazy["fire"].data, dask.array.Array)
+    stats = compute_stats([scene])
+    model = ConvModel(stats.n_static)
+    fire_mem, wind, times = _inputs(scene)
+    fire_lazy = lazy["fire"].data[None, 2:6]
+    kw = dict(max_history=4, patch_size=8, tile_size=24, overlap=8, batch_size=2)
+
+    rows = []
+
+    class Rows(Callback):
+        def _posttask(self, key, result, dsk, state, id):
+            if hasattr(result, "shape") and len(result.shape) >= 2:
+                rows.append(result.shape[-2])
+
+    with Rows():
+        got = predict_histories(model, stats, lazy, fire_lazy, wind, times, **kw)
+    np.testing.assert_allclose(
+        got, predict_histories(model, stats, scene, fire_mem, wind, times, **kw), atol=1e-6
+    )
+    assert rows and max(rows) < scene.sizes["y"]  # never the whole scene at once
+
+
+# -- devices and model state ----------------------------------------------------------------------
+def test_device_resolution():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(None) == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match=r"not a device|use cpu"):
+        resolve_device("tpu")
+    assert training_device({"training": {"device": "cpu"}}) == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="not available"):
+            resolve_device("cuda")
+        # trained on CUDA, predicted here on the CPU
+        assert training_device({"training": {"device": "cuda"}}) == "cpu"
+        assert training_device({"training": {"device": "auto"}}) == "cpu"
+    else:  # pragma: no cover - GPU machines
+        assert training_device({"training": {"device": "auto"}}) == "cuda"
+
+
+def test_torch_runner_restores_the_model():
+    from emberxr.registry import create_model
+
+    model = create_model("emberformer", in_static=2, patch_size=8, max_history=4, spatial_layers=0).train()
+    with TorchRunner(model, "cpu", channels_last=True) as run:
+        assert not model.training and model.record_attention is False
+        assert run.device == torch.device("cpu")
+    assert model.training and model.record_attention is True
+    assert "record_attention" not in model.__dict__
+    assert all(p.is_contiguous() for p in model.parameters())
+
+
+# -- streamed files ---------------------------------------------------------------------------------
+def _fitted(scene, name="conv2d", **over):
+    from emberxr.api import Fitted
+    from emberxr.registry import create_model, get_model_class
+    from emberxr.train.config import build_config, model_kwargs
+
+    stats = compute_stats([scene])
+    cfg = build_config(name, None, {"max_history": 4, "patch_size": 8, "tile_size": 32, **over})
+    torch.manual_seed(0)
+    net = create_model(name, **model_kwargs(cfg, get_model_class(name), stats.n_static, stats.n_dynamic))
+    return Fitted(net, name, cfg, stats, 0.3)
+
+
+@pytest.mark.parametrize("cog", [False, True])
+def test_streamed_prediction_equals_the_in_memory_forecast(scene, tmp_path, cog):
+    import rasterio
+
+    from emberxr.forecast import write_forecast, write_prediction
+
+    fitted = _fitted(scene)
+    ds = fitted.forecast(scene, t=5, horizon=2, progress=False)
+    mem = {v: tmp_path / f"mem-{v}.tif" for v in ("probability", "fire_mask", "arrival_time")}
+    for v, p in mem.items():
+        write_forecast(ds, str(p), cog=cog, variable=v)
+    out = write_prediction(
+        fitted,
+        scene,
+        tmp_path / "p.tif",
+        t=5,
+        horizon=2,
+        mask=tmp_path / "m.tif",
+        arrival=tmp_path / "a.tif",
+        cog=cog,
+        progress=False,
+    )
+    assert out["labels"] == ["t+1h", "t+2h"] and out["issue_time"] == ds.attrs["issue_time"]
+    for v, streamed in (("probability", "p.tif"), ("fire_mask", "m.tif"), ("arrival_time", "a.tif")):
+        with rasterio.open(tmp_path / streamed) as a, rasterio.open(mem[v]) as b:
+            np.testing.assert_array_equal(a.read(), b.read())
+            assert a.descriptions == b.descriptions and a.tags() == b.tags()
+            assert a.crs == b.crs and a.transform == b.transform and a.dtypes == b.dtypes
+            assert (a.nodata == b.nodata) or (np.isnan(a.nodata) and np.isnan(b.nodata))
+            assert a.overviews(1) == b.overviews(1)
+    assert ds["fire_mask"].values.any()  # the comparison covered a real mask
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["a.tif", "m.tif", "p.tif", *(p.name for p in mem.values())]
+    )  # no temporaries left
+
+
+@pytest.mark.parametrize("kind", ["cumulative", "active"])
+def test_streamed_equals_in_memory_with_dynamic_bands_calibration_and_what_if_wind(tmp_path, kind):
+    import rasterio
+
+    from emberxr.forecast import forecast_from, write_forecast, write_prediction
+    from emberxr.testing import synthetic_event
+
+    ev = synthetic_event(height=40, width=48, steps=6, dynamic=True, fire_kind=kind)
+    fitted = _fitted(ev, "tiny3d")
+    fitted.calibration = {"method": "temperature", "temperature": 1.5, "pixels": "all"}
+    wind = [[3.0, -1.0], [0.5, 4.0]]
+    opts = {"t": 2, "horizon": 3, "future_wind": wind, "tile_size": 16, "progress": False}
+    ds = forecast_from(fitted, ev, **opts)
+    assert ds.attrs["calibration"] == "temperature" and ds.attrs["wind_source"] != "event"
+    write_forecast(ds, str(tmp_path / "mem.tif"))
+    out = write_prediction(fitted, ev, tmp_path / "p.tif", **opts)
+    assert out["attrs"] == ds.attrs
+    with rasterio.open(tmp_path / "p.tif") as a, rasterio.open(tmp_path / "mem.tif") as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+        assert a.tags() == b.tags()
+    # the dynamic bands are read: others give another forecast
+    moved = ev.copy()
+    moved["dynamic"] = moved["dynamic"] + 3.0
+    other = forecast_from(fitted, moved, **opts)
+    assert not np.allclose(other["probability"].values, ds["probability"].values, equal_nan=True)
+
+
+def test_write_prediction_without_threshold_writes_probability_only(scene, tmp_path):
+    from emberxr.errors import ThresholdNotSetError
+    from emberxr.forecast import write_prediction
+
+    fitted = _fitted(scene)
+    fitted.threshold = None
+    with pytest.raises(ThresholdNotSetError):
+        write_prediction(fitted, scene, tmp_path / "p.tif", mask=tmp_path / "m.tif", progress=False)
+    with pytest.raises(ThresholdNotSetError):
+        write_prediction(fitted, scene, tmp_path / "p.tif", horizon=2, progress=False)
+    assert not list(tmp_path.iterdir())
+    write_prediction(fitted, scene, tmp_path / "p.tif", progress=False)
+    assert (tmp_path / "p.tif").exists()
+
+
+def test_forecast_device_option_is_checked(scene):
+    fitted = _fitted(scene)
+    with pytest.raises(ConfigError, match="device"):
+        fitted.forecast(scene, device="quantum", progress=False)
+
+
+def test_evaluate_runs_on_the_requested_device(scene, tmp_path):
+    from emberxr.cli import main
+    from emberxr.io.events import save_event
+
+    fitted = _fitted(scene)
+    df = fitted.evaluate([scene], device="cpu", per_event=False)
+    assert set(df["target"]) == {"next", "new"}
+    assert next(fitted.model.parameters()).device.type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="not available"):
+            fitted.evaluate([scene], device="cuda")
+        ckpt = fitted.save(tmp_path / "model.pt")
+        save_event(scene, tmp_path / "scene.zarr")
+        assert main(["evaluate", str(ckpt), str(tmp_path / "scene.zarr"), "--device", "cuda"]) == 1
+
+
+@pytest.mark.slow
+def test_compiled_model_predicts_like_the_eager_one(scene):
+    fitted = _fitted(scene)
+    eager = fitted.predict(scene, progress=False).values
+    compiled = fitted.predict(scene, progress=False, compile=True).values
+    np.testing.assert_allclose(compiled, eager, atol=1e-5, equal_nan=True)
+
+
+def test_packed_masks_and_frame_stacks_read_rows_like_arrays():
+    import dask.array as da
+
+    from emberxr.inference import FrameStack, PackedMask
+
+    rng = np.random.default_rng(0)
+    a = (rng.random((37, 29)) > 0.5).astype(np.uint8)
+    m = PackedMask(a)
+    assert m.bits.nbytes <= 37 * 4  # one bit per pixel (rows padded to bytes)
+    np.testing.assert_array_equal(m[5:20], a[5:20])
+    np.testing.assert_array_equal(m[5:20, 3:11], a[5:20, 3:11])
+    whole = da.from_array(a * 3, chunks=(37, 10))  # one chunk along y: decoded once, packed
+    rows = da.from_array(a, chunks=(8, 29))  # chunked along y: stays lazy
+    stack = FrameStack([whole, rows, a])
+    assert isinstance(stack.frames[0], PackedMask) and isinstance(stack.frames[1], da.Array)
+    assert stack.shape == (1, 3, 37, 29)
+    got = stack[:, :, 4:30, 2:20]
+    np.testing.assert_array_equal(got[0, 0], a[4:30, 2:20])  # values > 0 read as burned
+    np.testing.assert_array_equal(got[0, 1:], np.stack([a, a])[:, 4:30, 2:20])
