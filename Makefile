@@ -41,7 +41,7 @@ venv:
 	[ -x "$(PY)" ] || $(PYTHON) -m venv $(VENV) || exit 1; \
 	$(PY) -m pip install -q --upgrade pip || exit 1; \
 	$(PY) -m pip install -q $(TORCH_PINS) || exit 1; \
-	$(PY) -m pip install -q -e ".[dev,sweep]" || exit 1; \
+	$(PY) -m pip install -q -e ".[dev,sweep,export]" || exit 1; \
 	echo "$$want" > $(STAMP)
 
 sim-venv:
