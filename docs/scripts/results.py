@@ -102,6 +102,64 @@ def render_ablation() -> str:
     return render_markdown(*found, metrics=[("new", "f1", "new-burn F1"), ("new", "ap", "new-burn AP")])
 
 
+#: sweeps whose reports are committed in ``docs/results/sweeps/<name>/`` (``trials.csv`` and
+#: ``best.json`` from ``emberxr sweep --report``, ``sweep.json``: the command and its wall time)
+SWEEPS = ("sweep_unets", "sweep_utae", "sweep_emberformer")
+SWEEP_COMMAND = (
+    "emberxr sweep sweep_<model> --trials 8 --seed 0 --data sim-wide-small --no-wandb data.tile_size=64 "
+    "data.max_history=6 data.max_val_samples=96 training.epochs=3 training.steps_per_epoch=80 "
+    "training.num_threads=1 training.progress=false"
+)
+
+
+def render_sweeps() -> str:
+    """``docs/results.md``, block ``results:sweeps``: what each model's sweep tried and found."""
+    import json
+
+    import pandas as pd
+
+    rows, captions = [], []
+    for name in SWEEPS:
+        folder = RESULTS / "sweeps" / name
+        if not (folder / "trials.csv").is_file():
+            continue
+        df = pd.read_csv(folder / "trials.csv")
+        meta = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").is_file() else {}
+        done = df[df["state"] == "complete"]
+        counts = df["state"].value_counts().to_dict()
+        params = [c for c in df.columns if c.startswith("param:")]
+        if len(done):
+            best = done.sort_values("value", ascending=False).iloc[0]
+            shown = ", ".join(
+                f"`{c[6:]}={best[c]}`"
+                for c in params
+                if not (isinstance(best[c], float) and pd.isna(best[c]))
+            )
+            value = f"{best['value']:.3f}"
+            spread = f"{done['value'].min():.3f}–{done['value'].max():.3f}"
+        else:
+            shown, value, spread = "—", "—", "—"
+        states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        rows.append(
+            f"| `{name.removeprefix('sweep_')}` | {len(df)} ({states}) | {value} | {spread} | {shown} |"
+        )
+        if meta:
+            captions.append(f"`{name}`: {meta.get('wall', '?')} wall time")
+    if not rows:
+        return f"*Not measured yet.* Run `{SWEEP_COMMAND}` for each model, then `emberxr sweep --report sweeps/sweep_<model>`, copy `trials.csv` and `best.json` to `docs/results/sweeps/sweep_<model>/`, then `make results`."
+    head = [
+        f"Every sweep: `{SWEEP_COMMAND}` (Optuna TPE, Hyperband pruning after 2 of 3 epochs; "
+        "240 steps of the sampled batch size per trial; objective: validation new-burn AP on 96 fixed "
+        "samples of `sim-wide-small`'s `val` split; 2-core CPU, 1 torch thread per trial"
+        + (f"; {'; '.join(captions)}" if captions else "")
+        + ").",
+        "",
+        "| model | trials | best val new-burn AP | range over complete trials | best trial's parameters |",
+        "|:--|:--|--:|:--|:--|",
+    ]
+    return "\n".join(head + rows)
+
+
 def render_readme() -> str:
     """``README.md``, block ``results:readme``: the demo's table (one seed, said so) and, once
     measured, the skill study's in-regime means ± std over seeds."""
@@ -136,6 +194,7 @@ BLOCKS: dict[tuple[str, str], Callable[[], str]] = {
     ("docs/results.md", "results:demo"): render_demo,
     ("docs/results.md", "results:sim-shift"): render_sim_shift,
     ("docs/results.md", "results:ablation"): render_ablation,
+    ("docs/results.md", "results:sweeps"): render_sweeps,
 }
 
 
