@@ -102,14 +102,18 @@ def render_ablation() -> str:
     return render_markdown(*found, metrics=[("new", "f1", "new-burn F1"), ("new", "ap", "new-burn AP")])
 
 
-#: sweeps whose reports are committed in ``docs/results/sweeps/<name>/`` (``trials.csv`` and
-#: ``best.json`` from ``emberxr sweep --report``, ``sweep.json``: the command and its wall time)
+#: sweeps whose reports are committed in ``docs/results/sweeps/<name>/``: ``trials.csv`` and
+#: ``best.json`` from ``emberxr sweep --report``, and ``run.json`` (the command, its wall time and
+#: the load it ran under)
 SWEEPS = ("sweep_unets", "sweep_utae", "sweep_emberformer")
 SWEEP_COMMAND = (
     "emberxr sweep sweep_<model> --trials 8 --seed 0 --data sim-wide-small --no-wandb data.tile_size=64 "
-    "data.max_history=6 data.max_val_samples=96 training.epochs=3 training.steps_per_epoch=80 "
-    "training.num_threads=1 training.progress=false"
+    "data.max_val_samples=96 training.epochs=3 training.steps_per_epoch=80 training.num_threads=1"
 )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
 
 
 def render_sweeps() -> str:
@@ -118,46 +122,49 @@ def render_sweeps() -> str:
 
     import pandas as pd
 
-    rows, captions = [], []
+    rows, commands = [], []
     for name in SWEEPS:
         folder = RESULTS / "sweeps" / name
         if not (folder / "trials.csv").is_file():
             continue
         df = pd.read_csv(folder / "trials.csv")
-        meta = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").is_file() else {}
+        run = json.loads((folder / "run.json").read_text()) if (folder / "run.json").is_file() else {}
         done = df[df["state"] == "complete"]
         counts = df["state"].value_counts().to_dict()
         params = [c for c in df.columns if c.startswith("param:")]
         if len(done):
             best = done.sort_values("value", ascending=False).iloc[0]
             shown = ", ".join(
-                f"`{c[6:]}={best[c]}`"
+                f"`{c[6:]}={best[c]:.3g}`" if isinstance(best[c], float) else f"`{c[6:]}={best[c]}`"
                 for c in params
-                if not (isinstance(best[c], float) and pd.isna(best[c]))
+                if not pd.isna(best[c])
             )
-            value = f"{best['value']:.3f}"
-            spread = f"{done['value'].min():.3f}–{done['value'].max():.3f}"
+            value, spread = f"{best['value']:.3f}", f"{done['value'].min():.3f}–{done['value'].max():.3f}"
         else:
             shown, value, spread = "—", "—", "—"
         states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        rows.append(
-            f"| `{name.removeprefix('sweep_')}` | {len(df)} ({states}) | {value} | {spread} | {shown} |"
-        )
-        if meta:
-            captions.append(f"`{name}`: {meta.get('wall', '?')} wall time")
+        model = name.removeprefix("sweep_")
+        rows.append(f"| `{model}` | {len(df)} ({states}) | {value} | {spread} | {shown} |")
+        if run:
+            commands.append(
+                f"- `{model}`: `{run['command']}` — {_minutes(run['wall_seconds'])} wall, {run['load']}"
+            )
     if not rows:
-        return f"*Not measured yet.* Run `{SWEEP_COMMAND}` for each model, then `emberxr sweep --report sweeps/sweep_<model>`, copy `trials.csv` and `best.json` to `docs/results/sweeps/sweep_<model>/`, then `make results`."
+        return (
+            f"*Not measured yet.* Run `{SWEEP_COMMAND}` for each model, then `emberxr sweep --report "
+            "sweeps/sweep_<model>`, copy `trials.csv` and `best.json` to `docs/results/sweeps/sweep_<model>/`, "
+            "then `make results`."
+        )
     head = [
-        f"Every sweep: `{SWEEP_COMMAND}` (Optuna TPE, Hyperband pruning after 2 of 3 epochs; "
-        "240 steps of the sampled batch size per trial; objective: validation new-burn AP on 96 fixed "
-        "samples of `sim-wide-small`'s `val` split; 2-core CPU, 1 torch thread per trial"
-        + (f"; {'; '.join(captions)}" if captions else "")
-        + ").",
+        "Optuna TPE over each model's shipped search space, Hyperband pruning after 2 of 3 epochs; "
+        "3 × 80 steps of the sampled batch size per trial on 64 × 64 crops of `sim-wide-small`'s `train` "
+        "split; objective: validation new-burn AP on 96 fixed samples of its `val` split (the test "
+        "splits are never seen); 2-core CPU, 1 torch thread per trial.",
         "",
         "| model | trials | best val new-burn AP | range over complete trials | best trial's parameters |",
         "|:--|:--|--:|:--|:--|",
     ]
-    return "\n".join(head + rows)
+    return "\n".join([*head, *rows, "", "Commands:", "", *commands])
 
 
 def render_readme() -> str:
