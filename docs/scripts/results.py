@@ -35,10 +35,10 @@ STUDIES: dict[str, tuple[str, str]] = {
         "10–16 min",
     ),
     "sim-shift": (
-        "emberxr benchmark sim-shift --model unets utae emberformer --seeds 0 1 2 --out outputs/sim-shift && "
+        "emberxr benchmark sim-shift --model unets utae emberformer --seeds 0 1 2 --steps 1000 --out outputs/sim-shift && "
         "mkdir -p docs/results/sim-shift && cp outputs/sim-shift/runs.csv outputs/sim-shift/study.json "
         "docs/results/sim-shift/",
-        "about 1 h: 9 runs of 2000 steps",
+        "about 45 min: 9 runs of 1000 steps",
     ),
     "ablate-emberformer": (
         "emberxr ablate ablate_emberformer --out outputs/ablate-emberformer && mkdir -p "
