@@ -25,7 +25,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -106,6 +108,15 @@ def measure(sizes: list[int], frames: int, threads: int, tile: int) -> list[dict
     return rows
 
 
+def _largest_step(rows: list[dict], per_px: list[float]) -> str:
+    """Where CPU µs per pixel changes most between two consecutive sizes, as text."""
+    if len(rows) < 2:
+        return "not measurable with one size"
+    ratios = [b / a for a, b in itertools.pairwise(per_px)]
+    i = max(range(len(ratios)), key=lambda k: abs(math.log(ratios[k])))
+    return f"{ratios[i]:.2f}× from {rows[i]['size']}² to {rows[i + 1]['size']}²"
+
+
 def render(r: dict) -> str:
     """The ``bench:predict`` block."""
     rows = r["rows"]
@@ -138,8 +149,10 @@ def render(r: dict) -> str:
         "",
         f"Peak RSS of the prediction at {big['size']}²: **{big['peak_rss_mb']:,.0f} MB** (target < "
         f"{RSS_TARGET_MB} MB: {ok}); from {since}² up it spans {min(flat):,.0f}–{max(flat):,.0f} MB. CPU "
-        f"time per pixel from {linear[0]['size']}² up: {min(per_px):.2f}–{max(per_px):.2f} µs (constant = "
-        f"linear in area; wall time on a shared machine also measures the other jobs).",
+        f"time per pixel from {linear[0]['size']}² up: {min(per_px):.2f}–{max(per_px):.2f} µs, "
+        f"{max(per_px) / min(per_px):.1f}× apart (linear in area would keep it constant; the largest "
+        f"step is {_largest_step(linear, per_px)}; wall time on a shared machine also measures the other "
+        "jobs).",
         "",
         f"![time and peak memory against scene area](img/{PLOT})",
         "",

@@ -654,6 +654,34 @@ def _collate(samples: list[dict[str, Any]], tokens: bool, token_mode: str) -> di
     return batch
 
 
+def _distinct_windows(
+    group: Sequence[Tile], strips: list[dict[str, Any]], y0: int, p: int, n: int
+) -> tuple[list[tuple[int, Tile]], dict[tuple[int, Tile], list[int]]]:
+    """The (history, window) pairs the model must run, and the histories each one stands for.
+
+    Histories whose inputs are equal inside a window (the same fire frames and the same wind; the
+    static bands, validity and dynamic bands are the event's, shared by all) get the same
+    probabilities there, so one of them is run: the members of an ensemble share every window the
+    fire has not reached (and all of step 1), which the model then runs once instead of ``n``
+    times.
+    """
+    if n == 1:
+        return [(0, t) for t in group], {}
+    items: list[tuple[int, Tile]] = []
+    copies: dict[tuple[int, Tile], list[int]] = {}
+    for t in group:
+        first: dict[tuple[bytes, bytes], tuple[int, Tile]] = {}
+        for m in range(n):
+            cut = _cut(strips[m], t, y0, p)
+            key = (cut["fire"].numpy().tobytes(), cut["wind"].numpy().tobytes())
+            rep = first.setdefault(key, (m, t))
+            if rep[0] == m:
+                items.append(rep)
+            else:
+                copies.setdefault(rep, []).append(m)
+    return items, copies
+
+
 def _groups(plan: WindowPlan, n: int, batch_size: int) -> list[tuple[Tile, ...]]:
     """Consecutive rows of windows read as one strip: until a batch is full or the strip is big."""
     max_rows = max(plan.window[0], STRIP_PIXELS // max(plan.shape[1], 1))
@@ -819,7 +847,7 @@ def predict_histories(
                 strips = _strip_samples(
                     event, slice(y0, y1), fire_hist, wind, times, stats, max_history, p, dynamic_hist
                 )
-            items = [(n, t) for t in group for n in range(N)]
+            items, copies = _distinct_windows(group, strips, y0, p, N)
             for s in range(0, len(items), int(batch_size)):
                 chunk = items[s : s + int(batch_size)]
                 with record_function("emberxr::collate"):
@@ -828,8 +856,9 @@ def predict_histories(
                     probs = runner(batch, calibrator)
                 with record_function("emberxr::blend"):
                     for (n, t), prob in zip(chunk, probs):
-                        blender.add(n, t, prob[: t.h, : t.w], weights[t])
-                bar.update(len(chunk))
+                        for m in (n, *copies.get((n, t), ())):
+                            blender.add(m, t, prob[: t.h, : t.w], weights[t])
+                bar.update(len(chunk) + sum(len(copies.get(item, ())) for item in chunk))
         with record_function("emberxr::rows_out"):
             blender.flush(H)
     return result

@@ -142,6 +142,29 @@ def test_histories_are_batched_like_single_predictions(scene):
     assert not np.allclose(many[0], many[1], atol=1e-3)
 
 
+def test_histories_equal_inside_a_window_run_the_model_once_there(scene):
+    stats = compute_stats([scene])
+    torch.manual_seed(0)
+    model = ConvModel(stats.n_static)
+    seen: list[int] = []
+    forward = model.forward
+    model.forward = lambda batch: (seen.append(int(batch["fire"].shape[0])), forward(batch))[1]
+    fire, wind, times = _inputs(scene, n=4)
+    fire[3, :, :, 80:] = 1 - fire[3, :, :, 80:]  # history 3 differs in the right-hand windows only
+    kw = dict(max_history=4, patch_size=8, tile_size=32, overlap=8)
+    many = predict_histories(model, stats, scene, fire, wind, times, batch_size=64, **kw)
+    tiles = [t for band in plan_windows((72, 104), 32, 8, 8).bands for t in band]
+    n_windows, right = len(tiles), sum(t.x0 + t.w > 80 for t in tiles)
+    assert sum(seen) == n_windows + right  # histories 0-2 share every window, 3 shares the left ones
+    np.testing.assert_array_equal(many[0], many[1])
+    np.testing.assert_array_equal(many[0], many[2])
+    seen.clear()
+    model.forward = forward
+    alone = predict_histories(model, stats, scene, fire[3:], wind[3:], times, **kw)
+    np.testing.assert_allclose(many[3], alone[0], atol=1e-6)
+    assert not np.allclose(many[3], many[0], atol=1e-4)
+
+
 def test_sink_gets_every_row_once_in_order(scene):
     stats = compute_stats([scene])
     model = ConvModel(stats.n_static)
