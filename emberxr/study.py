@@ -52,6 +52,7 @@ __all__ = [
     "Arm",
     "StudySpec",
     "evaluation_rows",
+    "format_duration",
     "hardware",
     "load_study_spec",
     "provenance",
@@ -731,7 +732,8 @@ def summarize(
 # ---------------------------------------------------------------------------------------------
 # tables
 # ---------------------------------------------------------------------------------------------
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """A wall time as text: ``"42 s"``, ``"7 min 05 s"``, ``"1 h 03 min"`` (``"unknown"`` if not finite)."""
     if not math.isfinite(seconds):
         return "unknown"
     s = round(seconds)
@@ -769,14 +771,14 @@ def provenance(runs: Any, meta: Mapping[str, Any]) -> str:
     else:
         wall, what = per_run["fit_seconds"], "training (evaluation time not recorded)"
     per = (
-        f"; {_duration(float(wall.min()))}–{_duration(float(wall.max()))} per run"
+        f"; {format_duration(float(wall.min()))}–{format_duration(float(wall.max()))} per run"
         if wall.notna().all() and n_runs > 1
         else ""
     )
     text = (
         f"Data {data}; seeds {', '.join(map(str, seeds))} ({len(seeds)} per arm); budget: "
         f"{_steps_text(runs)}{f' ({budget})' if budget else ''}; hardware: {hw}; wall time "
-        f"{_duration(float(wall.sum()))} for {n_runs} run(s), {what}{per}."
+        f"{format_duration(float(wall.sum()))} for {n_runs} run(s), {what}{per}."
     )
     if meta.get("source"):
         text += f" Source: {meta['source']}"
@@ -878,7 +880,7 @@ def render_arms(
         stat = {(r["target"], r["metric"]): r for r in g.to_dict("records")}
         mine = per_run.loc[arm]
         row = {"arm": f"`{arm}`", "steps": int(mine["steps"].iloc[0])}
-        row["fit time"] = _duration(float(mine["fit_seconds"].mean()))
+        row["fit time"] = format_duration(float(mine["fit_seconds"].mean()))
         for target, metric, caption in metrics:
             r = stat.get((target, metric))
             row[caption] = "–" if r is None else _cell(r)

@@ -113,15 +113,13 @@ SWEEP_COMMAND = (
 )
 
 
-def _minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
-
-
 def render_sweeps() -> str:
     """``docs/results.md``, block ``results:sweeps``: what each model's sweep tried and found."""
     import json
 
     import pandas as pd
+
+    from emberxr.study import format_duration
 
     rows, commands = [], []
     for name in SWEEPS:
@@ -148,7 +146,7 @@ def render_sweeps() -> str:
         rows.append(f"| `{model}` | {len(df)} ({states}) | {value} | {spread} | {shown} |")
         if run:
             commands.append(
-                f"- `{model}`: `{run['command']}` — {_minutes(run['wall_seconds'])} wall, {run['load']}"
+                f"- `{model}`: `{run['command']}` — {format_duration(run['wall_seconds'])} wall, {run['load']}"
             )
     if not rows:
         return (
