@@ -656,8 +656,9 @@ def _collate(samples: list[dict[str, Any]], tokens: bool, token_mode: str) -> di
 
 def _distinct_windows(
     group: Sequence[Tile], strips: list[dict[str, Any]], y0: int, p: int, n: int
-) -> tuple[list[tuple[int, Tile]], dict[tuple[int, Tile], list[int]]]:
-    """The (history, window) pairs the model must run, and the histories each one stands for.
+) -> tuple[dict[tuple[int, Tile], dict[str, Any]], dict[tuple[int, Tile], list[int]]]:
+    """The (history, window) pairs the model must run with their window samples, and the
+    histories each one stands for.
 
     Histories whose inputs are equal inside a window (the same fire frames and the same wind; the
     static bands, validity and dynamic bands are the event's, shared by all) get the same
@@ -665,18 +666,19 @@ def _distinct_windows(
     fire has not reached (and all of step 1), which the model then runs once instead of ``n``
     times.
     """
-    if n == 1:
-        return [(0, t) for t in group], {}
-    items: list[tuple[int, Tile]] = []
+    items: dict[tuple[int, Tile], dict[str, Any]] = {}
     copies: dict[tuple[int, Tile], list[int]] = {}
     for t in group:
         first: dict[tuple[bytes, bytes], tuple[int, Tile]] = {}
         for m in range(n):
             cut = _cut(strips[m], t, y0, p)
+            if n == 1:
+                items[(m, t)] = cut
+                continue
             key = (cut["fire"].numpy().tobytes(), cut["wind"].numpy().tobytes())
             rep = first.setdefault(key, (m, t))
             if rep[0] == m:
-                items.append(rep)
+                items[rep] = cut
             else:
                 copies.setdefault(rep, []).append(m)
     return items, copies
@@ -847,11 +849,12 @@ def predict_histories(
                 strips = _strip_samples(
                     event, slice(y0, y1), fire_hist, wind, times, stats, max_history, p, dynamic_hist
                 )
-            items, copies = _distinct_windows(group, strips, y0, p, N)
+            cuts, copies = _distinct_windows(group, strips, y0, p, N)
+            items = list(cuts)
             for s in range(0, len(items), int(batch_size)):
                 chunk = items[s : s + int(batch_size)]
                 with record_function("emberxr::collate"):
-                    batch = _collate([_cut(strips[n], t, y0, p) for n, t in chunk], tokens, token_mode)
+                    batch = _collate([cuts[item] for item in chunk], tokens, token_mode)
                 with record_function("emberxr::model"):
                     probs = runner(batch, calibrator)
                 with record_function("emberxr::blend"):
