@@ -302,7 +302,8 @@ def _check_names(names: Iterable[str], allowed: Collection[str] | None) -> None:
         return
     problems = []
     for name in names:
-        if name not in allowed:
+        # held-out test splits of a shift catalog (test-windy, test-dry, ...) count as test splits
+        if name not in allowed and not ("test" in allowed and name.startswith("test-") and len(name) > 5):
             near = difflib.get_close_matches(name, list(allowed), n=1)
             hint = f"did you mean {near[0]!r}? " if near else ""
             problems.append(Problem(f"unknown split {name!r}", f"{hint}use keys among {', '.join(allowed)}"))

@@ -84,6 +84,17 @@ def test_unknown_split_name_is_an_error_with_a_close_match(evs):
     assert "2 problem(s)" in msg and "'tain'" in msg and "did you mean 'train'" in msg and "'tset'" in msg
 
 
+def test_held_out_test_splits_of_a_shift_catalog_are_accepted(evs):
+    """fit() reads a shift catalog: its test-<regime> splits pass the name check, typos do not."""
+    allowed = ("train", "val", "test")
+    got = resolve_splits({"train": evs[:2], "val": evs[2:3], "test-windy": evs[3:]}, allowed=allowed)
+    assert _ids(got["test-windy"]) == ["ev-3", "ev-4"]
+    with pytest.raises(ConfigError, match="unknown split 'test-'"):
+        resolve_splits({"train": evs[:2], "test-": evs[3:]}, allowed=allowed)
+    with pytest.raises(ConfigError, match="unknown split 'test-windy'"):
+        resolve_splits({"train": evs[:2], "test-windy": evs[3:]}, allowed=("train", "val"))
+
+
 def test_required_split(evs):
     with pytest.raises(ConfigError, match="no events in split 'train'"):
         resolve_splits({"val": evs}, required=("train",))
