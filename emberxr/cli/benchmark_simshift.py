@@ -17,6 +17,14 @@ go to OUT (default ``outputs/sim-shift``): ``shift.md``, ``summary.md``, ``summa
     emberxr benchmark sim-shift --model emberformer --steps 500
     emberxr benchmark sim-shift --model unets utae emberformer --seeds 0 1 2
     emberxr benchmark sim-shift --checkpoint outputs/runs/emberformer/model.pt
+
+Tuned arms: ``--tuned SWEEP ...`` takes each sweep folder's best trial (``best.json``, from
+``emberxr sweep --report``) as that model's configuration, so tuned baselines meet tuned
+EmberFormer under one budget. Tune on the shift catalog's own train/val splits
+(``emberxr sweep sweep_utae --data sim-wide-small-shift``), never on a held-out regime. The
+study's shared budget (steps, batch size) wins over a tuned batch size.
+
+    emberxr benchmark sim-shift --tuned sweeps/shift_unets sweeps/shift_utae sweeps/shift_emberformer
 """
 
 from __future__ import annotations
@@ -44,6 +52,12 @@ def register(group: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="NAME",
         help="model(s) to train (registry names, e.g. unets utae emberformer)",
+    )
+    p.add_argument(
+        "--tuned",
+        nargs="+",
+        metavar="SWEEP",
+        help="sweep folders (or best.json files): train each tuned model with its best trial's values",
     )
     p.add_argument("--checkpoint", metavar="CKPT", help="evaluate this checkpoint instead of training")
     p.add_argument("--catalog", default=CATALOG, help=f"shift catalog name or YAML (default {CATALOG})")
@@ -85,9 +99,19 @@ def run(args: argparse.Namespace) -> int:
             ],
             subject="benchmark sim-shift",
         )
-    if not args.checkpoint and not args.model:
+    if args.checkpoint and args.tuned:
         raise ConfigError(
-            [Problem("no model to train", "give --model NAME [NAME ...] or --checkpoint CKPT")],
+            [Problem("--tuned trains models, but --checkpoint is evaluated as it is", "give one of them")],
+            subject="benchmark sim-shift",
+        )
+    if not args.checkpoint and not args.model and not args.tuned:
+        raise ConfigError(
+            [
+                Problem(
+                    "no model to train",
+                    "give --model NAME [NAME ...], --tuned SWEEP ... or --checkpoint CKPT",
+                )
+            ],
             subject="benchmark sim-shift",
         )
     cat = open_catalog(args.catalog)
@@ -123,7 +147,10 @@ def _train(args: argparse.Namespace, cat: object, splits: list[str], out: object
 
     spec = load_study_spec(args.config)
     known = {a.name: a for a in spec.arms}
-    spec.arms = [known.get(m) or Arm(m, m) for m in dict.fromkeys(args.model)]
+    arms = {m: known.get(m) or Arm(m, m) for m in dict.fromkeys(args.model or ())}
+    for arm in tuned_arms(args.tuned or (), spec):  # the tuned configuration replaces the default arm
+        arms[arm.name] = arm
+    spec.arms = list(arms.values())
     names = [a.name for a in spec.arms]
     spec.reference = "utae" if "utae" in names else names[0]
     spec.eval = splits
@@ -132,6 +159,31 @@ def _train(args: argparse.Namespace, cat: object, splits: list[str], out: object
     spec.data = cat
     runs = spec.run(out, show_progress=not args.no_progress, dry_run=args.dry_run)
     return (runs, {}) if args.dry_run else read_study(out)
+
+
+def tuned_arms(sources: list[str] | tuple[str, ...], spec: object) -> list:
+    """One study arm per sweep: the tuned model under its registry name, with its best values.
+
+    Keys of the study's shared budget (and the machine settings) are left out, so every arm keeps
+    the same budget; two sweeps of one model are an error.
+    """
+    from emberxr.errors import ConfigError, Problem
+    from emberxr.study import Arm
+    from emberxr.sweep.report import tuned_overrides
+    from emberxr.sweep.spec import MACHINE_KEYS
+
+    budget = tuple(k if "." in k else f"training.{k}" for k in spec.budget)
+    out: dict[str, Arm] = {}
+    problems = []
+    for src in sources:
+        model, values = tuned_overrides(src, exclude=(*budget, "training.batch_size", *MACHINE_KEYS))
+        if model in out:
+            problems.append(Problem(f"two sweeps tuned {model!r} ({src})", "give one sweep per model"))
+            continue
+        out[model] = Arm(model, model, {"model.name": model, **values})
+    if problems:
+        raise ConfigError(problems, subject="benchmark sim-shift")
+    return list(out.values())
 
 
 def _evaluate_checkpoint(args: argparse.Namespace, cat: object, splits: list[str]) -> tuple:

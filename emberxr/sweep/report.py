@@ -5,7 +5,8 @@ writes into the folder:
 
 - ``trials.csv``: one row per trial (number, state, value, the metric's name, every parameter as
   applied to the configuration, best epoch, epochs run, pruning epoch, wall time, run directory);
-- ``best.json``: the best trial (number, value, parameters, run directory, its ``model.pt``);
+- ``best.json``: the best trial (number, value, the model it tuned, parameters, run directory,
+  its ``model.pt``); :func:`tuned_overrides` turns it into a study arm's configuration;
 - ``history.png``: the objective of every finished trial and the best so far (optimisation
   history);
 - ``parallel_coordinates.png``: every parameter of every complete trial against the objective;
@@ -29,7 +30,7 @@ from typing import Any
 from emberxr.errors import ConfigError, Problem
 from emberxr.sweep.spec import show
 
-__all__ = ["SweepReport", "sweep_report", "trials_frame"]
+__all__ = ["SweepReport", "sweep_report", "trials_frame", "tuned_overrides"]
 
 PLOTS = ("history.png", "parallel_coordinates.png", "importance.png")
 
@@ -149,6 +150,74 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def _swept_model(st: Any) -> str | None:
+    """The registry name of the model a study tuned: the word after ``fit`` in its command."""
+    command = ((st.user_attrs.get("emberxr_sweep") or {}).get("sweep") or {}).get("command") or []
+    words = [str(w) for w in command]
+    if "fit" in words[:-1]:
+        word = words[words.index("fit") + 1]
+        return None if word.startswith("$") else word
+    return None
+
+
+def tuned_overrides(
+    source: str | os.PathLike, *, exclude: tuple[str, ...] = ()
+) -> tuple[str, dict[str, Any]]:
+    """The model and configuration values of a sweep's best trial, ready for a study arm.
+
+    Parameters
+    ----------
+    source
+        A sweep folder (its ``best.json``, written by :func:`sweep_report`) or a ``best.json``.
+    exclude
+        Dotted keys (or prefixes ending in ``.``) left out: e.g. the study's shared budget
+        (``training.batch_size``), which an arm may not change.
+
+    Returns
+    -------
+    (model, overrides)
+        The registry name and ``{dotted key: value}``.
+
+    Raises
+    ------
+    ConfigError
+        No ``best.json`` there (run ``emberxr sweep --report FOLDER`` first), or it does not say
+        which model it tuned.
+    """
+    path = Path(source)
+    path = path / "best.json" if path.is_dir() else path
+    try:
+        best = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(
+            [
+                Problem(
+                    f"cannot read a best trial from {path} ({type(e).__name__}: {e})",
+                    "give a sweep folder after `emberxr sweep --report FOLDER`, or its best.json",
+                )
+            ],
+            subject="tuned arm",
+        ) from None
+    model = best.get("model_name")
+    if not isinstance(model, str) or not isinstance(best.get("values"), dict):
+        raise ConfigError(
+            [
+                Problem(
+                    f"{path} does not name the tuned model or its values",
+                    "write it again with `emberxr sweep --report FOLDER` (this version records the model)",
+                )
+            ],
+            subject="tuned arm",
+        )
+    drop = tuple(exclude)
+    values = {
+        k: v
+        for k, v in best["values"].items()
+        if k not in drop and not any(p.endswith(".") and k.startswith(p) for p in drop)
+    }
+    return model, values
+
+
 def sweep_report(
     target: str | os.PathLike,
     *,
@@ -199,6 +268,7 @@ def sweep_report(
         run_dir = b.user_attrs.get("run_dir")
         rep.best = {
             "study": st.study_name,
+            "model_name": _swept_model(st),
             "number": b.number,
             "metric": metric,
             "goal": goal,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import yaml
 
+import emberxr
 from emberxr.cli import main
 
 
@@ -85,6 +88,28 @@ def test_sim_shift_trains_and_reports_in_regime_vs_held_out(tmp_path, tiny_study
     a = runs.set_index(["split", "target", "scope", "group", "metric"])["value"]
     b = again.set_index(["split", "target", "scope", "group", "metric"])["value"]
     assert b.sort_index().tolist() == pytest.approx(a.sort_index().tolist())
+
+
+def test_sim_shift_tuned_arms_train_with_the_best_trial_and_the_shared_budget(
+    tmp_path, tiny_study, shift_catalog, capsys
+):
+    sweep = tmp_path / "sweep_conv2d"
+    sweep.mkdir()
+    best = {"model_name": "conv2d", "values": {"model.hidden": 6, "training.batch_size": 16}}
+    (sweep / "best.json").write_text(json.dumps(best))
+    out = tmp_path / "tuned"
+    base = ["benchmark", "sim-shift", "--catalog", str(shift_catalog), "--config", str(tiny_study)]
+    argv = [*base, "--tuned", str(sweep), "--seeds", "0", "--steps", "2", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    fitted = emberxr.load(out / "runs" / "conv2d" / "seed-0" / "model.pt")
+    assert fitted.config["model"]["hidden"] == 6  # the tuned value
+    assert fitted.config["training"]["batch_size"] == 2  # the study's budget, not the sweep's 16
+    # two sweeps of one model, a folder without best.json: named errors, nothing trained
+    capsys.readouterr()
+    assert main([*base, "--tuned", str(sweep), str(sweep / "best.json"), "--out", str(tmp_path / "x")]) == 1
+    assert "two sweeps tuned 'conv2d'" in capsys.readouterr().err
+    assert main([*base, "--tuned", str(tmp_path), "--out", str(tmp_path / "x")]) == 1
+    assert "emberxr sweep --report" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
 def test_sim_shift_bad_input(tmp_path, shift_catalog, capsys):

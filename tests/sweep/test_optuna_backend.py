@@ -97,7 +97,13 @@ def test_a_three_trial_sweep_trains_each_trial_in_its_own_run_dir(write_sweep, e
     assert f"trial {best.number:>4}" in text and "best run:" in text
     for name in ("trials.csv", "best.json", "history.png", "parallel_coordinates.png", "importance.png"):
         assert (out / name).is_file(), name
-    assert json.loads((out / "best.json").read_text())["number"] == best.number
+    best_json = json.loads((out / "best.json").read_text())
+    assert best_json["number"] == best.number and best_json["model_name"] == "conv2d"
+    # a study arm takes the best trial's values, without the keys the study's budget owns
+    from emberxr.sweep.report import tuned_overrides
+
+    model, values = tuned_overrides(out, exclude=("training.",))
+    assert model == "conv2d" and values == {"model.hidden": best.params["model.hidden"]}
     assert (out / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # run again: the study already holds its three trials, nothing is trained
     assert main(argv) == 0
