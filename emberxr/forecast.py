@@ -117,12 +117,12 @@ def _check_request(
     return int(t) % n_t
 
 
-def _rows(a: Any, row0: int, row1: int) -> np.ndarray:
-    """Rows ``row0:row1`` of a 2-D array (numpy or lazy Dask) as numpy."""
-    part = a[row0:row1]
-    if type(part).__module__.startswith("dask"):
-        part = part.compute(scheduler="synchronous")
-    return np.asarray(part)
+def _row_reader(a: Any, event: xr.Dataset) -> Any:
+    """``reader(slice)``: rows of a 2-D array (numpy, PackedMask or lazy Dask) as numpy; a lazy
+    one is decoded by storage chunk rows, each once, as the finished rows move down."""
+    from emberxr.inference import RowBlocks, storage_rows
+
+    return RowBlocks(a, 0, storage_rows(event))
 
 
 def arrival_rows(first_step: np.ndarray, burning: np.ndarray, valid: np.ndarray, dt: float) -> np.ndarray:
@@ -181,15 +181,16 @@ def _rollout(
     valid = event[VALID].data
     cumulative = fire_kind(event) == CUMULATIVE
     h = min(t + 1, max_history)
-    frames: list[Any] = [fire[i] for i in range(t - h + 1, t + 1)]
+    frames = FrameStack([fire[t - h + 1 : t + 1]])  # one run: a chunk of several steps decodes once
     wind_hist = wind_all[t - h + 1 : t + 1]
     t_hist = times[t - h + 1 : t + 1]
     dyn = dynamic_history(event, t, h)
     step_td = np.timedelta64(round(time_step_hours(event) * 3600), "s")
     thr = np.inf if threshold is None else float(threshold)
     prev_p = np.zeros((H, W), np.float32) if horizon > 1 and cumulative else None
+    valid_rows = _row_reader(valid, event)
     for k in range(1, horizon + 1):
-        last = frames[-1]
+        last = _row_reader(frames.last, event)
         mask_k = np.zeros((H, W), np.uint8) if k < horizon else None
 
         def on_rows(row0: int, rows: np.ndarray, k: int = k, last: Any = last, mask_k: Any = mask_k) -> None:
@@ -199,10 +200,10 @@ def _rollout(
                 if k > 1:
                     p = np.maximum(p, prev_p[row0:row1])
                 prev_p[row0:row1] = p
-            v = _rows(valid, row0, row1).astype(bool)
+            v = valid_rows(slice(row0, row1)).astype(bool)
             mask = (p >= thr) & v
             if cumulative:
-                mask |= (_rows(last, row0, row1) > 0) & v
+                mask |= (last(slice(row0, row1)) > 0) & v
             if mask_k is not None:
                 mask_k[row0:row1] = mask
             emit(k, row0, np.where(v, p, np.nan).astype(np.float32), mask, v)
@@ -211,7 +212,7 @@ def _rollout(
             model,
             stats,
             event,
-            FrameStack(frames),
+            frames,
             wind_hist[None],
             t_hist,
             dynamic_hist=dyn,
@@ -224,7 +225,7 @@ def _rollout(
         if mask_k is None:
             break
         # roll forward: append the thresholded forecast, drop frames beyond max_history
-        frames = [*frames, PackedMask(mask_k)][-max_history:]
+        frames = frames.rolled(PackedMask(mask_k), max_history)
         wind_hist = np.concatenate([wind_hist, future.uv[k - 1][None]])[-max_history:]
         t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
         if dyn is not None:
@@ -637,7 +638,7 @@ def write_prediction(
         cog=cog,
     )
     written: dict[str, Any] = {"probability": Path(path)}
-    fire_t = event[FIRE].data[t]
+    fire_rows = _row_reader(event[FIRE].data[t], event)
     with contextlib.ExitStack() as stack:
         prob_w = stack.enter_context(
             GeoTiffWriter(
@@ -692,7 +693,7 @@ def write_prediction(
                 reached = first[row0:row1]
                 reached[(reached == 0) & m] = k
             if k == horizon:
-                burning = (_rows(fire_t, row0, row1) > 0) & v
+                burning = (fire_rows(slice(row0, row1)) > 0) & v
                 arr_w.write(arrival_rows(reached, burning, v, dt), row=row0)
 
         _rollout(model, stats, event, t, horizon, threshold, emit, future, **kw)

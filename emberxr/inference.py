@@ -50,13 +50,25 @@ from torch.profiler import record_function
 
 from emberxr.data.tiling import Tile, eval_tiles
 from emberxr.errors import ConfigError, Problem
-from emberxr.schema import BAND, BAND_KIND, CRS_STATUS, DBAND, DBAND_KIND, DYNAMIC, FIRE_KIND, STATIC, VALID
+from emberxr.schema import (
+    BAND,
+    BAND_KIND,
+    CRS_STATUS,
+    DBAND,
+    DBAND_KIND,
+    DYNAMIC,
+    FIRE,
+    FIRE_KIND,
+    STATIC,
+    VALID,
+)
 
 __all__ = [
     "BATCH_PIXELS",
     "MAX_WINDOW",
     "FrameStack",
     "PackedMask",
+    "RowBlocks",
     "Runner",
     "TorchRunner",
     "WindowPlan",
@@ -64,6 +76,7 @@ __all__ = [
     "predict_histories",
     "probabilities",
     "resolve_device",
+    "storage_rows",
     "taper",
     "training_device",
 ]
@@ -476,32 +489,114 @@ def _compute(a: Any) -> np.ndarray:
     return np.asarray(a)
 
 
-def _dynamic_rows(dynamic: Any, rows: slice) -> np.ndarray:
-    """Rows of the dynamic history ``[h, Cd, H, W]`` (an array, or a sequence of ``[Cd, H, W]``
-    frames, numpy or lazy) as numpy float32 ``[h, Cd, rows, W]``."""
-    if isinstance(dynamic, (list, tuple)):
-        parts = [f[:, rows] for f in dynamic]
-        lazy = [i for i, a in enumerate(parts) if type(a).__module__.startswith("dask")]
-        if lazy:
-            import dask
+BLOCK_BYTES = 1 << 28
+"""Most bytes of one decoded block a :class:`RowBlocks` keeps (a taller storage chunk is read in
+parts, each decoded separately)."""
 
-            done = dask.compute(*[parts[i] for i in lazy], scheduler="synchronous")
-            for i, a in zip(lazy, done):
-                parts[i] = a
-        return np.stack([np.asarray(a, np.float32) for a in parts])
-    return _compute(dynamic[:, :, rows]).astype(np.float32, copy=False)
+
+class RowBlocks:
+    """Rows of an array along one axis, for strips that move down the scene.
+
+    A lazy (Dask) array is read in blocks of whole storage chunk rows (``block`` rows: the zarr /
+    GeoTIFF chunk height, so a block decodes each chunk it touches once) and the decoded block is
+    kept until a request starts below it. Windows are much shorter than a storage chunk: without
+    this a 512-row chunk row was decoded again for each of the ~10 strips that cross it, and the
+    time per pixel grew with the scene width. Memory: the blocks one strip spans, each at most
+    :data:`BLOCK_BYTES` (a taller block is split, which decodes its chunks more than once). A numpy
+    array, or a lazy one without a block height, is sliced. Reads out of order are correct (they
+    decode again).
+
+    Parameters
+    ----------
+    array
+        A numpy or Dask array.
+    axis
+        The row (``y``) axis.
+    block
+        Rows per block, aligned to row 0 (the storage chunk height); None: slice, keep nothing.
+    """
+
+    def __init__(self, array: Any, axis: int, block: int | None = None) -> None:
+        self.array, self.axis = array, int(axis)
+        self.shape = tuple(int(n) for n in array.shape)
+        self.bounds = None
+        if block and type(array).__module__.startswith("dask"):
+            n = self.shape[self.axis]
+            row_bytes = np.dtype(array.dtype).itemsize * math.prod(self.shape) // max(n, 1)
+            parts = max(1, math.ceil(row_bytes * int(block) / BLOCK_BYTES))
+            step = max(1, math.ceil(int(block) / parts))
+            starts = [b + i for b in range(0, n, int(block)) for i in range(0, int(block), step) if b + i < n]
+            self.bounds = np.asarray([*starts, n])
+        self.blocks: dict[int, np.ndarray] = {}
+
+    def _index(self, rows: slice) -> Any:
+        return (slice(None),) * self.axis + (rows,) if self.axis else rows
+
+    def __call__(self, rows: slice) -> np.ndarray:
+        """``array[..., rows, ...]`` (``rows`` along :attr:`axis`, step 1) as numpy."""
+        if self.bounds is None:
+            return _compute(self.array[self._index(rows)])
+        start, stop, _ = rows.indices(self.shape[self.axis])
+        if stop <= start:
+            return _compute(self.array[self._index(slice(start, start))])
+        first = int(np.searchsorted(self.bounds, start, side="right")) - 1
+        last = int(np.searchsorted(self.bounds, stop - 1, side="right")) - 1
+        for i in [i for i in self.blocks if i < first or i > last]:
+            del self.blocks[i]  # strips move down: a block above the request is done
+        parts = []
+        for i in range(first, last + 1):
+            b0, b1 = int(self.bounds[i]), int(self.bounds[i + 1])
+            if i not in self.blocks:
+                self.blocks[i] = _compute(self.array[self._index(slice(b0, b1))])
+            parts.append(self.blocks[i][self._index(slice(max(start, b0) - b0, min(stop, b1) - b0))])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=self.axis)
+
+
+def storage_rows(event: xr.Dataset) -> int | None:
+    """The height of the event's storage chunks (zarr / GeoTIFF blocks) along ``y``, read from its
+    variables' encoding; None for an event in memory or without that information."""
+    for name in (FIRE, STATIC, VALID):
+        if name not in event.variables:
+            continue
+        var = event[name]
+        preferred = var.encoding.get("preferred_chunks") or {}
+        if "y" in preferred:
+            return int(preferred["y"])
+        chunks = var.encoding.get("chunks")
+        if chunks is not None and len(chunks) == var.ndim:
+            return int(chunks[var.dims.index("y")])
+    return None
+
+
+def _dynamic_rows(dynamic: Any, rows: slice) -> np.ndarray:
+    """Rows of the dynamic history (``RowBlocks`` of ``[h, Cd, H, W]``, or a list of ``RowBlocks``
+    of ``[Cd, H, W]`` frames) as numpy float32 ``[h, Cd, rows, W]``."""
+    if isinstance(dynamic, (list, tuple)):
+        return np.stack([np.asarray(f(rows), np.float32) for f in dynamic])
+    return dynamic(rows).astype(np.float32, copy=False)
+
+
+def _row_sources(dynamic: Any, block: int | None) -> Any:
+    """The dynamic history as row readers (see :func:`_dynamic_rows`)."""
+    if dynamic is None:
+        return None
+    if isinstance(dynamic, (list, tuple)):
+        return [RowBlocks(f, 1, block) for f in dynamic]
+    return RowBlocks(dynamic, 2, block)
 
 
 def _strip_events(
     event: xr.Dataset,
     rows: slice,
+    static: np.ndarray,
+    valid: np.ndarray,
     fire: np.ndarray,
     wind: np.ndarray,
     times: np.ndarray,
     dynamic: np.ndarray | None = None,
 ) -> list[xr.Dataset]:
     """In-memory events of one strip, one per history: ``fire [N, h, rows, W]`` plus a dummy target
-    frame, the event's static bands and validity over the same rows, ``wind [N, h, 2]`` and (events
+    frame, the event's static bands ``[C, rows, W]`` and validity ``[rows, W]`` over the same rows, ``wind [N, h, 2]`` and (events
     with dynamic bands) the raw dynamic bands ``[h, Cd, rows, W]`` shared by every history (the
     dummy target step repeats the last step's: the dataset never reads a target step's).
 
@@ -511,8 +606,8 @@ def _strip_events(
     """
     from emberxr.schema import FIRE, WIND_U, WIND_V
 
-    static = _compute(event[STATIC].data[:, rows]).astype(np.float32, copy=False)
-    valid = _compute(event[VALID].data[rows]).astype(bool, copy=False)
+    static = static.astype(np.float32, copy=False)
+    valid = valid.astype(bool, copy=False)
     dt = times[-1] - times[-2] if len(times) > 1 else np.timedelta64(1, "h")
     coords = {
         "time": np.concatenate([times, times[-1:] + dt]),
@@ -561,32 +656,67 @@ class PackedMask:
 
 
 class FrameStack:
-    """``[1, h, H, W]`` history made of 2-D frames, lazy (Dask) or in memory, read by rows.
+    """``[1, h, H, W]`` history made of frames, lazy (Dask) or in memory, read by rows.
 
-    What a forecast feeds :func:`predict_histories`: observed frames straight from a lazy event
-    and thresholded forecasts fed back as masks, without stacking the whole scene. A lazy frame
-    stored as one chunk over its whole height (a PNG of a raw folder: it cannot be read in
-    windows) is decoded once and kept as a :class:`PackedMask` instead of being decoded again
-    for every strip.
+    What a forecast feeds :func:`predict_histories`: the observed frames straight from a lazy
+    event (best as one ``[k, H, W]`` run: a zarr chunk holds several time steps, and reading the
+    run decodes it once instead of once per frame) and thresholded forecasts fed back as 2-D
+    masks, without stacking the whole scene. A lazy frame (or run) stored as one chunk over its
+    whole height (a PNG of a raw folder: it cannot be read in windows) is decoded once and kept as
+    :class:`PackedMask` frames instead of being decoded again for every strip.
+
+    Parameters
+    ----------
+    frames
+        Oldest first: 2-D ``[H, W]`` frames and 3-D ``[k, H, W]`` runs of frames (numpy, Dask,
+        :class:`PackedMask`).
     """
 
     def __init__(self, frames: Sequence[Any]) -> None:
-        self.frames = [_once_if_whole(f) for f in frames]
-        h, w = self.frames[0].shape[-2:]
-        self.shape = (1, len(self.frames), int(h), int(w))
+        parts: list[Any] = []
+        for f in frames:
+            if len(f.shape) == 3 and _is_lazy(f) and len(f.chunks[1]) == 1 and f.shape[1] > 1:
+                parts += [PackedMask(x) for x in _compute(f)]  # one chunk along y: decode once
+            elif len(f.shape) == 3:
+                parts += [f] if f.shape[0] else []
+            else:
+                parts.append(_once_if_whole(f))
+        self.frames = parts
+        h, w = parts[0].shape[-2:]
+        self.shape = (1, sum(_depth(p) for p in parts), int(h), int(w))
+
+    @property
+    def last(self) -> Any:
+        """The newest frame (2-D)."""
+        p = self.frames[-1]
+        return p[-1] if len(p.shape) == 3 else p
+
+    def rolled(self, frame: Any, keep: int) -> FrameStack:
+        """The stack with ``frame`` appended and the oldest frames dropped to keep ``keep``."""
+        parts, drop = [*self.frames, frame], self.shape[1] + 1 - keep
+        while drop > 0:
+            n = _depth(parts[0])
+            parts = [parts[0][drop:], *parts[1:]] if n > drop else parts[1:]
+            drop -= min(n, drop)
+        return FrameStack(parts)
 
     def __getitem__(self, index: Any) -> np.ndarray:
         if not (isinstance(index, tuple) and len(index) == 4 and index[:2] == (slice(None), slice(None))):
             raise IndexError("FrameStack supports [:, :, rows, cols] only")
-        parts = [f[index[2], index[3]] for f in self.frames]
-        lazy = [i for i, a in enumerate(parts) if type(a).__module__.startswith("dask")]
+        rows, cols = index[2], index[3]
+        parts = [f[:, rows, cols] if len(f.shape) == 3 else f[rows, cols] for f in self.frames]
+        lazy = [i for i, a in enumerate(parts) if _is_lazy(a)]
         if lazy:
             import dask
 
             done = dask.compute(*[parts[i] for i in lazy], scheduler="synchronous")
             for i, a in zip(lazy, done):
                 parts[i] = a
-        return np.stack([np.asarray(a) for a in parts])[None]
+        return np.concatenate([np.asarray(a).reshape(-1, *np.shape(a)[-2:]) for a in parts])[None]
+
+
+def _depth(part: Any) -> int:
+    return int(part.shape[0]) if len(part.shape) == 3 else 1
 
 
 def _once_if_whole(frame: Any) -> Any:
@@ -600,26 +730,59 @@ def _once_if_whole(frame: Any) -> Any:
 def _strip_samples(
     event: xr.Dataset,
     rows: slice,
-    fire_hist: Any,
+    sources: _Sources,
     wind: np.ndarray,
     times: np.ndarray,
     stats: Any,
     max_history: int,
     patch_size: int,
-    dynamic: Any = None,
 ) -> list[dict[str, Any]]:
     """One preprocessed whole-strip sample per history (training preprocessing, no tokens)."""
     from emberxr.data.datasets import FireSampleDataset
 
-    fire = (_compute(fire_hist[:, :, rows, :]) > 0).astype(np.uint8)
-    dyn = None if dynamic is None else _dynamic_rows(dynamic, rows)
-    events = _strip_events(event, rows, fire, wind, times, dyn)
+    fire = (sources.fire(rows) > 0).astype(np.uint8)
+    dyn = None if sources.dynamic is None else _dynamic_rows(sources.dynamic, rows)
+    events = _strip_events(event, rows, sources.static(rows), sources.valid(rows), fire, wind, times, dyn)
     ds = FireSampleDataset(
         events, stats, max_history=max_history, patch_size=patch_size, strict=False, train=False, preload=True
     )
     last = fire.shape[1] - 1
     items = [i for i in range(len(ds)) if ds.sample_info(i)["t"] == last]
     return [ds[i] for i in items]
+
+
+@dataclass
+class _Sources:
+    """Where a prediction's strips are read from: row readers of the fire history ``[N, h, H, W]``,
+    the static bands, the validity and (events with them) the dynamic bands."""
+
+    fire: Callable[[slice], np.ndarray]
+    static: RowBlocks
+    valid: RowBlocks
+    dynamic: Any = None
+
+    @classmethod
+    def of(cls, event: xr.Dataset, fire_hist: Any, dynamic_hist: Any) -> _Sources:
+        block = storage_rows(event)
+        if isinstance(fire_hist, FrameStack):  # lazy frames read by storage chunk rows, each once
+            parts = [RowBlocks(f, len(f.shape) - 2, block) for f in fire_hist.frames]
+
+            def fire(rows: slice) -> np.ndarray:
+                got = [p(rows) for p in parts]
+                return np.concatenate([g.reshape(-1, *g.shape[-2:]) for g in got])[None]
+
+        else:
+            fire = RowBlocks(fire_hist, 2, block if _is_lazy(fire_hist) else None)
+        return cls(
+            fire,
+            RowBlocks(event[STATIC].data, 1, block),
+            RowBlocks(event[VALID].data, 0, block),
+            _row_sources(dynamic_hist, block),
+        )
+
+
+def _is_lazy(a: Any) -> bool:
+    return type(a).__module__.startswith("dask")
 
 
 def _cut(sample: dict[str, Any], tile: Tile, y0: int, p: int) -> dict[str, Any]:
@@ -833,6 +996,7 @@ def predict_histories(
         if isinstance(model, Runner)
         else TorchRunner(model, device, channels_last=channels_last, compile=compile)
     )
+    sources = _Sources.of(event, fire_hist, dynamic_hist)
     bar = progress_bar(desc=desc, total=plan.n_windows * N, unit="window", enabled=progress, delay=1.0)
     with runner, bar:
         for group in _groups(plan, N, int(batch_size)):
@@ -846,9 +1010,7 @@ def predict_histories(
                 weights[t] = plan.weights(t)
                 blender.add_weight(t, weights[t])
             with record_function("emberxr::inputs"):  # stages named for torch.profiler
-                strips = _strip_samples(
-                    event, slice(y0, y1), fire_hist, wind, times, stats, max_history, p, dynamic_hist
-                )
+                strips = _strip_samples(event, slice(y0, y1), sources, wind, times, stats, max_history, p)
             cuts, copies = _distinct_windows(group, strips, y0, p, N)
             items = list(cuts)
             for s in range(0, len(items), int(batch_size)):

@@ -211,7 +211,57 @@ def test_lazy_event_is_read_window_by_window(scene, tmp_path):
     np.testing.assert_allclose(
         got, predict_histories(model, stats, scene, fire_mem, wind, times, **kw), atol=1e-6
     )
-    assert rows and max(rows) < scene.sizes["y"]  # never the whole scene at once
+    assert rows and max(rows) < scene.sizes["y"], (rows, scene.sizes)  # never the whole scene at once
+
+
+class _CountingRows:
+    """A numpy array that records which rows every read covers (what Dask's chunk tasks call)."""
+
+    def __init__(self, a):
+        self.a, self.shape, self.dtype, self.ndim, self.reads = a, a.shape, a.dtype, a.ndim, []
+
+    def __getitem__(self, index):
+        rows = index[1] if isinstance(index, tuple) else index
+        self.reads.append(rows.indices(self.shape[1]))
+        return self.a[index]
+
+
+def test_row_blocks_read_each_storage_row_once_and_return_the_requested_rows(monkeypatch):
+    import dask.array as da
+
+    import emberxr.inference as inf
+
+    a = np.arange(3 * 100 * 7, dtype=np.float32).reshape(3, 100, 7)
+    src = _CountingRows(a)
+    rows = inf.RowBlocks(da.from_array(src, chunks=a.shape, asarray=False), axis=1, block=32)
+    strips = [slice(y, min(y + 24, 100)) for y in range(0, 100, 16)]  # overlapping, moving down
+    for r in strips:
+        np.testing.assert_array_equal(rows(r), a[:, r])
+    covered = sorted(r[:2] for r in src.reads if r[1] > r[0])
+    assert covered == [(0, 32), (32, 64), (64, 96), (96, 100)]  # each block once, aligned to 32
+    assert set(rows.blocks) == {3}  # what is above the last strip is dropped
+    np.testing.assert_array_equal(rows(slice(5, 40)), a[:, 5:40])  # back up: read again, still right
+    # a block bigger than BLOCK_BYTES is read in parts (aligned to the storage chunks)
+    monkeypatch.setattr(inf, "BLOCK_BYTES", 3 * 7 * 4 * 10)
+    src.reads.clear()
+    split = inf.RowBlocks(da.from_array(src, chunks=a.shape, asarray=False), axis=1, block=32)
+    assert split.bounds.tolist()[:5] == [0, 8, 16, 24, 32] and split.bounds[-1] == 100
+    for r in strips:
+        np.testing.assert_array_equal(split(r), a[:, r])
+    assert max(b - a0 for a0, b, _ in src.reads) <= 10
+    # numpy, or no block height: plain slices
+    np.testing.assert_array_equal(inf.RowBlocks(a, 1, 32)(slice(3, 9)), a[:, 3:9])
+
+
+def test_storage_rows_come_from_the_store(scene, tmp_path):
+    import emberxr
+    from emberxr.inference import storage_rows
+    from emberxr.io.events import save_event
+
+    path = tmp_path / "scene.zarr"
+    save_event(scene, path, encoding={"fire": {"chunks": (8, 24, 16)}, "static": {"chunks": (4, 24, 16)}})
+    assert storage_rows(emberxr.open_event(path)) == 24
+    assert storage_rows(scene) is None  # in memory: nothing to align to
 
 
 # -- devices and model state ----------------------------------------------------------------------
@@ -384,3 +434,12 @@ def test_packed_masks_and_frame_stacks_read_rows_like_arrays():
     got = stack[:, :, 4:30, 2:20]
     np.testing.assert_array_equal(got[0, 0], a[4:30, 2:20])  # values > 0 read as burned
     np.testing.assert_array_equal(got[0, 1:], np.stack([a, a])[:, 4:30, 2:20])
+    # a run of observed frames [k, H, W] stays one lazy part; rolling drops the oldest frames
+    run = da.from_array(np.stack([a, 1 - a, a]), chunks=(3, 8, 29))
+    stack = FrameStack([run])
+    assert stack.shape == (1, 3, 37, 29) and len(stack.frames) == 1
+    np.testing.assert_array_equal(stack.last, a)
+    rolled = stack.rolled(PackedMask(1 - a), keep=3).rolled(a * 0, keep=3)
+    assert rolled.shape == (1, 3, 37, 29)
+    np.testing.assert_array_equal(rolled[:, :, :, :][0], np.stack([a, 1 - a, 0 * a]))
+    np.testing.assert_array_equal(rolled.rolled(a, keep=2)[:, :, 3:9, :][0], np.stack([0 * a, a])[:, 3:9])

@@ -57,6 +57,10 @@ _TIME_CHUNK = 8
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+
+STORED = "stored"
+"""``chunks=STORED`` (the default of the openers): one Dask chunk per stored zarr chunk."""
+
 def _node_type(p: Path) -> str | None:
     """``"group"``/``"array"``/None; a ``zarr.json`` that is not JSON raises CorruptStoreError."""
     meta = read_json(p / "zarr.json") if p.is_dir() else None
@@ -368,7 +372,7 @@ def open_event_store(
     path: str | Path,
     *,
     group: str | None = None,
-    chunks: str | dict[str, int] | None = "auto",
+    chunks: str | dict[str, int] | None = STORED,
     verify: bool = True,
 ) -> xr.Dataset:
     """Open one event (the root of a single-event store, or the group ``group``) lazily.
@@ -403,7 +407,7 @@ def open_event_store(
             path,
             engine="zarr",
             group=group,
-            chunks=chunks,
+            chunks={} if chunks == STORED else chunks,
             consolidated=False,
             decode_coords="all",
             zarr_format=3,
@@ -420,7 +424,7 @@ def open_event_store(
     return _finish(ds, extra)
 
 
-def open_events(path: str | Path, *, chunks: str | dict[str, int] | None = "auto") -> xr.DataTree:
+def open_events(path: str | Path, *, chunks: str | dict[str, int] | None = STORED) -> xr.DataTree:
     """Open an event collection lazily as a DataTree (one child per event, sorted by id).
 
     Parameters
@@ -428,8 +432,10 @@ def open_events(path: str | Path, *, chunks: str | dict[str, int] | None = "auto
     path
         Store written by :func:`save_events` (a single-event store gives a one-event tree).
     chunks
-        Dask chunking (``"auto"``, a dict, ``{}`` for the stored chunks) or ``None`` for lazily
-        indexed numpy arrays without Dask.
+        Dask chunking: :data:`STORED` by default (one Dask chunk per zarr chunk, so a window
+        read decodes only the chunks it touches; xarray's ``"auto"`` merges them into chunks of
+        ~128 MiB, and reading windows of those was measured 5× slower on a 4096² event), a dict,
+        ``"auto"``, or ``None`` for lazily indexed numpy arrays without Dask.
 
     Returns
     -------

@@ -34,7 +34,7 @@ class ZarrReader(FireReader):
         path: str | os.PathLike,
         *,
         event_id: str | None = None,
-        chunks: str | dict[str, int] | None = "auto",
+        chunks: str | dict[str, int] | None = "stored",
     ) -> xr.Dataset:
         """Open one event lazily.
 
