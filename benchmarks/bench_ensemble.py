@@ -5,8 +5,9 @@ member's next step through :func:`emberxr.inference.predict_histories`, with the
 batch dimension of the model call (and one call for all members while their histories are equal, as
 at step 1). This script times that against ``N`` deterministic single
 roll-outs (``forecast`` without members: the cost of running the ensemble one member at a time),
-on a synthetic event of ``--size``² cells with an untrained model of the registry (the weights do
-not change the cost). Reported: median seconds of ``--repeats`` runs after one warm-up, and the
+on a synthetic event of ``--size``² cells with a model of the registry, untrained and trained
+``--train-steps`` steps on synthetic events of the same generator (the weights change what the
+members share: see the table's note). Reported: median seconds of ``--repeats`` runs after one warm-up, and the
 ratio ensemble / (N × single); the issue's target is "far less than 1" at 32 members on 256².
 
 Usage::
@@ -33,10 +34,42 @@ import benchlib
 BLOCK = "bench:ensemble"
 
 
+def _trained(model: str, steps: int, threads: int, out: Path) -> Any:
+    """``model`` fitted for ``steps`` steps on synthetic events like the benchmark's (the same
+    generator, other seeds), as a user's model would be: confident away from the fire front."""
+    import emberxr
+    from emberxr.testing import synthetic_events
+
+    events = synthetic_events(8, height=64, width=64, steps=8)
+    epochs = 2
+    return emberxr.fit(
+        {"train": events[:6], "val": events[6:]},
+        model=model,
+        output_dir=str(out),
+        training__epochs=epochs,
+        training__steps_per_epoch=max(1, steps // epochs),
+        training__batch_size=8,
+        training__num_threads=threads,
+        training__progress=False,
+        data__tile_size=64,
+        wandb__enabled=False,
+    )
+
+
 def measure(
-    members: int, size: int, horizon: int, model: str, repeats: int, threads: int, device: str
+    members: int,
+    size: int,
+    horizon: int,
+    model: str,
+    repeats: int,
+    threads: int,
+    device: str,
+    train_steps: int = 0,
 ) -> dict[str, Any]:
-    """Median seconds of an ensemble and of one single roll-out, and their ratio."""
+    """Median seconds of an ensemble and of one single roll-out, and their ratio, for the untrained
+    model and (``train_steps`` > 0) the same architecture trained that many steps."""
+    import tempfile
+
     import torch
 
     from emberxr.data.loaders import sample_kwargs
@@ -48,56 +81,85 @@ def measure(
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    event = synthetic_event(height=size, width=size, steps=8)
+    event = synthetic_event(height=size, width=size, steps=8, seed=100)
     stats = compute_stats([event])
     cfg = build_config(model, None, {})
     net = create_model(model, **model_kwargs(cfg, get_model_class(model), stats.n_static)).eval().to(device)
-    kw = {**sample_kwargs(cfg, net), "device": device, "progress": False}
+    states = [("untrained", net, stats, sample_kwargs(cfg, net))]
+    if train_steps > 0:
+        with tempfile.TemporaryDirectory(prefix="bench-ensemble-") as tmp:
+            fitted = _trained(model, train_steps, threads, Path(tmp))
+        states.append(
+            (
+                f"trained {train_steps} steps",
+                fitted.model.to(device),
+                fitted.stats,
+                sample_kwargs(fitted.config, fitted.model),
+            )
+        )
     t = 7 - horizon
+    rows = []
+    for label, m, st, skw in states:
+        kw = {**skw, "device": device, "progress": False}
 
-    def ensemble() -> None:
-        forecast(net, stats, event, t, horizon, members=members, seed=0, **kw)
+        def ensemble(m: Any = m, st: Any = st, kw: dict = kw) -> None:
+            forecast(m, st, event, t, horizon, members=members, seed=0, **kw)
 
-    def single() -> None:
-        forecast(net, stats, event, t, horizon, threshold=0.5, **kw)
+        def single(m: Any = m, st: Any = st, kw: dict = kw) -> None:
+            forecast(m, st, event, t, horizon, threshold=0.5, **kw)
 
-    out = {}
-    for name, fn in (("ensemble", ensemble), ("single", single)):
-        fn()  # warm-up
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        out[name] = statistics.median(times)
-    out.update(
-        members=members,
-        size=size,
-        horizon=horizon,
-        model=model,
-        threads=threads,
-        device=device,
-        ratio=out["ensemble"] / (members * out["single"]),
-    )
-    return out
+        row: dict[str, Any] = {"model_state": label}
+        for name, fn in (("ensemble", ensemble), ("single", single)):
+            fn()  # warm-up
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            row[name] = statistics.median(times)
+        row["ratio"] = row["ensemble"] / (members * row["single"])
+        rows.append(row)
+    return {
+        "rows": rows,
+        "members": members,
+        "size": size,
+        "horizon": horizon,
+        "model": model,
+        "threads": threads,
+        "device": device,
+        "train_steps": train_steps,
+    }
 
 
 def render(r: dict[str, Any]) -> str:
     """The ``bench:ensemble`` block."""
-    return "\n".join(
-        [
-            f"Ensemble of {r['members']} members vs {r['members']} single roll-outs: {r['model']} (untrained), "
-            f"{r['size']}² cells, {r['horizon']} steps, {r['threads']} torch thread(s), device {r['device']}. "
-            f"{benchlib.machine_line(r['machine'])}",
-            "",
-            "| members | ensemble (s) | one roll-out (s) | members × one roll-out (s) | ratio |",
-            "|---:|---:|---:|---:|---:|",
-            f"| {r['members']} | {r['ensemble']:.2f} | {r['single']:.3f} | {r['members'] * r['single']:.2f} | "
-            f"{r['ratio']:.2f} |",
-            "",
-            f"Command: `{r['command']}`",
-        ]
-    )
+    rows = r.get("rows") or [{**r, "model_state": "untrained"}]
+    n = r["members"]
+    lines = [
+        f"Ensemble of {n} members vs {n} single roll-outs: {r['model']}, {r['size']}² cells, "
+        f"{r['horizon']} steps, {r['threads']} torch thread(s), device {r['device']}; the untrained "
+        "model and the same architecture trained briefly on synthetic events (measured in the same "
+        f"run). {benchlib.machine_line(r['machine'])}",
+        "",
+        "| model | members | ensemble (s) | one roll-out (s) | members × one roll-out (s) | ratio |",
+        "|:--|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['model_state']} | {n} | {row['ensemble']:.2f} | {row['single']:.3f} | "
+            f"{n * row['single']:.2f} | {row['ratio']:.2f} |"
+        )
+    lines += [
+        "",
+        "Members run as one batch, and a window whose inputs are equal for several members (all of "
+        "step 1; later, every window the members' sampled fires agree in) is run once for all of "
+        "them. An untrained model (p ≈ 0.5 everywhere) makes every member's sample differ from "
+        "step 2 on, so only batching helps; a trained model is confident away from the fire front, "
+        "where the members then agree.",
+        "",
+        f"Command: `{r['command']}`",
+    ]
+    return "\n".join(lines)
 
 
 BLOCKS = {BLOCK: render}
@@ -112,13 +174,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=1, help="timed runs after one warm-up")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--device", default="cpu", help="cpu, cuda ...")
+    ap.add_argument(
+        "--train-steps", type=int, default=300, help="also time the model trained this many steps (0: skip)"
+    )
     args = ap.parse_args(argv)
     if args.smoke:
-        args.members, args.size, args.horizon = 4, 64, 2
-    r = measure(args.members, args.size, args.horizon, args.model, args.repeats, args.threads, args.device)
+        args.members, args.size, args.horizon, args.train_steps = 4, 64, 2, 2
+    r = measure(
+        args.members,
+        args.size,
+        args.horizon,
+        args.model,
+        args.repeats,
+        args.threads,
+        args.device,
+        args.train_steps,
+    )
     opts = [] if args.smoke else [
         f"--members={args.members}", f"--size={args.size}", f"--horizon={args.horizon}",
         f"--model={args.model}", f"--threads={args.threads}", f"--device={args.device}",
+        f"--train-steps={args.train_steps}",
     ]  # fmt: skip
     r.update(
         machine=benchlib.machine(args.threads), command=benchlib.command("bench_ensemble.py", args, opts)
