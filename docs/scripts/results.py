@@ -40,6 +40,16 @@ STUDIES: dict[str, tuple[str, str]] = {
         "docs/results/sim-shift/",
         "about 45 min: 9 runs of 1000 steps",
     ),
+    "sim-shift-tuned": (
+        "for m in unets utae emberformer; do emberxr sweep sweep_$m --trials 8 --seed 0 --data "
+        "sim-wide-small-shift -o sweeps/shift_$m --no-wandb data.tile_size=64 data.max_val_samples=96 "
+        "training.epochs=3 training.steps_per_epoch=80 training.num_threads=1 && emberxr sweep --report "
+        "sweeps/shift_$m; done && emberxr benchmark sim-shift --tuned sweeps/shift_unets sweeps/shift_utae "
+        "sweeps/shift_emberformer --seeds 0 1 2 --steps 1000 --out outputs/sim-shift-tuned && mkdir -p "
+        "docs/results/sim-shift-tuned && cp outputs/sim-shift-tuned/runs.csv outputs/sim-shift-tuned/study.json "
+        "docs/results/sim-shift-tuned/",
+        "about 3 h: three 8-trial sweeps, then 9 runs of 1000 steps",
+    ),
     "ablate-emberformer": (
         "emberxr ablate ablate_emberformer --arms reference decoder-unet decoder-pretrained no-wind no-static "
         "--seeds 0 1 2 --steps 500 --out outputs/ablate-emberformer && mkdir -p "
@@ -93,6 +103,17 @@ def render_sim_shift() -> str:
     return _missing("sim-shift") if found is None else render_markdown(*found)
 
 
+def render_sim_shift_tuned() -> str:
+    """``docs/results.md``, block ``results:sim-shift-tuned``: tuned baselines against tuned
+    EmberFormer on the shift benchmark (each arm = its sweep's best trial)."""
+    from emberxr.study import render_markdown
+
+    found = _study("sim-shift-tuned")
+    if found is None:
+        return _missing("sim-shift-tuned")
+    return render_markdown(*found, metrics=[("new", "f1", "new-burn F1"), ("new", "ap", "new-burn AP")])
+
+
 def render_ablation() -> str:
     """``docs/results.md``, block ``results:ablation``: the EmberFormer ablations."""
     from emberxr.study import render_markdown
@@ -113,8 +134,7 @@ SWEEP_COMMAND = (
 )
 
 
-def render_sweeps() -> str:
-    """``docs/results.md``, block ``results:sweeps``: what each model's sweep tried and found."""
+def _render_sweeps(folder: Path, data: str, missing: str) -> str:
     import json
 
     import pandas as pd
@@ -123,11 +143,11 @@ def render_sweeps() -> str:
 
     rows, commands = [], []
     for name in SWEEPS:
-        folder = RESULTS / "sweeps" / name
-        if not (folder / "trials.csv").is_file():
+        sub = folder / name
+        if not (sub / "trials.csv").is_file():
             continue
-        df = pd.read_csv(folder / "trials.csv")
-        run = json.loads((folder / "run.json").read_text()) if (folder / "run.json").is_file() else {}
+        df = pd.read_csv(sub / "trials.csv")
+        run = json.loads((sub / "run.json").read_text()) if (sub / "run.json").is_file() else {}
         done = df[df["state"] == "complete"]
         counts = df["state"].value_counts().to_dict()
         params = [c for c in df.columns if c.startswith("param:")]
@@ -149,14 +169,10 @@ def render_sweeps() -> str:
                 f"- `{model}`: `{run['command']}` — {format_duration(run['wall_seconds'])} wall, {run['load']}"
             )
     if not rows:
-        return (
-            f"*Not measured yet.* Run `{SWEEP_COMMAND}` for each model, then `emberxr sweep --report "
-            "sweeps/sweep_<model>`, copy `trials.csv` and `best.json` to `docs/results/sweeps/sweep_<model>/`, "
-            "then `make results`."
-        )
+        return missing
     head = [
         "Optuna TPE over each model's shipped search space, Hyperband pruning after 2 of 3 epochs; "
-        "3 × 80 steps of the sampled batch size per trial on 64 × 64 crops of `sim-wide-small`'s `train` "
+        f"3 × 80 steps of the sampled batch size per trial on 64 × 64 crops of `{data}`'s `train` "
         "split; objective: validation new-burn AP on 96 fixed samples of its `val` split (the test "
         "splits are never seen); 2-core CPU, 1 torch thread per trial.",
         "",
@@ -164,6 +180,33 @@ def render_sweeps() -> str:
         "|:--|:--|--:|:--|:--|",
     ]
     return "\n".join([*head, *rows, "", "Commands:", "", *commands])
+
+
+def render_sweeps() -> str:
+    """``docs/results.md``, block ``results:sweeps``: what each model's sweep on ``sim-wide-small``
+    tried and found."""
+    return _render_sweeps(
+        RESULTS / "sweeps",
+        "sim-wide-small",
+        f"*Not measured yet.* Run `{SWEEP_COMMAND}` for each model, then `emberxr sweep --report "
+        "sweeps/sweep_<model>`, copy `trials.csv` and `best.json` to `docs/results/sweeps/sweep_<model>/`, "
+        "then `make results`.",
+    )
+
+
+def render_sweeps_shift() -> str:
+    """``docs/results.md``, block ``results:sweeps-shift``: the sweeps on the shift catalog's own
+    train/val splits whose best trials are the tuned arms of ``results:sim-shift-tuned``."""
+    return _render_sweeps(
+        RESULTS / "sweeps-shift",
+        "sim-wide-small-shift",
+        "*Not measured yet.* Run `"
+        + SWEEP_COMMAND.replace(
+            "--data sim-wide-small", "--data sim-wide-small-shift -o sweeps/shift_<model>"
+        )
+        + "` for each model, then `emberxr sweep --report sweeps/shift_<model>`, copy `trials.csv` and "
+        "`best.json` to `docs/results/sweeps-shift/sweep_<model>/`, then `make results`.",
+    )
 
 
 def render_readme() -> str:
@@ -201,6 +244,8 @@ BLOCKS: dict[tuple[str, str], Callable[[], str]] = {
     ("docs/results.md", "results:sim-shift"): render_sim_shift,
     ("docs/results.md", "results:ablation"): render_ablation,
     ("docs/results.md", "results:sweeps"): render_sweeps,
+    ("docs/results.md", "results:sweeps-shift"): render_sweeps_shift,
+    ("docs/results.md", "results:sim-shift-tuned"): render_sim_shift_tuned,
 }
 
 
