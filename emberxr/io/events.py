@@ -61,6 +61,7 @@ _TIME_CHUNK = 8
 STORED = "stored"
 """``chunks=STORED`` (the default of the openers): one Dask chunk per stored zarr chunk."""
 
+
 def _node_type(p: Path) -> str | None:
     """``"group"``/``"array"``/None; a ``zarr.json`` that is not JSON raises CorruptStoreError."""
     meta = read_json(p / "zarr.json") if p.is_dir() else None
