@@ -267,8 +267,11 @@ def georeference(ds: xr.Dataset, event: xr.Dataset) -> xr.Dataset:
     ``crs_status``, so that writing the forecast as a GeoTIFF is refused with the reason."""
     import rioxarray  # noqa: F401
 
-    if event.rio.crs is not None:
-        ds = ds.rio.write_crs(event.rio.crs)
+    gm = event.rio.grid_mapping
+    if gm in event.coords and "crs_wkt" in event[gm].attrs:  # the event's grid mapping, as it is
+        ds = ds.assign_coords({gm: event[gm].variable.copy()}).rio.write_grid_mapping(gm)
+    elif (crs := event.rio.crs) is not None:
+        ds = ds.rio.write_crs(crs)
     elif CRS_STATUS in event.attrs:
         ds.attrs[CRS_STATUS] = event.attrs[CRS_STATUS]
     return ds.rio.write_transform(event.rio.transform())
@@ -480,7 +483,11 @@ def to_dataarray(ds: xr.Dataset, squeeze: bool = True) -> xr.DataArray:
     da.attrs["long_name"] = labels
     da.attrs["band_descriptions"] = labels
     da = da.rio.write_nodata(np.nan, encoded=False)
-    return da.rio.write_crs(ds.rio.crs) if ds.rio.crs is not None else da
+    gm = ds.rio.grid_mapping
+    if gm in da.coords:  # the grid mapping came along with the variable
+        return da.rio.write_grid_mapping(gm)
+    crs = ds.rio.crs
+    return da.rio.write_crs(crs) if crs is not None else da
 
 
 def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str = "probability") -> None:

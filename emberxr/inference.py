@@ -386,13 +386,23 @@ def _param_device(model: torch.nn.Module) -> torch.device | None:
     return None
 
 
-def _channels_last(model: torch.nn.Module) -> None:
+def _channels_last(model: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The 4-D weights of ``model`` in channels-last layout (others, e.g. 3-D convolutions', as
-    they are: ``Module.to(memory_format=...)`` refuses a model that has any)."""
+    they are: ``Module.to(memory_format=...)`` refuses a model that has any); returns each
+    converted tensor with its former data, for :func:`_restore`."""
+    saved = []
     with torch.no_grad():
         for t in (*model.parameters(), *model.buffers()):
-            if t.dim() == 4:
+            if t.dim() == 4 and not t.is_contiguous(memory_format=torch.channels_last):
+                saved.append((t, t.data))
                 t.data = t.data.contiguous(memory_format=torch.channels_last)
+    return saved
+
+
+def _restore(saved: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    with torch.no_grad():
+        for t, data in saved:
+            t.data = data
 
 
 class TorchRunner(Runner):
@@ -430,13 +440,17 @@ class TorchRunner(Runner):
         self.channels_last = self.device.type == "cpu" if channels_last is None else bool(channels_last)
         self.compile = bool(compile)
         self._saved: tuple[Any, ...] | None = None
+        self._layout: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def __enter__(self) -> TorchRunner:
         m = self.model
-        self._saved = (_param_device(m), m.training, m.__dict__.get("record_attention", None))
-        m.to(self.device)
-        if self.channels_last:
-            _channels_last(m)
+        device = _param_device(m)
+        self._saved = (device, m.training, m.__dict__.get("record_attention", None))
+        if (
+            device is not None and device != self.device
+        ):  # Module.to walks every module: skip it when it is a no-op
+            m.to(self.device)
+        self._layout = _channels_last(m) if self.channels_last else []
         m.eval()
         m.record_attention = False
         self._fn = m
@@ -452,9 +466,9 @@ class TorchRunner(Runner):
             return
         device, training, record = self._saved
         m = self.model
-        if self.channels_last:
-            m.to(memory_format=torch.contiguous_format)
-        if device is not None:
+        _restore(self._layout)  # the weights' former layout (the same values)
+        self._layout = []
+        if device is not None and device != self.device:
             m.to(device)
         m.train(training)
         if record is None:
