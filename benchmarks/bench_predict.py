@@ -1,7 +1,7 @@
 """Whole scenes at scale: time and peak memory of a streamed forecast, 512² to 8192².
 
 For each scene size N (``--sizes``) a synthetic event of N×N cells (``T`` history frames plus the
-last, 8 static bands; a growing fire) is written to a chunked zarr store (512² chunks, streamed
+last, 8 static bands; a growing fire) is written to a chunked zarr store (emberxr's chunks of 8 steps × 256², streamed
 from Dask: the benchmark never holds the scene either). A child process then opens it lazily
 (``emberxr.open_event``) and runs :func:`emberxr.forecast.write_prediction` — what
 ``emberxr predict CKPT EVENT -o out.tif`` does — with the ``make demo`` EmberFormer architecture
@@ -17,7 +17,7 @@ Targets (issue 14): peak RSS at 8192² below 2 GB and flat from 2048² up; time 
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_predict.py --write               # 512² .. 8192² (~15 min on 2 idle cores)
+    .venv/bin/python benchmarks/bench_predict.py --write               # 512² .. 8192² (~4 min on 2 idle cores)
     .venv/bin/python benchmarks/bench_predict.py --sizes 512 1024 2048
     .venv/bin/python benchmarks/bench_predict.py --smoke
 """
@@ -122,7 +122,7 @@ def render(r: dict) -> str:
     rows = r["rows"]
     lines = [
         f"Streamed forecast (`write_prediction`, what `emberxr predict` runs) of a synthetic event read "
-        f"lazily from zarr (512² chunks), T={r['history']} history frames, 8 static bands; the `make demo` "
+        f"lazily from zarr (chunks of 8 steps × 256² cells, one Dask chunk each), T={r['history']} history frames, 8 static bands; the `make demo` "
         f"EmberFormer architecture (`cpu` preset) on {r['tile']}² windows, {r['threads']} torch threads, "
         f"one child process per size. Peak RSS of the prediction is measured from the moment the event is "
         f"open (the peak is reset then); the RSS before predicting (interpreter, torch, model, open store) "

@@ -50,6 +50,7 @@ from torch.profiler import record_function
 
 from emberxr.data.tiling import Tile, eval_tiles
 from emberxr.errors import ConfigError, Problem
+from emberxr.memory import release
 from emberxr.schema import (
     BAND,
     BAND_KIND,
@@ -542,6 +543,7 @@ class RowBlocks:
             starts = [b + i for b in range(0, n, int(block)) for i in range(0, int(block), step) if b + i < n]
             self.bounds = np.asarray([*starts, n])
         self.blocks: dict[int, np.ndarray] = {}
+        self.dropped = 0  # blocks let go so far (the caller may give their memory back)
 
     def _index(self, rows: slice) -> Any:
         return (slice(None),) * self.axis + (rows,) if self.axis else rows
@@ -557,6 +559,7 @@ class RowBlocks:
         last = int(np.searchsorted(self.bounds, stop - 1, side="right")) - 1
         for i in [i for i in self.blocks if i < first or i > last]:
             del self.blocks[i]  # strips move down: a block above the request is done
+            self.dropped += 1
         parts = []
         for i in range(first, last + 1):
             b0, b1 = int(self.bounds[i]), int(self.bounds[i + 1])
@@ -774,10 +777,16 @@ class _Sources:
     static: RowBlocks
     valid: RowBlocks
     dynamic: Any = None
+    readers: tuple[RowBlocks, ...] = ()
+
+    def dropped(self) -> int:
+        """Blocks let go by every reader so far."""
+        return sum(r.dropped for r in self.readers)
 
     @classmethod
     def of(cls, event: xr.Dataset, fire_hist: Any, dynamic_hist: Any) -> _Sources:
         block = storage_rows(event)
+        parts: list[RowBlocks] = []
         if isinstance(fire_hist, FrameStack):  # lazy frames read by storage chunk rows, each once
             parts = [RowBlocks(f, len(f.shape) - 2, block) for f in fire_hist.frames]
 
@@ -787,12 +796,11 @@ class _Sources:
 
         else:
             fire = RowBlocks(fire_hist, 2, block if _is_lazy(fire_hist) else None)
-        return cls(
-            fire,
-            RowBlocks(event[STATIC].data, 1, block),
-            RowBlocks(event[VALID].data, 0, block),
-            _row_sources(dynamic_hist, block),
-        )
+            parts = [fire]
+        static, valid = RowBlocks(event[STATIC].data, 1, block), RowBlocks(event[VALID].data, 0, block)
+        dynamic = _row_sources(dynamic_hist, block)
+        dyn = [] if dynamic is None else dynamic if isinstance(dynamic, list) else [dynamic]
+        return cls(fire, static, valid, dynamic, (*parts, static, valid, *dyn))
 
 
 def _is_lazy(a: Any) -> bool:
@@ -1012,8 +1020,12 @@ def predict_histories(
     )
     sources = _Sources.of(event, fire_hist, dynamic_hist)
     bar = progress_bar(desc=desc, total=plan.n_windows * N, unit="window", enabled=progress, delay=1.0)
+    dropped = 0
     with runner, bar:
         for group in _groups(plan, N, int(batch_size)):
+            if sources.dropped() != dropped:  # decoded blocks were let go: return their memory
+                dropped = sources.dropped()
+                release()
             y0 = group[0].y0
             y1 = max(t.y0 + t.h for t in group)
             with record_function("emberxr::rows_out"):

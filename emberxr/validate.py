@@ -16,6 +16,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import EventValidationError, Problem
+from .memory import release
 from .schema import (
     ARRIVAL,
     BAND,
@@ -500,6 +501,8 @@ def _value_problems(ev: xr.Dataset) -> list[Problem]:
         k: int(v)
         for k, v in xr.Dataset({k: v.drop_vars(list(v.coords)) for k, v in checks.items()}).compute().items()
     }
+    if any(v.chunks is not None for v in ev.variables.values()):  # a pass over a large lazy event
+        release()
 
     out: list[Problem] = []
     if res["fire_nan"]:

@@ -51,11 +51,11 @@ STUDIES: dict[str, tuple[str, str]] = {
         "about 3 h: three 8-trial sweeps, then 9 runs of 1000 steps",
     ),
     "ablate-emberformer": (
-        "emberxr ablate ablate_emberformer --arms reference decoder-unet decoder-pretrained no-wind no-static "
-        "--seeds 0 1 2 --steps 500 --out outputs/ablate-emberformer && mkdir -p "
-        "docs/results/ablate-emberformer && cp outputs/ablate-emberformer/runs.csv "
-        "outputs/ablate-emberformer/study.json docs/results/ablate-emberformer/",
-        "about 45 min: 5 arms × 3 seeds of 500 steps",
+        "emberxr pretrain --decoder unet --data sim-wide-small --steps 500 && emberxr ablate ablate_emberformer "
+        "--seeds 0 1 2 --steps 500 --out "
+        "outputs/ablate-emberformer && mkdir -p docs/results/ablate-emberformer && cp "
+        "outputs/ablate-emberformer/runs.csv outputs/ablate-emberformer/study.json docs/results/ablate-emberformer/",
+        "about 2 h: 13 arms × 3 seeds of 500 steps",
     ),
 }
 
