@@ -11,7 +11,9 @@ maps:
    :func:`emberxr.data.tiling.eval_tiles`); a scene that fits is one window.
 2. **Strips.** Inputs are read one horizontal strip (a few rows of windows) at a time from the
    event's arrays: a lazy event (zarr, COG, raw GeoTIFF, any Dask-backed reader) is never loaded
-   whole (nor are its dynamic bands, shared by the ``N`` histories). Each strip goes through the
+   whole (nor are its dynamic bands, shared by the ``N`` histories). Reads go through
+   :class:`RowBlocks`: whole storage-chunk rows, kept until the strips have moved past, so each
+   stored chunk is decoded once and the time stays linear in the area. Each strip goes through the
    training preprocessing
    (:class:`~emberxr.data.datasets.FireSampleDataset`: normalisation, padding to the patch size)
    and the windows are cut from it.
