@@ -500,8 +500,13 @@ class TorchRunner(Runner):
 # inputs: strips of the event with N histories
 
 
+def _is_lazy(a: Any) -> bool:
+    """A Dask array (read on demand) rather than numpy or another in-memory array."""
+    return type(a).__module__.startswith("dask")
+
+
 def _compute(a: Any) -> np.ndarray:
-    if type(a).__module__.startswith("dask"):
+    if _is_lazy(a):
         return np.asarray(a.compute(scheduler="synchronous"))
     return np.asarray(a)
 
@@ -537,7 +542,7 @@ class RowBlocks:
         self.array, self.axis = array, int(axis)
         self.shape = tuple(int(n) for n in array.shape)
         self.bounds = None
-        if block and type(array).__module__.startswith("dask"):
+        if block and _is_lazy(array):
             n = self.shape[self.axis]
             row_bytes = np.dtype(array.dtype).itemsize * math.prod(self.shape) // max(n, 1)
             parts = max(1, math.ceil(row_bytes * int(block) / BLOCK_BYTES))
@@ -731,7 +736,12 @@ class FrameStack:
             done = dask.compute(*[parts[i] for i in lazy], scheduler="synchronous")
             for i, a in zip(lazy, done):
                 parts[i] = a
-        return np.concatenate([np.asarray(a).reshape(-1, *np.shape(a)[-2:]) for a in parts])[None]
+        return _stack_frames(parts)
+
+
+def _stack_frames(parts: Sequence[Any]) -> np.ndarray:
+    """2-D frames and 3-D runs of frames, oldest first, as one ``[1, h, rows, cols]`` array."""
+    return np.concatenate([np.asarray(a).reshape(-1, *np.shape(a)[-2:]) for a in parts])[None]
 
 
 def _depth(part: Any) -> int:
@@ -741,7 +751,7 @@ def _depth(part: Any) -> int:
 def _once_if_whole(frame: Any) -> Any:
     """A lazy frame in a single chunk along ``y`` (read whole whatever the window) → PackedMask."""
     chunks = getattr(frame, "chunks", None)
-    if type(frame).__module__.startswith("dask") and chunks and len(chunks[0]) == 1 and frame.shape[0] > 1:
+    if _is_lazy(frame) and chunks and len(chunks[0]) == 1 and frame.shape[0] > 1:
         return PackedMask(frame.compute(scheduler="synchronous"))
     return frame
 
@@ -793,8 +803,7 @@ class _Sources:
             parts = [RowBlocks(f, len(f.shape) - 2, block) for f in fire_hist.frames]
 
             def fire(rows: slice) -> np.ndarray:
-                got = [p(rows) for p in parts]
-                return np.concatenate([g.reshape(-1, *g.shape[-2:]) for g in got])[None]
+                return _stack_frames([p(rows) for p in parts])
 
         else:
             fire = RowBlocks(fire_hist, 2, block if _is_lazy(fire_hist) else None)
@@ -803,10 +812,6 @@ class _Sources:
         dynamic = _row_sources(dynamic_hist, block)
         dyn = [] if dynamic is None else dynamic if isinstance(dynamic, list) else [dynamic]
         return cls(fire, static, valid, dynamic, (*parts, static, valid, *dyn))
-
-
-def _is_lazy(a: Any) -> bool:
-    return type(a).__module__.startswith("dask")
 
 
 def _cut(sample: dict[str, Any], tile: Tile, y0: int, p: int) -> dict[str, Any]:

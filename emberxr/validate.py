@@ -445,8 +445,10 @@ def _value_problems(ev: xr.Dataset) -> list[Problem]:
         return []
     if ev[VALID].dims != ("y", "x"):
         return []
-    if ev.nbytes <= _LOAD_BELOW_BYTES and any(v.chunks is not None for v in ev.variables.values()):
+    lazy = any(v.chunks is not None for v in ev.variables.values())
+    if lazy and ev.nbytes <= _LOAD_BELOW_BYTES:
         ev = ev.compute()  # small lazy events: one read, then fast numpy reductions (not in place)
+        lazy = False
     checks: dict[str, xr.DataArray] = {}
     fire = ev[FIRE]
     valid = ev[VALID].astype(bool)
@@ -501,7 +503,7 @@ def _value_problems(ev: xr.Dataset) -> list[Problem]:
         k: int(v)
         for k, v in xr.Dataset({k: v.drop_vars(list(v.coords)) for k, v in checks.items()}).compute().items()
     }
-    if any(v.chunks is not None for v in ev.variables.values()):  # a pass over a large lazy event
+    if lazy:  # the checks were one Dask pass over a large lazy event
         release()
 
     out: list[Problem] = []

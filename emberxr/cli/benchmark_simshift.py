@@ -171,8 +171,9 @@ def tuned_arms(sources: list[str] | tuple[str, ...], spec: object) -> list:
     from emberxr.study import Arm
     from emberxr.sweep.report import tuned_overrides
     from emberxr.sweep.spec import MACHINE_KEYS
+    from emberxr.train.config import keyword_overrides
 
-    budget = tuple(k if "." in k else f"training.{k}" for k in spec.budget)
+    budget = tuple(keyword_overrides(dict(spec.budget), None))  # as dotted keys, as the study reads it
     out: dict[str, Arm] = {}
     problems = []
     for src in sources:
