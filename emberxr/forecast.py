@@ -118,11 +118,12 @@ def _check_request(
 
 
 def _row_reader(a: Any, event: xr.Dataset) -> Any:
-    """``reader(slice)``: rows of a 2-D array (numpy, PackedMask or lazy Dask) as numpy; a lazy
-    one is decoded by storage chunk rows, each once, as the finished rows move down."""
-    from emberxr.inference import RowBlocks, storage_rows
+    """``reader(rows, cols)``: a 2-D array (numpy, PackedMask or lazy Dask) as numpy, panel by
+    panel; a lazy one is decoded by storage chunk rows, each once, as the finished rows move down
+    (:class:`emberxr.inference.PanelRows`)."""
+    from emberxr.inference import PanelRows, storage_rows
 
-    return RowBlocks(a, 0, storage_rows(event))
+    return PanelRows(a, storage_rows(event))
 
 
 def arrival_rows(first_step: np.ndarray, burning: np.ndarray, valid: np.ndarray, dt: float) -> np.ndarray:
@@ -163,8 +164,9 @@ def _rollout(
     **predict: Any,
 ) -> None:
     """Run ``horizon`` steps from frame ``t``; for every finished strip of rows of step ``k`` call
-    ``emit(k, row0, probability, mask, valid)`` (probability NaN outside ``valid``; without a
-    threshold the mask is only the cells burning at the issue time).
+    ``emit(k, row0, col0, probability, mask, valid)`` (blocks whose top-left pixel is ``(row0,
+    col0)``, in the order of :data:`emberxr.inference.BlockSink`; probability NaN outside
+    ``valid``; without a threshold the mask is only the cells burning at the issue time).
 
     The history is read lazily from the event; the thresholded mask of each step is fed back (kept
     in memory at one bit per pixel) for the next, with the next wind from ``future``
@@ -193,20 +195,22 @@ def _rollout(
         last = _row_reader(frames.last, event)
         mask_k = np.zeros((H, W), np.uint8) if k < horizon else None
 
-        def on_rows(row0: int, rows: np.ndarray, k: int = k, last: Any = last, mask_k: Any = mask_k) -> None:
-            row1 = row0 + rows.shape[1]
+        def on_rows(
+            row0: int, col0: int, rows: np.ndarray, k: int = k, last: Any = last, mask_k: Any = mask_k
+        ) -> None:
+            ys, xs = slice(row0, row0 + rows.shape[1]), slice(col0, col0 + rows.shape[2])
             p = rows[0]
             if prev_p is not None:
                 if k > 1:
-                    p = np.maximum(p, prev_p[row0:row1])
-                prev_p[row0:row1] = p
-            v = valid_rows(slice(row0, row1)).astype(bool)
+                    p = np.maximum(p, prev_p[ys, xs])
+                prev_p[ys, xs] = p
+            v = valid_rows(ys, xs).astype(bool)
             mask = (p >= thr) & v
             if cumulative:
-                mask |= (last(slice(row0, row1)) > 0) & v
+                mask |= (last(ys, xs) > 0) & v
             if mask_k is not None:
-                mask_k[row0:row1] = mask
-            emit(k, row0, np.where(v, p, np.nan).astype(np.float32), mask, v)
+                mask_k[ys, xs] = mask
+            emit(k, row0, col0, np.where(v, p, np.nan).astype(np.float32), mask, v)
 
         predict_histories(
             model,
@@ -401,11 +405,11 @@ def forecast(
     fmask = np.zeros((horizon, H, W), np.uint8)
     valid = np.ones((H, W), bool)
 
-    def emit(k: int, row0: int, p: np.ndarray, mask: np.ndarray, v: np.ndarray) -> None:
-        row1 = row0 + p.shape[0]
-        prob[k - 1, row0:row1] = p
-        fmask[k - 1, row0:row1] = mask
-        valid[row0:row1] = v
+    def emit(k: int, row0: int, col0: int, p: np.ndarray, mask: np.ndarray, v: np.ndarray) -> None:
+        ys, xs = slice(row0, row0 + p.shape[0]), slice(col0, col0 + p.shape[1])
+        prob[k - 1, ys, xs] = p
+        fmask[k - 1, ys, xs] = mask
+        valid[ys, xs] = v
 
     _rollout(model, stats, event, t, horizon, threshold, emit, future, progress=progress, **run)
     dt = time_step_hours(event)
@@ -687,21 +691,21 @@ def write_prediction(
             written["arrival_time"] = Path(arrival)
         first = np.zeros((H, W), np.uint8) if arr_w is not None and horizon > 1 else None
 
-        def emit(k: int, row0: int, p: np.ndarray, m: np.ndarray, v: np.ndarray) -> None:
-            row1 = row0 + p.shape[0]
-            prob_w.write(p, row=row0, band=k)
+        def emit(k: int, row0: int, col0: int, p: np.ndarray, m: np.ndarray, v: np.ndarray) -> None:
+            ys, xs = slice(row0, row0 + p.shape[0]), slice(col0, col0 + p.shape[1])
+            prob_w.write(p, row=row0, band=k, col=col0)
             if mask_w is not None:
-                mask_w.write(np.where(v, m, MASK_NODATA).astype(np.uint8), row=row0, band=k)
+                mask_w.write(np.where(v, m, MASK_NODATA).astype(np.uint8), row=row0, band=k, col=col0)
             if arr_w is None:
                 return
             if first is None:
                 reached = m.astype(np.uint8)
             else:
-                reached = first[row0:row1]
+                reached = first[ys, xs]
                 reached[(reached == 0) & m] = k
             if k == horizon:
-                burning = (fire_rows(slice(row0, row1)) > 0) & v
-                arr_w.write(arrival_rows(reached, burning, v, dt), row=row0)
+                burning = (fire_rows(ys, xs) > 0) & v
+                arr_w.write(arrival_rows(reached, burning, v, dt), row=row0, col=col0)
 
         _rollout(model, stats, event, t, horizon, threshold, emit, future, **kw)
     written.update(

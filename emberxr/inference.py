@@ -29,8 +29,12 @@ maps:
    taper is zero on a guard band of ``overlap // 4`` pixels at each inner window edge (where
    zero padding shows) and sums to one across a regular overlap.
 5. **Rows out.** Rows that no later window touches are handed to a ``sink`` in order, so a
-   writer (:class:`~emberxr.io.geotiff.GeoTiffWriter`) can stream them to disk: memory stays
-   bounded by a strip, whatever the scene size.
+   writer (:class:`~emberxr.io.geotiff.GeoTiffWriter`) can stream them to disk.
+6. **Panels.** A scene wider than :data:`PANEL_WIDTH` is run in vertical panels
+   (:func:`plan_panels`), one after the other, each top to bottom: strips, decoded chunks and
+   blending buffers are then those of a panel, so memory stays that of a 2048-wide scene whatever
+   the scene's size. A panel runs every window that touches its columns (the windows across a cut
+   run in both panels), so each pixel is blended from the same windows as in one pass.
 
 The model is a ``torch.nn.Module`` (run by :class:`TorchRunner`) or any :class:`Runner`, such as
 an exported model (:mod:`emberxr.export`): the windowing and blending code is the same.
@@ -69,6 +73,10 @@ from emberxr.schema import (
 __all__ = [
     "BATCH_PIXELS",
     "MAX_WINDOW",
+    "PANEL_WIDTH",
+    "BlockSink",
+    "Panel",
+    "plan_panels",
     "FrameStack",
     "PackedMask",
     "RowBlocks",
@@ -95,9 +103,16 @@ not faster on the CPU."""
 STRIP_PIXELS = 1 << 21
 """Rows of windows are read together while the strip stays below this many pixels."""
 
-RowSink = Callable[[int, np.ndarray], None]
-"""``sink(row0, rows)``: receives finished rows ``rows [N, h, W]`` starting at scene row ``row0``,
-in order, each row exactly once."""
+PANEL_WIDTH = 2048
+"""A scene wider than this is predicted in vertical panels at most this wide (plus the windows that
+reach across a panel's edges), one after the other, top to bottom each: what a prediction holds in
+memory (decoded storage chunks, strips, blending buffers) is then that of a scene this wide,
+whatever the scene's width."""
+
+BlockSink = Callable[[int, int, np.ndarray], None]
+"""``sink(row0, col0, block)``: receives finished pixels ``block [N, h, w]`` whose top-left corner
+is scene pixel ``(row0, col0)``, each pixel exactly once: the rows of one panel (the whole width of
+a scene up to :data:`PANEL_WIDTH`) top to bottom, then those of the next panel to the right."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,11 +314,66 @@ def plan_windows(
     return WindowPlan((H, W), (min(size, H), min(size, W)), ov, rows)
 
 
-class _RowBlender:
-    """Weighted sums of window outputs over the rows not yet finished; finished rows go to a sink."""
+@dataclass(frozen=True)
+class Panel:
+    """A vertical panel of a :class:`WindowPlan`: the scene columns it finishes, the windows that
+    touch them (rows of windows, as ``WindowPlan.bands``) and the columns those windows read.
 
-    def __init__(self, n: int, width: int, sink: RowSink) -> None:
+    Attributes
+    ----------
+    out
+        ``(x0, x1)``: the columns whose pixels this panel finishes (the panels tile the scene).
+    read
+        ``(x0, x1)``: the columns its windows cover (``out`` plus the windows reaching across
+        its edges, which the neighbouring panel runs too).
+    bands
+        Its windows, in rows, top to bottom.
+    """
+
+    out: tuple[int, int]
+    read: tuple[int, int]
+    bands: tuple[tuple[Tile, ...], ...]
+
+    @property
+    def n_windows(self) -> int:
+        """Number of windows the panel runs."""
+        return sum(len(b) for b in self.bands)
+
+
+def plan_panels(plan: WindowPlan, width: int | None = None) -> list[Panel]:
+    """Split ``plan`` into vertical panels finishing at most ``width`` columns each (default
+    :data:`PANEL_WIDTH`), cut at window starts; a scene no wider is one panel.
+
+    Each panel runs every window that touches its columns, so a pixel gets the same windows with
+    the same weights as in one pass over the scene: the panels' pixels equal the whole scene's.
+    The windows across a cut run in both panels (two columns of windows per cut, a few percent
+    of the windows at 2048 columns per panel).
+    """
+    width = PANEL_WIDTH if width is None else int(width)
+    W = plan.shape[1]
+    starts = [t.x0 for t in plan.bands[0]]
+    if W <= width or len(starts) == 1:
+        return [Panel((0, W), (0, W), plan.bands)]
+    cuts = [0]
+    while W - cuts[-1] > width:
+        fits = [x for x in starts if cuts[-1] < x <= cuts[-1] + width]
+        cuts.append(fits[-1] if fits else min(x for x in starts if x > cuts[-1]))
+    cuts.append(W)
+    panels = []
+    for e0, e1 in zip(cuts[:-1], cuts[1:]):
+        bands = tuple(tuple(t for t in b if t.x0 < e1 and t.x0 + t.w > e0) for b in plan.bands)
+        read = (min(t.x0 for t in bands[0]), max(t.x0 + t.w for t in bands[0]))
+        panels.append(Panel((e0, e1), read, bands))
+    return panels
+
+
+class _RowBlender:
+    """Weighted sums of window outputs over the rows not yet finished, for the columns
+    ``[x0, x0 + width)``; finished rows go to ``sink(row0, rows [n, h, width])``."""
+
+    def __init__(self, n: int, width: int, sink: Callable[[int, np.ndarray], None], x0: int = 0) -> None:
         self.sink = sink
+        self.x0 = int(x0)
         self.top = 0
         self.acc = np.zeros((n, 0, width), np.float32)
         self.wsum = np.zeros((0, width), np.float32)
@@ -318,11 +388,13 @@ class _RowBlender:
 
     def add_weight(self, tile: Tile, weight: np.ndarray) -> None:
         ys = slice(tile.y0 - self.top, tile.y0 - self.top + tile.h)
-        self.wsum[ys, tile.x0 : tile.x0 + tile.w] += weight
+        x = tile.x0 - self.x0
+        self.wsum[ys, x : x + tile.w] += weight
 
     def add(self, n: int, tile: Tile, prob: np.ndarray, weight: np.ndarray) -> None:
         ys = slice(tile.y0 - self.top, tile.y0 - self.top + tile.h)
-        self.acc[n, ys, tile.x0 : tile.x0 + tile.w] += prob * weight
+        x = tile.x0 - self.x0
+        self.acc[n, ys, x : x + tile.w] += prob * weight
 
     def flush(self, row: int) -> None:
         """Hand the rows above ``row`` (finished: no later window touches them) to the sink."""
@@ -780,10 +852,60 @@ def _strip_samples(
     return [ds[i] for i in items]
 
 
+class _Columns:
+    """Columns ``cols`` of a 2-D :class:`PackedMask`, read by rows (``view[rows]``)."""
+
+    def __init__(self, mask: PackedMask, cols: slice) -> None:
+        self.mask, self.cols = mask, cols
+        x0, x1, _ = cols.indices(mask.shape[1])
+        self.shape = (mask.shape[0], max(x1 - x0, 0))
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        return self.mask[rows, self.cols]
+
+
+def _columns(a: Any, cols: slice | None) -> Any:
+    """``a[..., cols]`` of a numpy, Dask or :class:`PackedMask` array (lazy stays lazy); None: ``a``."""
+    if cols is None:
+        return a
+    if isinstance(a, PackedMask):
+        return _Columns(a, cols)
+    return a[..., cols]
+
+
+class PanelRows:
+    """``reader(rows, cols)``: a 2-D array (numpy, :class:`PackedMask` or lazy Dask) read panel by
+    panel: the rows of one column range through a :class:`RowBlocks` (each storage chunk decoded
+    once while the rows move down), a new range starting a new one.
+
+    Parameters
+    ----------
+    array
+        ``[H, W]``.
+    block
+        Storage chunk height (:func:`storage_rows`); None: slice.
+    """
+
+    def __init__(self, array: Any, block: int | None = None) -> None:
+        self.array, self.block = array, block
+        self.width = int(array.shape[-1])
+        self._key: tuple[int, int, int] | None = None
+        self._rows: RowBlocks | None = None
+
+    def __call__(self, rows: slice, cols: slice = slice(None)) -> np.ndarray:
+        key = cols.indices(self.width)
+        if key != self._key or self._rows is None:
+            whole = key == (0, self.width, 1)
+            self._rows = RowBlocks(_columns(self.array, None if whole else cols), 0, self.block)
+            self._key = key
+        return self._rows(rows)
+
+
 @dataclass
 class _Sources:
     """Where a prediction's strips are read from: row readers of the fire history ``[N, h, H, W]``,
-    the static bands, the validity and (events with them) the dynamic bands."""
+    the static bands, the validity and (events with them) the dynamic bands, over the columns of
+    one panel."""
 
     fire: Callable[[slice], np.ndarray]
     static: RowBlocks
@@ -796,30 +918,38 @@ class _Sources:
         return sum(r.dropped for r in self.readers)
 
     @classmethod
-    def of(cls, event: xr.Dataset, fire_hist: Any, dynamic_hist: Any) -> _Sources:
+    def of(cls, event: xr.Dataset, fire_hist: Any, dynamic_hist: Any, cols: slice | None = None) -> _Sources:
+        """Readers of ``cols`` (None: every column)."""
         block = storage_rows(event)
         parts: list[RowBlocks] = []
         if isinstance(fire_hist, FrameStack):  # lazy frames read by storage chunk rows, each once
-            parts = [RowBlocks(f, len(f.shape) - 2, block) for f in fire_hist.frames]
+            parts = [RowBlocks(_columns(f, cols), len(f.shape) - 2, block) for f in fire_hist.frames]
 
             def fire(rows: slice) -> np.ndarray:
                 return _stack_frames([p(rows) for p in parts])
 
         else:
-            fire = RowBlocks(fire_hist, 2, block if _is_lazy(fire_hist) else None)
+            fire = RowBlocks(_columns(fire_hist, cols), 2, block if _is_lazy(fire_hist) else None)
             parts = [fire]
-        static, valid = RowBlocks(event[STATIC].data, 1, block), RowBlocks(event[VALID].data, 0, block)
+        static = RowBlocks(_columns(event[STATIC].data, cols), 1, block)
+        valid = RowBlocks(_columns(event[VALID].data, cols), 0, block)
+        if dynamic_hist is not None:
+            dynamic_hist = (
+                [_columns(f, cols) for f in dynamic_hist]
+                if isinstance(dynamic_hist, (list, tuple))
+                else _columns(dynamic_hist, cols)
+            )
         dynamic = _row_sources(dynamic_hist, block)
         dyn = [] if dynamic is None else dynamic if isinstance(dynamic, list) else [dynamic]
         return cls(fire, static, valid, dynamic, (*parts, static, valid, *dyn))
 
 
-def _cut(sample: dict[str, Any], tile: Tile, y0: int, p: int) -> dict[str, Any]:
-    """The window ``tile`` of a whole-strip sample starting at scene row ``y0``."""
+def _cut(sample: dict[str, Any], tile: Tile, y0: int, p: int, x0: int = 0) -> dict[str, Any]:
+    """The window ``tile`` of a strip sample whose top-left pixel is scene pixel ``(y0, x0)``."""
     Hs, Ws = sample["fire"].shape[-2:]
     hp, wp = -(-tile.h // p) * p, -(-tile.w // p) * p
     ys = slice(tile.y0 - y0, tile.y0 - y0 + hp)
-    xs = slice(tile.x0, tile.x0 + wp)
+    xs = slice(tile.x0 - x0, tile.x0 - x0 + wp)
     out: dict[str, Any] = {}
     for k, v in sample.items():
         if k != "wind" and isinstance(v, torch.Tensor) and v.ndim >= 2 and tuple(v.shape[-2:]) == (Hs, Ws):
@@ -847,7 +977,7 @@ def _collate(samples: list[dict[str, Any]], tokens: bool, token_mode: str) -> di
 
 
 def _distinct_windows(
-    group: Sequence[Tile], strips: list[dict[str, Any]], y0: int, p: int, n: int
+    group: Sequence[Tile], strips: list[dict[str, Any]], y0: int, p: int, n: int, x0: int = 0
 ) -> tuple[dict[tuple[int, Tile], dict[str, Any]], dict[tuple[int, Tile], list[int]]]:
     """The (history, window) pairs the model must run with their window samples, and the
     histories each one stands for.
@@ -863,7 +993,7 @@ def _distinct_windows(
     for t in group:
         first: dict[tuple[bytes, bytes], tuple[int, Tile]] = {}
         for m in range(n):
-            cut = _cut(strips[m], t, y0, p)
+            cut = _cut(strips[m], t, y0, p, x0)
             if n == 1:
                 items[(m, t)] = cut
                 continue
@@ -876,11 +1006,14 @@ def _distinct_windows(
     return items, copies
 
 
-def _groups(plan: WindowPlan, n: int, batch_size: int) -> list[tuple[Tile, ...]]:
-    """Consecutive rows of windows read as one strip: until a batch is full or the strip is big."""
-    max_rows = max(plan.window[0], STRIP_PIXELS // max(plan.shape[1], 1))
+def _groups(
+    bands: Sequence[tuple[Tile, ...]], window: int, width: int, n: int, batch_size: int
+) -> list[tuple[Tile, ...]]:
+    """Consecutive rows of windows (``window`` rows tall, across ``width`` columns) read as one
+    strip: until a batch is full or the strip is big."""
+    max_rows = max(window, STRIP_PIXELS // max(width, 1))
     groups: list[list[tuple[Tile, ...]]] = []
-    for band in plan.bands:
+    for band in bands:
         if groups:
             g = groups[-1]
             rows = band[0].y0 + band[0].h - g[0][0].y0
@@ -911,7 +1044,7 @@ def predict_histories(
     compile: bool = False,
     progress: bool = False,
     desc: str = "predict",
-    sink: RowSink | None = None,
+    sink: BlockSink | None = None,
     dynamic_hist: Any = None,
     calibrator: Mapping[str, Any] | None = None,
 ) -> np.ndarray | None:
@@ -947,8 +1080,8 @@ def predict_histories(
     progress, desc
         A progress bar labelled ``desc`` over the windows (shown once the work takes a second).
     sink
-        ``sink(row0, rows [N, h, W])`` receives the finished rows in order (see :data:`RowSink`);
-        None collects them into the returned array.
+        ``sink(row0, col0, block [N, h, w])`` receives the finished pixels (see :data:`BlockSink`:
+        rows in order, panel by panel); None collects them into the returned array.
     dynamic_hist
         For events with dynamic bands: their raw values at the history steps, shared by the ``N``
         histories: ``[h, Cd, H, W]`` (numpy or lazy Dask) or a sequence of ``h`` frames
@@ -1016,47 +1149,87 @@ def predict_histories(
         batch_size = max(1, BATCH_PIXELS // (plan.window[0] * plan.window[1]))
     result = np.empty((N, H, W), np.float32) if sink is None else None
 
-    def collect(row0: int, rows: np.ndarray) -> None:
-        result[:, row0 : row0 + rows.shape[1]] = rows
+    def collect(row0: int, col0: int, block: np.ndarray) -> None:
+        result[:, row0 : row0 + block.shape[1], col0 : col0 + block.shape[2]] = block
 
-    blender = _RowBlender(N, W, sink or collect)
+    out = sink or collect
     runner = (
         model
         if isinstance(model, Runner)
         else TorchRunner(model, device, channels_last=channels_last, compile=compile)
     )
-    sources = _Sources.of(event, fire_hist, dynamic_hist)
-    bar = progress_bar(desc=desc, total=plan.n_windows * N, unit="window", enabled=progress, delay=1.0)
-    dropped = 0
+    panels = plan_panels(plan)
+    total = sum(panel.n_windows for panel in panels) * N
+    bar = progress_bar(desc=desc, total=total, unit="window", enabled=progress, delay=1.0)
     with runner, bar:
-        for group in _groups(plan, N, int(batch_size)):
-            if sources.dropped() != dropped:  # decoded blocks were let go: return their memory
-                dropped = sources.dropped()
-                release()
-            y0 = group[0].y0
-            y1 = max(t.y0 + t.h for t in group)
-            with record_function("emberxr::rows_out"):
-                blender.flush(y0)
-            blender.reach(y1)
-            weights = {}
-            for t in group:
-                weights[t] = plan.weights(t)
-                blender.add_weight(t, weights[t])
-            with record_function("emberxr::inputs"):  # stages named for torch.profiler
-                strips = _strip_samples(event, slice(y0, y1), sources, wind, times, stats, max_history, p)
-            cuts, copies = _distinct_windows(group, strips, y0, p, N)
-            items = list(cuts)
-            for s in range(0, len(items), int(batch_size)):
-                chunk = items[s : s + int(batch_size)]
-                with record_function("emberxr::collate"):
-                    batch = _collate([cuts[item] for item in chunk], tokens, token_mode)
-                with record_function("emberxr::model"):
-                    probs = runner(batch, calibrator)
-                with record_function("emberxr::blend"):
-                    for (n, t), prob in zip(chunk, probs):
-                        for m in (n, *copies.get((n, t), ())):
-                            blender.add(m, t, prob[: t.h, : t.w], weights[t])
-                bar.update(len(chunk) + sum(len(copies.get(item, ())) for item in chunk))
-        with record_function("emberxr::rows_out"):
-            blender.flush(H)
+        for panel in panels:
+            _run_panel(panel, plan, out, runner, event, fire_hist, dynamic_hist, wind, times, stats,
+                       max_history, p, N, int(batch_size), tokens, token_mode, calibrator, bar)  # fmt: skip
+            if len(panels) > 1:
+                release()  # the finished panel's decoded blocks and buffers
     return result
+
+
+def _run_panel(
+    panel: Panel,
+    plan: WindowPlan,
+    sink: BlockSink,
+    runner: Runner,
+    event: xr.Dataset,
+    fire_hist: Any,
+    dynamic_hist: Any,
+    wind: np.ndarray,
+    times: np.ndarray,
+    stats: Any,
+    max_history: int,
+    p: int,
+    N: int,
+    batch_size: int,
+    tokens: bool,
+    token_mode: str,
+    calibrator: Mapping[str, Any] | None,
+    bar: Any,
+) -> None:
+    """Predict one panel top to bottom: strips of its columns, windows in batches, blended; its
+    finished pixels go to ``sink``."""
+    H, W = plan.shape
+    (e0, e1), (xa, xb) = panel.out, panel.read
+    whole = (xa, xb) == (0, W)
+
+    def finished(row0: int, rows: np.ndarray) -> None:
+        sink(row0, e0, rows if whole else rows[:, :, e0 - xa : e1 - xa])
+
+    blender = _RowBlender(N, xb - xa, finished, x0=xa)
+    sources = _Sources.of(event, fire_hist, dynamic_hist, None if whole else slice(xa, xb))
+    dropped = 0
+    for group in _groups(panel.bands, plan.window[0], xb - xa, N, batch_size):
+        if sources.dropped() != dropped:  # decoded blocks were let go: return their memory
+            dropped = sources.dropped()
+            release()
+        y0 = group[0].y0
+        y1 = max(t.y0 + t.h for t in group)
+        with record_function("emberxr::rows_out"):
+            blender.flush(y0)
+        blender.reach(y1)
+        weights = {}
+        for t in group:
+            weights[t] = plan.weights(t)
+            blender.add_weight(t, weights[t])
+        with record_function("emberxr::inputs"):  # stages named for torch.profiler
+            strips = _strip_samples(event, slice(y0, y1), sources, wind, times, stats, max_history, p)
+        cuts, copies = _distinct_windows(group, strips, y0, p, N, xa)
+        items = list(cuts)
+        for s in range(0, len(items), batch_size):
+            chunk = items[s : s + batch_size]
+            with record_function("emberxr::collate"):
+                batch = _collate([cuts[item] for item in chunk], tokens, token_mode)
+            with record_function("emberxr::model"):
+                probs = runner(batch, calibrator)
+            with record_function("emberxr::blend"):
+                for (n, t), prob in zip(chunk, probs):
+                    for m in (n, *copies.get((n, t), ())):
+                        blender.add(m, t, prob[: t.h, : t.w], weights[t])
+            bar.update(len(chunk) + sum(len(copies.get(item, ())) for item in chunk))
+    with record_function("emberxr::rows_out"):
+        blender.flush(H)
+

@@ -11,6 +11,7 @@ from torch import nn
 from emberxr.errors import ConfigError
 from emberxr.inference import (
     TorchRunner,
+    plan_panels,
     plan_windows,
     predict_histories,
     resolve_device,
@@ -172,13 +173,68 @@ def test_sink_gets_every_row_once_in_order(scene):
     got = []
     kw = dict(max_history=4, patch_size=8, tile_size=24, overlap=8, batch_size=4)
     out = predict_histories(
-        model, stats, scene, fire, wind, times, sink=lambda r, a: got.append((r, a)), **kw
+        model, stats, scene, fire, wind, times, sink=lambda r, c, a: got.append((r, c, a)), **kw
     )
     assert out is None
-    starts = [r for r, _ in got]
+    starts = [r for r, _, _ in got]
     assert starts[0] == 0 and starts == sorted(starts) and len(got) > 1
-    rows = np.concatenate([a for _, a in got], axis=1)
+    assert {c for _, c, _ in got} == {0}  # narrower than a panel: whole rows
+    rows = np.concatenate([a for _, _, a in got], axis=1)
     np.testing.assert_array_equal(rows, predict_histories(model, stats, scene, fire, wind, times, **kw))
+
+
+def test_panels_tile_the_scene_and_run_every_window_touching_them():
+    plan = plan_windows((100, 1000), 64, 16, 8)
+    panels = plan_panels(plan, 300)
+    assert len(panels) > 2
+    assert panels[0].out[0] == 0 and panels[-1].out[1] == 1000
+    for a, b in zip(panels, panels[1:]):
+        assert a.out[1] == b.out[0]  # no gap, no overlap
+    for panel in panels:
+        e0, e1 = panel.out
+        assert e1 - e0 <= 300
+        tiles = {t for band in panel.bands for t in band}
+        wanted = {t for band in plan.bands for t in band if t.x0 < e1 and t.x0 + t.w > e0}
+        assert tiles == wanted
+        assert panel.read == (min(t.x0 for t in tiles), max(t.x0 + t.w for t in tiles))
+    assert plan_panels(plan, 1000) == plan_panels(plan, 5000)  # one panel
+    assert len(plan_panels(plan, 1000)) == 1
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_panels_give_the_whole_scene_result(scene, tmp_path, monkeypatch, lazy):
+    """Predicted in vertical panels (a scene wider than PANEL_WIDTH), every pixel equals the one-pass
+    result, and the sink gets each pixel once, panel by panel."""
+    import emberxr
+    from emberxr import inference
+    from emberxr.io.events import save_event
+
+    stats = compute_stats([scene])
+    model = ConvModel(stats.n_static)
+    fire, wind, times = _inputs(scene, n=2)
+    kw = dict(max_history=4, patch_size=8, tile_size=24, overlap=8, batch_size=3)
+    whole = predict_histories(model, stats, scene, fire, wind, times, **kw)
+    event = scene
+    if lazy:
+        path = tmp_path / "scene.zarr"
+        chunks = {"fire": (8, 16, 16), "static": (4, 16, 16), "valid": (16, 16)}
+        save_event(scene, path, encoding={v: {"chunks": c} for v, c in chunks.items()})
+        event = emberxr.open_event(path)
+        fire = event["fire"].data[None, 2:6].repeat(2, axis=0)
+    monkeypatch.setattr(inference, "PANEL_WIDTH", 40)
+    got = []
+    predict_histories(model, stats, event, fire, wind, times, sink=lambda r, c, a: got.append((r, c, a)), **kw)
+    cols = sorted({c for _, c, _ in got})
+    assert len(cols) >= 3 and cols[0] == 0
+    seen = np.zeros(scene["valid"].shape, int)
+    out = np.full_like(whole, np.nan)
+    for r, c, a in got:
+        seen[r : r + a.shape[1], c : c + a.shape[2]] += 1
+        out[:, r : r + a.shape[1], c : c + a.shape[2]] = a
+    assert (seen == 1).all()
+    np.testing.assert_allclose(out, whole, atol=1e-6)
+    panel_of = [cols.index(c) for _, c, _ in got]
+    assert panel_of == sorted(panel_of)  # panel after panel
 
 
 def test_lazy_event_is_read_window_by_window(scene, tmp_path):
@@ -307,14 +363,20 @@ def _fitted(scene, name="conv2d", **over):
     return Fitted(net, name, cfg, stats, 0.3)
 
 
-@pytest.mark.parametrize("cog", [False, True])
-def test_streamed_prediction_equals_the_in_memory_forecast(scene, tmp_path, cog):
+@pytest.mark.parametrize("cog,panel", [(False, None), (True, None), (False, 40)])
+def test_streamed_prediction_equals_the_in_memory_forecast(scene, tmp_path, monkeypatch, cog, panel):
+    """Also in vertical panels (``panel``: PANEL_WIDTH while streaming; the in-memory forecast runs
+    in one pass): the multi-step feedback, masks and arrival times are written block by block."""
     import rasterio
 
+    from emberxr import inference
     from emberxr.forecast import write_forecast, write_prediction
 
     fitted = _fitted(scene)
     ds = fitted.forecast(scene, t=5, horizon=2, progress=False)
+    if panel is not None:
+        monkeypatch.setattr(inference, "PANEL_WIDTH", panel)
+        assert len(inference.plan_panels(inference.plan_windows((72, 104), 32, None, 8))) > 1
     mem = {v: tmp_path / f"mem-{v}.tif" for v in ("probability", "fire_mask", "arrival_time")}
     for v, p in mem.items():
         write_forecast(ds, str(p), cog=cog, variable=v)
