@@ -43,6 +43,7 @@ an exported model (:mod:`emberxr.export`): the windowing and blending code is th
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -75,14 +76,15 @@ __all__ = [
     "MAX_WINDOW",
     "PANEL_WIDTH",
     "BlockSink",
-    "Panel",
-    "plan_panels",
     "FrameStack",
     "PackedMask",
+    "Panel",
+    "PanelRows",
     "RowBlocks",
     "Runner",
     "TorchRunner",
     "WindowPlan",
+    "plan_panels",
     "plan_windows",
     "predict_histories",
     "probabilities",
@@ -360,7 +362,7 @@ def plan_panels(plan: WindowPlan, width: int | None = None) -> list[Panel]:
         cuts.append(fits[-1] if fits else min(x for x in starts if x > cuts[-1]))
     cuts.append(W)
     panels = []
-    for e0, e1 in zip(cuts[:-1], cuts[1:]):
+    for e0, e1 in itertools.pairwise(cuts):
         bands = tuple(tuple(t for t in b if t.x0 < e1 and t.x0 + t.w > e0) for b in plan.bands)
         read = (min(t.x0 for t in bands[0]), max(t.x0 + t.w for t in bands[0]))
         panels.append(Panel((e0, e1), read, bands))
@@ -1232,4 +1234,3 @@ def _run_panel(
             bar.update(len(chunk) + sum(len(copies.get(item, ())) for item in chunk))
     with record_function("emberxr::rows_out"):
         blender.flush(H)
-

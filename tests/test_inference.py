@@ -3,6 +3,8 @@ devices, and the streamed files of emberxr.forecast.write_prediction."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -188,7 +190,7 @@ def test_panels_tile_the_scene_and_run_every_window_touching_them():
     panels = plan_panels(plan, 300)
     assert len(panels) > 2
     assert panels[0].out[0] == 0 and panels[-1].out[1] == 1000
-    for a, b in zip(panels, panels[1:]):
+    for a, b in itertools.pairwise(panels):
         assert a.out[1] == b.out[0]  # no gap, no overlap
     for panel in panels:
         e0, e1 = panel.out
@@ -223,7 +225,9 @@ def test_panels_give_the_whole_scene_result(scene, tmp_path, monkeypatch, lazy):
         fire = event["fire"].data[None, 2:6].repeat(2, axis=0)
     monkeypatch.setattr(inference, "PANEL_WIDTH", 40)
     got = []
-    predict_histories(model, stats, event, fire, wind, times, sink=lambda r, c, a: got.append((r, c, a)), **kw)
+    predict_histories(
+        model, stats, event, fire, wind, times, sink=lambda r, c, a: got.append((r, c, a)), **kw
+    )
     cols = sorted({c for _, c, _ in got})
     assert len(cols) >= 3 and cols[0] == 0
     seen = np.zeros(scene["valid"].shape, int)
