@@ -44,8 +44,10 @@ __all__ = ["event_problems", "validate"]
 
 _SPATIAL_VARS = (STATIC, VALID, ARRIVAL, DYNAMIC)
 #: lazy events smaller than this are loaded once for the value checks (Dask overhead dominates
-#: tiny reductions); larger ones are reduced chunk by chunk in one Dask pass
+#: tiny reductions)
 _LOAD_BELOW_BYTES = 256 * 2**20
+#: larger ones are checked in slabs of whole chunk rows of about this many bytes, one at a time
+_SLAB_BYTES = 128 * 2**20
 
 
 def validate(event: xr.Dataset) -> xr.Dataset:
@@ -440,15 +442,42 @@ def _dynamic_problems(ev: xr.Dataset) -> list[Problem]:
 
 
 # -- values: one Dask pass ---------------------------------------------------------------------------
-def _value_problems(ev: xr.Dataset) -> list[Problem]:
-    if any(v not in ev.variables for v in (FIRE, VALID)) or ev[FIRE].dims != ("time", "y", "x"):
-        return []
-    if ev[VALID].dims != ("y", "x"):
-        return []
-    lazy = any(v.chunks is not None for v in ev.variables.values())
-    if lazy and ev.nbytes <= _LOAD_BELOW_BYTES:
-        ev = ev.compute()  # small lazy events: one read, then fast numpy reductions (not in place)
-        lazy = False
+def _compute(checks: dict[str, xr.DataArray]) -> dict[str, Any]:
+    """The values of scalar checks, computed together."""
+    if not checks:
+        return {}
+    return dict(xr.Dataset({k: v.drop_vars(list(v.coords)) for k, v in checks.items()}).compute().items())
+
+
+def _row_free_checks(ev: xr.Dataset) -> dict[str, xr.DataArray]:
+    """Value checks of variables without a ``y`` axis (the wind series)."""
+    checks = {}
+    for name in (WIND_U, WIND_V):
+        if name in ev.variables and ev[name].dims and ev[name].dims[0] == "time":
+            checks[f"{name}_nan"] = ev[name].isnull().sum()
+    return checks
+
+
+def _slabs(ev: xr.Dataset) -> list[slice]:
+    """Row ranges of a lazy event: whole chunk rows of its fire frames, about :data:`_SLAB_BYTES`
+    each (at least one chunk row)."""
+    chunks = ev[FIRE].chunks
+    heights = chunks[1] if chunks is not None else (int(ev.sizes["y"]),)
+    row_bytes = max(1, ev.nbytes // max(int(ev.sizes["y"]), 1))
+    slabs, start, rows = [], 0, 0
+    for h in heights:
+        rows += int(h)
+        if rows * row_bytes >= _SLAB_BYTES:
+            slabs.append(slice(start, start + rows))
+            start, rows = start + rows, 0
+    if rows:
+        slabs.append(slice(start, start + rows))
+    return slabs
+
+
+def _spatial_checks(ev: xr.Dataset) -> tuple[dict[str, xr.DataArray], dict[str, str], list[tuple[str, str]]]:
+    """Value checks over the pixels (counts, so they add up over row slabs), with the static bands'
+    kinds and the dynamic bands' (name, kind) pairs they cover."""
     checks: dict[str, xr.DataArray] = {}
     fire = ev[FIRE]
     valid = ev[VALID].astype(bool)
@@ -456,9 +485,6 @@ def _value_problems(ev: xr.Dataset) -> list[Problem]:
     checks["fire_nonbinary"] = ((fire != 0) & (fire != 1) & fire.notnull()).sum()
     checks["fire_burned"] = (fire == 1).where(valid, False).sum()
     checks["valid_any"] = valid.sum()
-    for name in (WIND_U, WIND_V):
-        if name in ev.variables and ev[name].dims and ev[name].dims[0] == "time":
-            checks[f"{name}_nan"] = ev[name].isnull().sum()
     kinds: dict[str, str] = {}
     if (
         STATIC in ev.variables
@@ -499,12 +525,29 @@ def _value_problems(ev: xr.Dataset) -> list[Problem]:
                 checks[f"dnonint:{i}"] = ((band != np.round(band)) & band.notnull()).sum()
     if ARRIVAL in ev.variables and ev[ARRIVAL].dims == ("y", "x"):
         checks["arrival_negative"] = (ev[ARRIVAL] < 0).sum()
-    res = {
-        k: int(v)
-        for k, v in xr.Dataset({k: v.drop_vars(list(v.coords)) for k, v in checks.items()}).compute().items()
-    }
-    if lazy:  # the checks were one Dask pass over a large lazy event
-        release()
+    return checks, kinds, dbands
+
+
+def _value_problems(ev: xr.Dataset) -> list[Problem]:
+    if any(v not in ev.variables for v in (FIRE, VALID)) or ev[FIRE].dims != ("time", "y", "x"):
+        return []
+    if ev[VALID].dims != ("y", "x"):
+        return []
+    lazy = any(v.chunks is not None for v in ev.variables.values())
+    if lazy and ev.nbytes <= _LOAD_BELOW_BYTES:
+        ev = ev.compute()  # small lazy events: one read, then fast numpy reductions (not in place)
+        lazy = False
+    res = {k: int(v) for k, v in _compute(_row_free_checks(ev)).items()}
+    if not lazy:
+        spatial, kinds, dbands = _spatial_checks(ev)
+        res.update({k: int(v) for k, v in _compute(spatial).items()})
+    else:  # slabs of whole chunk rows, loaded one at a time: each chunk is read once
+        for ys in _slabs(ev):
+            spatial, kinds, dbands = _spatial_checks(ev.isel(y=ys).compute())
+            for k, v in _compute(spatial).items():
+                res[k] = res.get(k, 0) + int(v)
+            del spatial
+        release()  # the slabs' memory goes back to the system
 
     out: list[Problem] = []
     if res["fire_nan"]:

@@ -23,19 +23,28 @@ def test_valid_event_passes_and_is_returned(event):
     assert event_problems(event) == []
 
 
-@pytest.mark.parametrize("load_below", [0, 2**30], ids=["dask-pass", "load-small"])
-def test_lazy_dask_event_is_validated(event, monkeypatch, load_below):
+@pytest.mark.parametrize(
+    "load_below,slab", [(0, 2**30), (0, 1), (2**30, 2**30)], ids=["one-slab", "slab-per-chunk-row", "load-small"]
+)
+def test_lazy_dask_event_is_validated(event, monkeypatch, load_below, slab):
+    """A large lazy event is checked in slabs of chunk rows: the counts add up over the slabs (the
+    wind, which has no rows, is counted once)."""
     import emberxr.validate as module
 
     monkeypatch.setattr(module, "_LOAD_BELOW_BYTES", load_below)
-    lazy = event.chunk({"time": 2, "y": 16, "x": 16})
+    monkeypatch.setattr(module, "_SLAB_BYTES", slab)
+    lazy = event.chunk({"time": 2, "y": 8, "x": 16})
     assert validate(lazy) is lazy
     assert lazy.fire.chunks is not None  # not loaded in place
+    if load_below == 0:
+        assert len(module._slabs(lazy)) == (4 if slab == 1 else 1)
     bad = lazy.assign(fire=lazy.fire * 2)
     bad["static"] = bad.static.where(bad.x < bad.x[5])  # NaN inside the footprint
+    bad["wind_u"] = bad.wind_u.where(bad.time != bad.time[1])
     probs = _problems(bad)
     assert any("other than 0 and 1" in p for p in probs)
     assert any("'elevation' has 1120 NaN value(s) inside the footprint" in p for p in probs)
+    assert any("wind_u has 1 NaN value(s)" in p for p in probs)
 
 
 def test_missing_crs(event):

@@ -171,3 +171,31 @@ def test_grids_one_cell_wide_keep_their_stored_transform(tmp_path, shape):
     to_geotiff(da, tmp_path / "one.tif")
     with rasterio.open(tmp_path / "one.tif") as src:
         assert src.transform == Affine(30, 0, 500_000, 0, -30, 4_000_000) and src.shape == shape
+
+
+def test_writer_caps_gdal_block_cache_while_open_and_restores_it(tmp_path):
+    """GDAL keeps written blocks until its cache (5 % of memory by default) is full: a streamed
+    8192² forecast held the whole file. The writer caps the cache while open, then restores it;
+    a lower setting is left alone."""
+    from rasterio.env import get_gdal_config, set_gdal_config
+    from rasterio.transform import from_origin
+
+    from emberxr.io.geotiff import GeoTiffWriter
+
+    grid = dict(crs="EPSG:32610", transform=from_origin(0, 0, 30, 30), height=64, width=96)
+    before = get_gdal_config("GDAL_CACHEMAX")
+    try:
+        set_gdal_config("GDAL_CACHEMAX", 512 * 2**20)
+        with GeoTiffWriter(tmp_path / "a.tif", **grid) as out:
+            assert int(get_gdal_config("GDAL_CACHEMAX")) == GeoTiffWriter.CACHE_BYTES
+            out.write(np.ones((64, 48), np.float32), col=0)
+            out.write(np.zeros((64, 48), np.float32), col=48)
+        assert int(get_gdal_config("GDAL_CACHEMAX")) == 512 * 2**20
+        set_gdal_config("GDAL_CACHEMAX", 16)  # megabytes: below the cap, kept
+        with GeoTiffWriter(tmp_path / "b.tif", **grid):
+            assert int(get_gdal_config("GDAL_CACHEMAX")) in (16, 16 * 2**20)
+    finally:
+        set_gdal_config("GDAL_CACHEMAX", before)
+    with rasterio.open(tmp_path / "a.tif") as src:
+        a = src.read(1)
+    assert (a[:, :48] == 1).all() and (a[:, 48:] == 0).all()
