@@ -24,7 +24,9 @@ def test_valid_event_passes_and_is_returned(event):
 
 
 @pytest.mark.parametrize(
-    "load_below,slab", [(0, 2**30), (0, 1), (2**30, 2**30)], ids=["one-slab", "slab-per-chunk-row", "load-small"]
+    "load_below,slab",
+    [(0, 2**30), (0, 1), (2**30, 2**30)],
+    ids=["one-slab", "slab-per-chunk-row", "load-small"],
 )
 def test_lazy_dask_event_is_validated(event, monkeypatch, load_below, slab):
     """A large lazy event is checked in slabs of chunk rows: the counts add up over the slabs (the
