@@ -286,6 +286,9 @@ class ExportedModel:
     metadata: dict[str, str]
     parity: float | None = None
     _program: Any = field(default=None, repr=False)
+    #: ONNX Runtime sessions made so far, per (providers, threads): creating one costs more than a
+    #: forecast of a 256² scene
+    _sessions: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
 
     @property
     def model_name(self) -> str:
@@ -416,9 +419,14 @@ class _OnnxRunner(_ExportedRunner):
                     "install onnxruntime-gpu or use --device cpu"
                 )
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": self.device.index or 0}))
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = torch.get_num_threads()
-        self.session = ort.InferenceSession(str(self.exported.path), opts, providers=providers)
+        threads = torch.get_num_threads()
+        key = (repr(providers), threads)
+        self.session = self.exported._sessions.get(key)
+        if self.session is None:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            self.session = ort.InferenceSession(str(self.exported.path), opts, providers=providers)
+            self.exported._sessions[key] = self.session
         self.names = [i.name for i in self.session.get_inputs()]
         return self
 

@@ -77,6 +77,11 @@ def test_onnx_export_carries_metadata_and_matches_eager(event, tmp_path):
     assert float(props["threshold"]) == pytest.approx(0.42)
     assert int(props["patch_size"]) == 8 and int(props["max_history"]) == 4
     _check_exported(fitted, exported)
+    # one ONNX Runtime session per thread count, kept for the next forecast
+    with exported.runner("cpu") as a:
+        session = a.session
+    with exported.runner("cpu") as b:
+        assert b.session is session
 
 
 @pytest.mark.slow
