@@ -11,6 +11,11 @@ synthetic 256² scene with 8 static bands, in memory. One forecast is ``Fitted.p
 * **one window**: the whole 256² scene as one window (``tile_size=256``);
 * **one window, compiled** (``--compile``): plus ``compile=True`` (compilation time left out).
 
+The last row, **without the network**, is EmberFormer's default forecast with the network's call
+replaced by zeros (a :class:`~emberxr.inference.Runner` that returns zero logits): the same
+inputs, windows, batches, token cutting, blending and output DataArray — the floor that the
+library's own code sets, whatever the model.
+
 Times are the median of ``--repeats`` forecasts after two warm-up ones, models interleaved, at
 each thread count. The profile (``torch.profiler``, the most threads) splits one default EmberFormer
 forecast into emberxr's stages (``emberxr::inputs`` read + preprocess, ``collate``, ``model``,
@@ -35,8 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib
 
 BLOCK = "bench:inference"
-MODELS = ("emberformer", "utae", "unets")
-LABELS = {"emberformer": "EmberFormer (demo `cpu` preset)", "utae": "U-TAE (small)", "unets": "U-Net-S"}
+MODELS = ("emberformer", "utae", "unets", "floor")
+LABELS = {
+    "emberformer": "EmberFormer (demo `cpu` preset)",
+    "utae": "U-TAE (small)",
+    "unets": "U-Net-S",
+    "floor": "EmberFormer's forecast without the network",
+}
 TARGET_S = 0.05
 VARIANTS = {
     "default": {},
@@ -44,6 +54,34 @@ VARIANTS = {
     "one window": {"tile_size": 256},
     "one window, compiled": {"tile_size": 256, "compile": True},
 }
+
+
+class _NoNetwork:
+    """``predict`` of a Fitted with its network's call replaced by zero logits (same inputs,
+    windows, blending and output)."""
+
+    def __init__(self, fitted):
+        import torch
+
+        from emberxr.inference import Runner
+
+        class Zeros(Runner):
+            def logits(self, batch):
+                fire = batch["fire"]
+                return torch.zeros((fire.shape[0], 1, *fire.shape[-2:]))
+
+        self.fitted, self.runner = fitted, Zeros()
+
+    def predict(self, event, progress=False, **options):
+        from emberxr.data.loaders import sample_kwargs
+        from emberxr.forecast import forecast, to_dataarray
+
+        f = self.fitted
+        options = {k: v for k, v in options.items() if k not in ("compile", "channels_last")}
+        kw = {**sample_kwargs(f.config, f.model), **options}
+        return to_dataarray(
+            forecast(self.runner, f.stats, event, threshold=f.threshold, progress=progress, **kw)
+        )
 
 
 def _stats(size: int, frames: int):
@@ -57,7 +95,8 @@ def measure(size: int, history: int, threads: list[int], repeats: int, variants:
 
     event = benchlib.synthetic_event(size, history + 1, chunk=size, bands=8).load()
     stats = _stats(size, history + 1)
-    fitted = {m: benchlib.demo_fitted(m, 8, stats, tile_size=64, max_history=history) for m in MODELS}
+    fitted = {m: benchlib.demo_fitted(m, 8, stats, tile_size=64, max_history=history) for m in MODELS[:3]}
+    fitted["floor"] = _NoNetwork(fitted["emberformer"])
     rows = []
     for t in threads:
         torch.set_num_threads(t)
@@ -188,6 +227,16 @@ def render(r: dict) -> str:
         f"best variant ({best[1]}) **{best[0]:.3f} s**; target ≤ {TARGET_S} s "
         f"({'met' if best[0] <= TARGET_S else 'not met'} on this machine; 0.16 s before issue 14).",
     ]
+    floor = next(
+        (x for x in rows if x["model"] == "floor" and x["variant"] == "default" and x["threads"] == best_t),
+        None,
+    )
+    if floor is not None and ("default", best_t) in ef:
+        total = ef[("default", best_t)]
+        lines[-1] += (
+            f" Without the network the same forecast takes {floor['median_s']:.3f} s: the network's "
+            f"forward is about {total - floor['median_s']:.3f} s ({1 - floor['median_s'] / total:.0%}) of it."
+        )
     p = r.get("profile")
     if p:
         lines += [
