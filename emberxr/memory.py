@@ -1,6 +1,6 @@
 """Giving freed memory back to the operating system after large streamed reads.
 
-Reading a big lazy event chunk by chunk (validation's one Dask pass over an 8192² scene, the strips
+Reading a big lazy event chunk by chunk (validation's pass over an 8192² scene, the strips
 of a streamed forecast) allocates and frees many chunk-sized buffers and small objects. glibc's
 allocator keeps the freed memory inside the process heap unless it sits at the top of the heap, so
 the resident size stays near the peak of the pass: measured on an 8192² zarr event, validation left

@@ -2,8 +2,9 @@
 
 :func:`validate` gathers *every* problem it finds and raises one
 :class:`~emberxr.errors.EventValidationError` listing them all, each with a fix. Value checks
-(binary fire, NaN, burned pixels) are reductions that Dask evaluates in a single pass, so a lazy
-event opened from zarr is validated without loading it whole into memory.
+(binary fire, NaN, burned pixels) are counts over the pixels: a large lazy event opened from zarr
+is read in slabs of whole chunk rows, one at a time (each chunk read once), and the counts are
+added up, so it is validated without loading it whole into memory.
 """
 
 from __future__ import annotations
@@ -441,7 +442,7 @@ def _dynamic_problems(ev: xr.Dataset) -> list[Problem]:
     return out
 
 
-# -- values: one Dask pass ---------------------------------------------------------------------------
+# -- values: counts over the pixels, in slabs of chunk rows for large lazy events -----------------
 def _compute(checks: dict[str, xr.DataArray]) -> dict[str, Any]:
     """The values of scalar checks, computed together."""
     if not checks:
