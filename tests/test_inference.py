@@ -409,10 +409,15 @@ def test_streamed_prediction_equals_the_in_memory_forecast(scene, tmp_path, monk
     )  # no temporaries left
 
 
-@pytest.mark.parametrize("kind", ["cumulative", "active"])
-def test_streamed_equals_in_memory_with_dynamic_bands_calibration_and_what_if_wind(tmp_path, kind):
+@pytest.mark.parametrize("kind,panel", [("cumulative", None), ("active", None), ("cumulative", 20)])
+def test_streamed_equals_in_memory_with_dynamic_bands_calibration_and_what_if_wind(
+    tmp_path, monkeypatch, kind, panel
+):
+    """(``panel``: the streamed file is predicted in vertical panels, the dynamic bands read per
+    panel; the in-memory forecast runs in one pass.)"""
     import rasterio
 
+    from emberxr import inference
     from emberxr.forecast import forecast_from, write_forecast, write_prediction
     from emberxr.testing import synthetic_event
 
@@ -424,6 +429,9 @@ def test_streamed_equals_in_memory_with_dynamic_bands_calibration_and_what_if_wi
     ds = forecast_from(fitted, ev, **opts)
     assert ds.attrs["calibration"] == "temperature" and ds.attrs["wind_source"] != "event"
     write_forecast(ds, str(tmp_path / "mem.tif"))
+    if panel is not None:
+        monkeypatch.setattr(inference, "PANEL_WIDTH", panel)
+        assert len(inference.plan_panels(inference.plan_windows((40, 48), 16, None, 8))) > 1
     out = write_prediction(fitted, ev, tmp_path / "p.tif", **opts)
     assert out["attrs"] == ds.attrs
     with rasterio.open(tmp_path / "p.tif") as a, rasterio.open(tmp_path / "mem.tif") as b:
