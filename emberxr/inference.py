@@ -1163,37 +1163,40 @@ def predict_histories(
     panels = plan_panels(plan)
     total = sum(panel.n_windows for panel in panels) * N
     bar = progress_bar(desc=desc, total=total, unit="window", enabled=progress, delay=1.0)
+    job = _Job(plan, event, fire_hist, dynamic_hist, wind, times, stats, max_history, p, N,
+               int(batch_size), tokens, token_mode, calibrator)  # fmt: skip
     with runner, bar:
         for panel in panels:
-            _run_panel(panel, plan, out, runner, event, fire_hist, dynamic_hist, wind, times, stats,
-                       max_history, p, N, int(batch_size), tokens, token_mode, calibrator, bar)  # fmt: skip
+            _run_panel(job, panel, runner, out, bar)
             if len(panels) > 1:
                 release()  # the finished panel's decoded blocks and buffers
     return result
 
 
-def _run_panel(
-    panel: Panel,
-    plan: WindowPlan,
-    sink: BlockSink,
-    runner: Runner,
-    event: xr.Dataset,
-    fire_hist: Any,
-    dynamic_hist: Any,
-    wind: np.ndarray,
-    times: np.ndarray,
-    stats: Any,
-    max_history: int,
-    p: int,
-    N: int,
-    batch_size: int,
-    tokens: bool,
-    token_mode: str,
-    calibrator: Mapping[str, Any] | None,
-    bar: Any,
-) -> None:
+@dataclass(frozen=True)
+class _Job:
+    """What every panel of one :func:`predict_histories` call shares."""
+
+    plan: WindowPlan
+    event: xr.Dataset
+    fire_hist: Any
+    dynamic_hist: Any
+    wind: np.ndarray
+    times: np.ndarray
+    stats: Any
+    max_history: int
+    patch_size: int
+    n: int
+    batch_size: int
+    tokens: bool
+    token_mode: str
+    calibrator: Mapping[str, Any] | None
+
+
+def _run_panel(job: _Job, panel: Panel, runner: Runner, sink: BlockSink, bar: Any) -> None:
     """Predict one panel top to bottom: strips of its columns, windows in batches, blended; its
     finished pixels go to ``sink``."""
+    plan, N, p, batch_size = job.plan, job.n, job.patch_size, job.batch_size
     H, W = plan.shape
     (e0, e1), (xa, xb) = panel.out, panel.read
     whole = (xa, xb) == (0, W)
@@ -1202,7 +1205,7 @@ def _run_panel(
         sink(row0, e0, rows if whole else rows[:, :, e0 - xa : e1 - xa])
 
     blender = _RowBlender(N, xb - xa, finished, x0=xa)
-    sources = _Sources.of(event, fire_hist, dynamic_hist, None if whole else slice(xa, xb))
+    sources = _Sources.of(job.event, job.fire_hist, job.dynamic_hist, None if whole else slice(xa, xb))
     dropped = 0
     for group in _groups(panel.bands, plan.window[0], xb - xa, N, batch_size):
         if sources.dropped() != dropped:  # decoded blocks were let go: return their memory
@@ -1218,15 +1221,17 @@ def _run_panel(
             weights[t] = plan.weights(t)
             blender.add_weight(t, weights[t])
         with record_function("emberxr::inputs"):  # stages named for torch.profiler
-            strips = _strip_samples(event, slice(y0, y1), sources, wind, times, stats, max_history, p)
+            strips = _strip_samples(
+                job.event, slice(y0, y1), sources, job.wind, job.times, job.stats, job.max_history, p
+            )
         cuts, copies = _distinct_windows(group, strips, y0, p, N, xa)
         items = list(cuts)
         for s in range(0, len(items), batch_size):
             chunk = items[s : s + batch_size]
             with record_function("emberxr::collate"):
-                batch = _collate([cuts[item] for item in chunk], tokens, token_mode)
+                batch = _collate([cuts[item] for item in chunk], job.tokens, job.token_mode)
             with record_function("emberxr::model"):
-                probs = runner(batch, calibrator)
+                probs = runner(batch, job.calibrator)
             with record_function("emberxr::blend"):
                 for (n, t), prob in zip(chunk, probs):
                     for m in (n, *copies.get((n, t), ())):
