@@ -67,6 +67,9 @@ def machine(threads: Any = None) -> dict[str, Any]:
         pass
     if threads is not None:
         info["threads"] = threads
+    for var in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS"):  # they change timings; say when set
+        if os.environ.get(var):
+            info.setdefault("env", {})[var] = os.environ[var]
     if hasattr(os, "getloadavg"):
         info["load_1min"] = round(os.getloadavg()[0], 1)
     return info
@@ -90,6 +93,8 @@ def machine_line(m: Mapping[str, Any]) -> str:
     parts.append(f"Python {m.get('python', '?')}")
     if m.get("torch"):
         parts.append(f"torch {m['torch']}")
+    if m.get("env"):
+        parts.append("environment " + " ".join(f"{k}={v}" for k, v in sorted(m["env"].items())))
     if m.get("load_1min") is not None:
         parts.append(f"load average {m['load_1min']} when it started (other jobs share the machine)")
     return "Machine: " + ", ".join(parts) + "."

@@ -266,19 +266,21 @@ def _variable_attrs(variable: str, threshold: float | None) -> dict[str, Any]:
     return {"long_name": "estimated arrival time", "units": "hours since issue time"}
 
 
-def georeference(ds: xr.Dataset, event: xr.Dataset) -> xr.Dataset:
+def georeference(ds: xr.Dataset, event: xr.Dataset, inplace: bool = False) -> xr.Dataset:
     """``ds`` on ``event``'s grid: its CRS and transform, or (an event without a CRS) its
-    ``crs_status``, so that writing the forecast as a GeoTIFF is refused with the reason."""
+    ``crs_status``, so that writing the forecast as a GeoTIFF is refused with the reason.
+    ``inplace``: change ``ds`` itself (a dataset the caller has just made) instead of a copy."""
     import rioxarray  # noqa: F401
 
+    ds = ds if inplace else ds.copy()
     gm = event.rio.grid_mapping
     if gm in event.coords and "crs_wkt" in event[gm].attrs:  # the event's grid mapping, as it is
-        ds = ds.assign_coords({gm: event[gm].variable.copy()}).rio.write_grid_mapping(gm)
+        ds = ds.assign_coords({gm: event[gm].variable.copy()}).rio.write_grid_mapping(gm, inplace=True)
     elif (crs := event.rio.crs) is not None:
-        ds = ds.rio.write_crs(crs)
+        ds = ds.rio.write_crs(crs, inplace=True)
     elif CRS_STATUS in event.attrs:
         ds.attrs[CRS_STATUS] = event.attrs[CRS_STATUS]
-    return ds.rio.write_transform(event.rio.transform())
+    return ds.rio.write_transform(event.rio.transform(), inplace=True)
 
 
 def forecast(
@@ -412,22 +414,25 @@ def forecast(
         valid[ys, xs] = v
 
     _rollout(model, stats, event, t, horizon, threshold, emit, future, progress=progress, **run)
-    dt = time_step_hours(event)
-    burning = (np.asarray(event[FIRE].isel(time=t).values) > 0) & valid
-    first = np.where(fmask.any(axis=0), np.argmax(fmask > 0, axis=0) + 1, 0)
-    arrival = arrival_rows(first, burning, valid, dt)
+    data = {
+        "probability": (
+            ("step", "y", "x"),
+            prob,
+            {**_variable_attrs("probability", threshold), "_FillValue": np.nan},
+        )
+    }
+    if threshold is not None:
+        burning = (np.asarray(event[FIRE].data[t]) > 0) & valid
+        first = np.where(fmask.any(axis=0), np.argmax(fmask > 0, axis=0) + 1, 0)
+        arrival = arrival_rows(first, burning, valid, time_step_hours(event))
+        data["fire_mask"] = (("step", "y", "x"), fmask, _variable_attrs("fire_mask", threshold))
+        data["arrival_time"] = (("y", "x"), arrival, _variable_attrs("arrival_time", threshold))
     ds = xr.Dataset(
-        {"probability": (("step", "y", "x"), prob)},
+        data,
         coords=step_coords(event, t, horizon, future),
         attrs=_attrs(event, t, threshold, calibrator, future),
     )
-    ds["probability"].attrs.update(_variable_attrs("probability", threshold), _FillValue=np.nan)
-    if threshold is not None:
-        ds["fire_mask"] = (("step", "y", "x"), fmask)
-        ds["arrival_time"] = (("y", "x"), arrival)
-        ds["fire_mask"].attrs.update(_variable_attrs("fire_mask", threshold))
-        ds["arrival_time"].attrs.update(_variable_attrs("arrival_time", threshold))
-    return georeference(ds, event)
+    return georeference(ds, event, inplace=True)
 
 
 def step_coords(event: xr.Dataset, t: int, horizon: int, future: Any) -> dict[str, Any]:
@@ -486,12 +491,12 @@ def to_dataarray(ds: xr.Dataset, squeeze: bool = True) -> xr.DataArray:
     da.attrs.update(description=ds["probability"].attrs.get("long_name", "fire probability"))
     da.attrs["long_name"] = labels
     da.attrs["band_descriptions"] = labels
-    da = da.rio.write_nodata(np.nan, encoded=False)
+    da = da.rio.write_nodata(np.nan, encoded=False, inplace=True)  # da is ours: a new DataArray
     gm = ds.rio.grid_mapping
     if gm in da.coords:  # the grid mapping came along with the variable
-        return da.rio.write_grid_mapping(gm)
+        return da.rio.write_grid_mapping(gm, inplace=True)
     crs = ds.rio.crs
-    return da.rio.write_crs(crs) if crs is not None else da
+    return da.rio.write_crs(crs, inplace=True) if crs is not None else da
 
 
 def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str = "probability") -> None:

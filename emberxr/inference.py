@@ -970,9 +970,15 @@ def _collate(samples: list[dict[str, Any]], tokens: bool, token_mode: str) -> di
         from emberxr.tokens import make_tokens
 
         p = int(batch["patch_size"])
-        valid, target = batch["valid"][:, 0], batch["target"][:, 0]
+        # no target tokens: a forecast has no target (the batch's is a placeholder)
         tok = make_tokens(
-            batch["fire"], batch["static"], valid, target, p, token_mode, dynamic=batch.get("dynamic")
+            batch["fire"],
+            batch["static"],
+            batch["valid"][:, 0],
+            None,
+            p,
+            token_mode,
+            dynamic=batch.get("dynamic"),
         )
         batch.update(tok)
     return batch

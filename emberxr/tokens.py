@@ -339,13 +339,14 @@ def make_tokens(
     fire: Any,
     static: Any,
     valid: Any,
-    target: Any,
+    target: Any | None,
     p: int,
     mode: str = "pixels",
     dynamic: Any | None = None,
 ) -> dict[str, Any]:
     """The patch tokens of pixel arrays (``H``, ``W`` multiples of ``p``): numpy in, numpy out;
-    torch in, torch out. Leading axes (e.g. a batch axis) are carried along.
+    torch in, torch out. Leading axes (e.g. a batch axis) are carried along. ``target=None`` (a
+    forecast: there is no target) leaves out ``target_tokens``.
 
     Parameters
     ----------
@@ -356,7 +357,8 @@ def make_tokens(
     valid
         ``[..., H, W]`` pixel validity.
     target
-        ``[..., H, W]`` next fire mask (or ``[..., T', H, W]`` frames when ``valid`` broadcasts).
+        ``[..., H, W]`` next fire mask (or ``[..., T', H, W]`` frames when ``valid`` broadcasts);
+        None: no ``target_tokens``.
     p
         Patch size.
     mode
@@ -377,8 +379,9 @@ def make_tokens(
         "fire_tokens": _contiguous(tokenize_fire(fire, p, mode, valid)),
         "static_tokens": _contiguous(fold_static(static, p, mode, valid), float32=True),
         "valid_tokens": _contiguous(valid_token_mask(valid, p)),
-        "target_tokens": _contiguous(patch_mean(target, p, valid), float32=True),
     }
+    if target is not None:
+        out["target_tokens"] = _contiguous(patch_mean(target, p, valid), float32=True)
     if dynamic is not None:
         # the pixel mask gets a time axis so it broadcasts over [..., T, Cd, H, W]
         v = None if valid is None else valid[..., None, :, :]
