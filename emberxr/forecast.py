@@ -539,6 +539,35 @@ def write_forecast(ds: xr.Dataset, path: str, cog: bool = False, variable: str =
     )
 
 
+def as_event(event: Any, what: str = "forecast") -> xr.Dataset:
+    """The one FireEvent a forecast runs on: an ``xarray.Dataset``, or the Dataset of a DataTree
+    node that holds one event (an item of :func:`emberxr.open_events` or a catalog split).
+
+    Raises
+    ------
+    ConfigError
+        Anything else (a collection of events, a path, an array), with what to pass instead.
+    """
+    if isinstance(event, xr.Dataset):
+        return event
+    if isinstance(event, xr.DataTree) and FIRE in event.data_vars:
+        return event.to_dataset()
+    if isinstance(event, xr.DataTree):
+        names = list(event.children)[:3]
+        hint = f"one of its events, e.g. tree[{names[0]!r}]" if names else "one event"
+        raise ConfigError(
+            [Problem(f"{what} got a DataTree of {len(event.children)} node(s)", f"pass {hint}")]
+        )
+    raise ConfigError(
+        [
+            Problem(
+                f"{what} got a {type(event).__name__}, not a FireEvent",
+                "pass an xarray.Dataset, e.g. emberxr.open_event(path) or one event of a catalog split",
+            )
+        ]
+    )
+
+
 def _parts(source: Any, options: dict[str, Any]) -> tuple[Any, Any, float | None, dict[str, Any]]:
     """Model (or runner), stats, threshold and forecast options of a ``Fitted`` or an exported model
     (its sample settings, calibration and default device, overridden by ``options``)."""
@@ -562,6 +591,7 @@ def forecast_from(
     """:func:`forecast` of a :class:`emberxr.Fitted` or an :class:`emberxr.export.ExportedModel`
     (its model, statistics, threshold, sample settings and calibration; ``device`` defaults to the
     training device when this machine has it). ``options`` go to :func:`forecast`."""
+    event = as_event(event, "forecast")
     model, stats, threshold, kw = _parts(source, dict(options))
     check = getattr(source, "check_event", None)
     if check is not None:
@@ -632,6 +662,7 @@ def write_prediction(
 
     options = dict(options)
     future_wind = options.pop("future_wind", None)
+    event = as_event(event, "write_prediction")
     model, stats, threshold, kw = _parts(source, options)
     check = getattr(source, "check_event", None)
     if check is not None:

@@ -4,6 +4,7 @@ devices, and the streamed files of emberxr.forecast.write_prediction."""
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -517,3 +518,22 @@ def test_packed_masks_and_frame_stacks_read_rows_like_arrays():
     assert rolled.shape == (1, 3, 37, 29)
     np.testing.assert_array_equal(rolled[:, :, :, :][0], np.stack([a, 1 - a, 0 * a]))
     np.testing.assert_array_equal(rolled.rolled(a, keep=2)[:, :, 3:9, :][0], np.stack([0 * a, a])[:, 3:9])
+
+
+def test_forecast_takes_a_datatree_event_and_names_bad_inputs(scene, tmp_path):
+    """One event of a DataTree (what open_events / a catalog split hold) is forecast like its
+    Dataset; a collection or a non-event gets a named error, not an AttributeError."""
+    import xarray as xr
+
+    from emberxr.forecast import write_prediction
+
+    fitted = _fitted(scene)
+    tree = xr.DataTree.from_dict({"/a": scene, "/b": scene})
+    got = fitted.predict(tree["a"], progress=False)
+    np.testing.assert_array_equal(got.values, fitted.predict(scene, progress=False).values)
+    for bad, words in ((tree, "tree['a']"), (np.zeros((4, 4)), "not a FireEvent")):
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            fitted.predict(bad, progress=False)
+        with pytest.raises(ConfigError):
+            write_prediction(fitted, bad, tmp_path / "p.tif", progress=False)
+    assert not list(tmp_path.iterdir())
