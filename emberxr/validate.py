@@ -539,15 +539,15 @@ def _value_problems(ev: xr.Dataset) -> list[Problem]:
         ev = ev.compute()  # small lazy events: one read, then fast numpy reductions (not in place)
         lazy = False
     res = {k: int(v) for k, v in _compute(_row_free_checks(ev)).items()}
-    if not lazy:
-        spatial, kinds, dbands = _spatial_checks(ev)
-        res.update({k: int(v) for k, v in _compute(spatial).items()})
-    else:  # slabs of whole chunk rows, loaded one at a time: each chunk is read once
-        for ys in _slabs(ev):
-            spatial, kinds, dbands = _spatial_checks(ev.isel(y=ys).compute())
-            for k, v in _compute(spatial).items():
-                res[k] = res.get(k, 0) + int(v)
-            del spatial
+    # a large lazy event in slabs of whole chunk rows, loaded one at a time (each chunk read once);
+    # an event in memory as one slab
+    for ys in _slabs(ev) if lazy else [slice(None)]:
+        part = ev.isel(y=ys).compute() if lazy else ev
+        spatial, kinds, dbands = _spatial_checks(part)
+        for k, v in _compute(spatial).items():
+            res[k] = res.get(k, 0) + int(v)
+        del part, spatial  # one slab in memory at a time
+    if lazy:
         release()  # the slabs' memory goes back to the system
 
     out: list[Problem] = []
