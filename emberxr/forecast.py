@@ -301,6 +301,7 @@ def forecast(
     batch_size: int | None = None,
     channels_last: bool | None = None,
     compile: bool = False,
+    amp: bool = False,
     progress: bool = True,
     future_wind: Any = None,
     calibrator: Mapping[str, Any] | None = None,
@@ -334,9 +335,10 @@ def forecast(
         Where the model runs: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``; None
         keeps the model's device (``Fitted.forecast`` passes the training device when this
         machine has it, else the CPU).
-    batch_size, channels_last, compile
+    batch_size, channels_last, compile, amp
         Windows per model call (default: about 262 k pixels), channels-last convolutions (default:
-        on the CPU) and ``torch.compile`` (:class:`emberxr.inference.TorchRunner`).
+        on the CPU), ``torch.compile`` and mixed precision (bfloat16 on the CPU, float16 on CUDA;
+        :class:`emberxr.inference.TorchRunner`).
     progress
         Show a progress bar per step for scenes that take more than a second (large scenes cut
         into many windows).
@@ -381,6 +383,7 @@ def forecast(
         "batch_size": batch_size,
         "channels_last": channels_last,
         "compile": compile,
+        "amp": amp,
         "calibrator": calibrator,
     }
     if is_ensemble:
@@ -482,7 +485,10 @@ def to_dataarray(ds: xr.Dataset, squeeze: bool = True) -> xr.DataArray:
     ``band_descriptions`` (what :func:`emberxr.io.to_geotiff` reads), as ``emberxr predict``
     writes them.
     """
-    da = ds["probability"].assign_coords({k: ds[k] for k in ("fire_mask", "arrival_time") if k in ds})
+    # Variables, not DataArrays: they share ds's grid, so there is nothing to align
+    da = ds["probability"].assign_coords(
+        {k: ds[k].variable for k in ("fire_mask", "arrival_time") if k in ds}
+    )
     da.attrs.update(ds.attrs)
     labels = step_labels(ds)
     if squeeze and da.sizes["step"] == 1:
@@ -636,7 +642,7 @@ def write_prediction(
         Write Cloud-Optimised GeoTIFFs (overviews built from each finished tiled GeoTIFF).
     **options
         Passed to :func:`forecast`'s core (``device``, ``tile_size``, ``overlap``,
-        ``batch_size``, ``channels_last``, ``compile``, ``progress``, ``future_wind``,
+        ``batch_size``, ``channels_last``, ``compile``, ``amp``, ``progress``, ``future_wind``,
         ``calibrator``); the model's sample settings and calibration are the defaults.
 
     Returns

@@ -42,6 +42,7 @@ an exported model (:mod:`emberxr.export`): the windowing and blending code is th
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -57,7 +58,7 @@ from torch.profiler import record_function
 
 from emberxr.data.tiling import Tile, eval_tiles
 from emberxr.errors import ConfigError, Problem
-from emberxr.memory import release
+from emberxr.memory import release, retain_heap
 from emberxr.schema import (
     BAND,
     BAND_KIND,
@@ -195,6 +196,13 @@ def training_device(config: Mapping[str, Any] | None) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # windows and blending
+
+
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """The reduced precision of mixed precision (``amp``) on ``device``: ``float16`` on CUDA,
+    ``bfloat16`` elsewhere (on the CPU it is fast where the CPU has bfloat16 units, e.g. AMX). The
+    rule of training's ``training.amp: true`` and of ``TorchRunner(amp=True)``."""
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
 
 
 def taper(length: int, lo: int = 0, hi: int = 0) -> np.ndarray:
@@ -486,7 +494,8 @@ class TorchRunner(Runner):
     """An eager ``torch.nn.Module`` on a device, under :func:`torch.inference_mode`.
 
     While entered, the model is on ``device``, in eval mode, with ``record_attention`` off (so
-    every attention layer takes the fused path); leaving restores all three.
+    every attention layer takes the fused path); leaving restores all three. On the CPU, entering
+    also keeps the heap memory of one call for the next (:func:`emberxr.memory.retain_heap`).
 
     Parameters
     ----------
@@ -495,12 +504,19 @@ class TorchRunner(Runner):
     device
         Where to run; None keeps the model's current device.
     channels_last
-        Run convolutions in the channels-last memory format (weights and 4-D inputs). None: on
-        the CPU, where it made EmberFormer, U-TAE and U-Net-S 10-25 % faster
-        (``docs/benchmarks.md``); not on other devices (not measured there).
+        Run convolutions in the channels-last memory format (the weights; a convolution with
+        channels-last weights gives channels-last outputs whatever its input's layout, so the
+        batch is passed as it is: converting its 4-D arrays, fire histories and tokens included,
+        only cost copies). None: on the CPU, where it made EmberFormer, U-TAE and U-Net-S 10-25 %
+        faster (``docs/benchmarks.md``); not on other devices (not measured there).
     compile
         Run ``torch.compile(model)`` (compiled once per model and kept; the first calls of each
         window shape compile).
+    amp
+        Run the model under :func:`torch.autocast` in :func:`amp_dtype` (bfloat16 on the CPU,
+        float16 on CUDA): faster where the hardware has the units, with probabilities that differ
+        from float32 by about 10⁻³ (``docs/benchmarks.md`` measures both). The logits come back
+        as float32.
     """
 
     def __init__(
@@ -510,12 +526,14 @@ class TorchRunner(Runner):
         *,
         channels_last: bool | None = None,
         compile: bool = False,
+        amp: bool = False,
     ) -> None:
         self.model = model
         current = _param_device(model) or torch.device("cpu")
         self.device = resolve_device(device) if device is not None else current
         self.channels_last = self.device.type == "cpu" if channels_last is None else bool(channels_last)
         self.compile = bool(compile)
+        self.amp = bool(amp)
         self._saved: tuple[Any, ...] | None = None
         self._layout: list[tuple[torch.Tensor, torch.Tensor]] = []
 
@@ -528,6 +546,8 @@ class TorchRunner(Runner):
         ):  # Module.to walks every module: skip it when it is a no-op
             m.to(self.device)
         self._layout = _channels_last(m) if self.channels_last else []
+        if self.device.type == "cpu":
+            retain_heap()
         m.eval()
         m.record_attention = False
         self._fn = m
@@ -554,15 +574,18 @@ class TorchRunner(Runner):
             m.record_attention = record
         self._saved = None
 
+    def precision(self) -> Any:
+        """The context the model runs in: :func:`torch.autocast` with ``amp``, else a no-op."""
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=amp_dtype(self.device))
+
     def logits(self, batch: dict[str, Any]) -> torch.Tensor:
-        moved = {}
-        for k, v in batch.items():
-            if isinstance(v, torch.Tensor):
-                v = v.to(self.device, non_blocking=True)
-                if self.channels_last and v.ndim == 4 and v.is_floating_point():
-                    v = v.contiguous(memory_format=torch.channels_last)
-            moved[k] = v
-        with torch.inference_mode():
+        moved = {
+            k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+            for k, v in batch.items()
+        }
+        with torch.inference_mode(), self.precision():
             return self._fn(moved).float()
 
     def __call__(self, batch: dict[str, Any], calibration: Mapping[str, Any] | None = None) -> np.ndarray:
@@ -1050,6 +1073,7 @@ def predict_histories(
     device: str | torch.device | None = None,
     channels_last: bool | None = None,
     compile: bool = False,
+    amp: bool = False,
     progress: bool = False,
     desc: str = "predict",
     sink: BlockSink | None = None,
@@ -1083,8 +1107,9 @@ def predict_histories(
     device
         Where a ``torch.nn.Module`` runs (``"cpu"``, ``"cuda"``, ``"auto"`` ...); None keeps the
         model's device. Ignored for a :class:`Runner`.
-    channels_last, compile
-        :class:`TorchRunner` options.
+    channels_last, compile, amp
+        :class:`TorchRunner` options (a :class:`Runner` given as ``model`` runs as it was made:
+        ``amp`` with one is a :class:`~emberxr.errors.ConfigError`).
     progress, desc
         A progress bar labelled ``desc`` over the windows (shown once the work takes a second).
     sink
@@ -1133,6 +1158,14 @@ def predict_histories(
                 "pass the dynamic bands of every history step ([h, Cd, H, W])",
             )
         )
+    if amp and isinstance(model, Runner):
+        problems.append(
+            Problem(
+                f"amp=True with a {type(model).__name__}, which runs as it was made (an exported model "
+                "keeps its export's precision)",
+                "leave amp off, or predict with the PyTorch checkpoint",
+            )
+        )
     if not problems and DYNAMIC in event.variables and dynamic_hist is None:
         problems.append(
             Problem(
@@ -1164,7 +1197,7 @@ def predict_histories(
     runner = (
         model
         if isinstance(model, Runner)
-        else TorchRunner(model, device, channels_last=channels_last, compile=compile)
+        else TorchRunner(model, device, channels_last=channels_last, compile=compile, amp=amp)
     )
     panels = plan_panels(plan)
     total = sum(panel.n_windows for panel in panels) * N

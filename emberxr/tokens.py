@@ -312,10 +312,10 @@ def fold_static(static: Any, p: int, mode: str = "pixels", valid: Any | None = N
     """
     if _check_mode(mode) == "mean":
         return _swap_last2(patch_mean(static, p, _per_channel(valid)))
-    s = patchify(static, p)  # [..., Cs, N, p*p]
-    n = s.shape[-2]
-    s = s.transpose(-3, -2) if _is_torch(s) else np.swapaxes(s, -3, -2)  # [..., N, Cs, p*p]
-    return s.reshape(*s.shape[:-3], n, -1)
+    g = patch_grid(static, p)  # [..., Cs, Gy, Gx, p, p], a view
+    g = g.movedim(-5, -3) if _is_torch(g) else np.moveaxis(g, -5, -3)  # [..., Gy, Gx, Cs, p, p]
+    gy, gx, cs = g.shape[-5], g.shape[-4], g.shape[-3]
+    return g.reshape(*g.shape[:-5], gy * gx, cs * p * p)  # one copy
 
 
 def unfold_static(tokens: Any, p: int, grid: tuple[int, int]) -> Any:

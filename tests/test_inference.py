@@ -482,6 +482,53 @@ def test_evaluate_runs_on_the_requested_device(scene, tmp_path):
         assert main(["evaluate", str(ckpt), str(tmp_path / "scene.zarr"), "--device", "cuda"]) == 1
 
 
+def test_amp_runs_in_reduced_precision_and_stays_close_to_float32(scene, tmp_path, monkeypatch):
+    """``amp``: the model runs under autocast (bfloat16 on the CPU), so the probabilities move a
+    little (not bit-equal, which would mean nothing ran in bfloat16) but stay close; the option
+    reaches the runner from predict, evaluate and both commands; an exported model refuses it."""
+    import emberxr.inference as inference
+    from emberxr.cli import main
+    from emberxr.forecast import forecast
+    from emberxr.io.events import save_event
+
+    fitted = _fitted(scene, "unets")
+    full = fitted.predict(scene, progress=False).values
+    half = fitted.predict(scene, progress=False, amp=True).values
+    assert not np.array_equal(full, half, equal_nan=True)
+    np.testing.assert_allclose(half, full, atol=0.02, equal_nan=True)
+    dtypes = []
+    hook = fitted.model.head.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    fitted.evaluate([scene], per_event=False, amp=True)
+    fitted.evaluate([scene], per_event=False)
+    hook.remove()
+    assert torch.bfloat16 in dtypes and torch.float32 in dtypes
+    # the commands pass --amp on
+    seen = []
+    real = inference.TorchRunner.__init__
+
+    def spy(self, *a, **kw):
+        seen.append(kw.get("amp", False))
+        real(self, *a, **kw)
+
+    monkeypatch.setattr(inference.TorchRunner, "__init__", spy)
+    ckpt = fitted.save(tmp_path / "model.pt")
+    save_event(scene, tmp_path / "scene.zarr")
+    out = tmp_path / "p.tif"
+    assert (
+        main(["predict", str(ckpt), str(tmp_path / "scene.zarr"), "-o", str(out), "--amp", "--no-progress"])
+        == 0
+    )
+    assert main(["evaluate", str(ckpt), str(tmp_path / "scene.zarr"), "--amp"]) == 0
+    assert seen == [True, True]
+
+    class Exported(inference.Runner):
+        def logits(self, batch):
+            return torch.zeros((batch["fire"].shape[0], 1, *batch["fire"].shape[-2:]))
+
+    with pytest.raises(ConfigError, match="amp=True with a Exported"):
+        forecast(Exported(), fitted.stats, scene, amp=True, progress=False, max_history=4, patch_size=8)
+
+
 @pytest.mark.slow
 def test_compiled_model_predicts_like_the_eager_one(scene):
     fitted = _fitted(scene)

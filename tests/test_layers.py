@@ -65,3 +65,28 @@ def test_weights_are_kept_only_when_asked():
     assert float(w[0].abs().sum()) == 0.0  # no valid key: no weight
     torch.testing.assert_close(w[1:].sum(-1), torch.ones(5, 4, 5))
     assert float(w[2:][~valid[2:, None, None, :].expand_as(w[2:])].abs().sum()) == 0.0
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_query_rows_equal_the_same_rows_of_the_whole_output(fused):
+    torch.manual_seed(0)
+    block = AttentionBlock(16, 4).eval()
+    block.fused = fused
+    x, valid = _inputs()
+    query = torch.tensor([4, 3, 0, 2, 4, 1])  # a row per sequence, a row 0 without valid keys too
+    with torch.no_grad():
+        whole = block(x, valid)
+        block.keep_weights = True
+        rows = block(x, valid, query=query)
+    assert rows.shape == (6, 16)
+    torch.testing.assert_close(rows, whole[torch.arange(6), query], atol=1e-5, rtol=1e-5)
+    # the kept weights are the query rows' only, over every key
+    assert block.weights.shape == (6, 4, 1, 5)
+    torch.testing.assert_close(block.weights[1:, :, 0].sum(-1), torch.ones(5, 4))
+    # rows that are not asked for take no part: changing their queries changes nothing
+    x2 = x.clone()
+    others = torch.ones(6, 5, dtype=torch.bool)
+    others[torch.arange(6), query] = False
+    x2[others & ~valid] += 5.0  # only positions that are neither queried nor keys
+    with torch.no_grad():
+        torch.testing.assert_close(block(x2, valid, query=query), rows, atol=1e-5, rtol=1e-5)

@@ -28,7 +28,7 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` sub-command."""
-    from emberxr.cli.predict import add_device_option
+    from emberxr.cli.predict import add_amp_option, add_device_option
 
     p = subparsers.add_parser(
         "evaluate",
@@ -80,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--perimeters", action="store_true", help="add perimeter scores per forecast step")
     p.add_argument("--horizon", type=int, default=1, help="forecast steps scored by --perimeters (default 1)")
     add_device_option(p)
+    add_amp_option(p)
     p.set_defaults(func=run)
 
 
@@ -106,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     options = {"perimeters": args.perimeters, "perimeter_horizon": args.horizon}
     if args.device:
         options["device"] = args.device
+    if args.amp:
+        options["amp"] = True
     if args.calibration is not None:
         from pathlib import Path
 

@@ -31,6 +31,7 @@ from emberxr.data.sources import as_event_list
 from emberxr.data.streaming import ArraySource, ByteLRU, array_source
 from emberxr.data.tiling import FrontMap, Tile, eval_tiles, front_map, random_crop
 from emberxr.errors import ConfigError, EventValidationError, Problem
+from emberxr.normalize import NormStats
 from emberxr.schema import (
     BAND,
     DYNAMIC,
@@ -465,9 +466,12 @@ class FireSampleDataset(torch.utils.data.Dataset):
     def _normalise_static(self, raw: np.ndarray) -> np.ndarray:
         if self.stats is not None:
             out = np.asarray(self.stats.transform_static(raw), dtype=np.float32)
+            if isinstance(self.stats, NormStats):  # finite already (missing values are 0)
+                return out
         else:
             out = raw.astype(np.float32, copy=True)
-        return np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.copyto(out, 0.0, where=~np.isfinite(out))
+        return out
 
     def _normalise_dynamic(self, raw: np.ndarray, plan: AugPlan) -> np.ndarray:
         """Raw dynamic window ``[h, C, H, W]`` → features: directions turned by ``plan``, normalised."""

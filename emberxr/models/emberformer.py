@@ -337,16 +337,21 @@ class EmberFormer(FireModel):
         seq = tok.permute(0, 2, 1, 3).reshape(B * N, T, self.d)
         key_valid = keep[:, None, :].expand(B, N, T).reshape(B * N, T)
         record = self.record_attention and len(self.temporal) > 0
-        for i, block in enumerate(self.temporal):
-            block.keep_weights = record and i == len(self.temporal) - 1
-            seq = block(seq, key_valid)
         last = last_real_index(keep)  # [B]
         idx = last[:, None].expand(B, N).reshape(B * N)
-        ctx = self.temporal_norm(seq[torch.arange(B * N, device=seq.device), idx]).reshape(B, N, self.d)
+        # out of training the last layer computes only the row read below, the last real step
+        # (the same values; in training all rows, so that dropout draws as it always did)
+        n_full = len(self.temporal) - (0 if self.training else 1)
+        for i, block in enumerate(self.temporal):
+            block.keep_weights = record and i == len(self.temporal) - 1
+            seq = block(seq, key_valid) if i < n_full else block(seq, key_valid, query=idx)
+        if seq.ndim == 3:  # [B*N, T, d]: the last real step of each sequence
+            seq = seq[torch.arange(B * N, device=seq.device), idx]
+        ctx = self.temporal_norm(seq).reshape(B, N, self.d)
         if record:
-            w = self.temporal[-1].weights  # [B*N, h, T, T]
+            w = self.temporal[-1].weights  # [B*N, h, T or 1, T]
             heads = w.shape[1]
-            rows = w[torch.arange(B * N, device=w.device), :, idx]  # [B*N, h, T]
+            rows = w[torch.arange(B * N, device=w.device), :, idx] if w.shape[2] > 1 else w[:, :, 0]
             self.last_attention = rows.reshape(B, N, heads, T)
             self.temporal[-1].weights = None
         # spatial attention across patches

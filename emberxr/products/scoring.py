@@ -116,12 +116,13 @@ def perimeter_table(
     progress: bool = False,
     table: Any = None,
     device: Any = None,
+    amp: bool = False,
 ) -> Any:
     """Perimeter scores of ``horizon``-step forecasts from every issue time of every event.
 
     Each event is forecast from every frame ``t`` with a later observed frame, ``min(horizon,
     n_frames - 1 - t)`` steps ahead (:func:`emberxr.forecast.forecast` with the model's sample
-    settings, ``calibrator`` and ``device``), and each step's ``fire_mask`` is scored against the
+    settings, ``calibrator``, ``device`` and ``amp``), and each step's ``fire_mask`` is scored against the
     observed fire.
 
     Returns
@@ -139,7 +140,13 @@ def perimeter_table(
     from emberxr.progress import progress as progress_bar
     from emberxr.schema import FIRE, VALID
 
-    kw = {**sample_kwargs(config, model), "calibrator": calibrator, "device": device, "progress": False}
+    kw = {
+        **sample_kwargs(config, model),
+        "calibrator": calibrator,
+        "device": device,
+        "amp": amp,
+        "progress": False,
+    }
     per_step: dict[int, list[dict[str, float]]] = {}
     jobs = [(ev, t) for ev in events for t in range(int(ev.sizes["time"]) - 1)]
     for ev, t in progress_bar(jobs, "perimeters", unit="forecast", enabled=progress):

@@ -164,6 +164,7 @@ def evaluate_events(
     perimeters: bool = False,
     perimeter_horizon: int = 1,
     device: Any = None,
+    amp: bool = False,
 ) -> Any:
     """Metrics of ``model`` on every sample of ``events`` as a tidy DataFrame.
 
@@ -201,6 +202,10 @@ def evaluate_events(
         Where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ``"auto"``); None:
         the training device of ``config`` when this machine has it, else the CPU
         (:func:`emberxr.inference.training_device`). The model is moved back afterwards.
+    amp
+        Run the model in mixed precision (bfloat16 on the CPU, float16 on CUDA;
+        :class:`emberxr.inference.TorchRunner`): what to compare with the float32 table before
+        forecasting with ``amp``.
 
     Returns
     -------
@@ -223,7 +228,7 @@ def evaluate_events(
     loader = build_loader(ds, config, batch_size=batch_size)
     target = config["data"].get("target", "cumulative")
     device = device or training_device(config)
-    with TorchRunner(model, device) as run:  # on the device, restored after
+    with TorchRunner(model, device, amp=amp) as run, run.precision():  # on the device, restored after
         acc, _ = evaluate_model(
             with_calibration(model, calibrator),
             loader,
@@ -243,7 +248,13 @@ def evaluate_events(
     if perimeters:
         from emberxr.products.scoring import perimeter_table
 
-        kw = {"horizon": perimeter_horizon, "calibrator": calibrator, "progress": progress, "device": device}
+        kw = {
+            "horizon": perimeter_horizon,
+            "calibrator": calibrator,
+            "progress": progress,
+            "device": device,
+            "amp": amp,
+        }
         df = perimeter_table(model, events, stats, config, threshold, model_name, table=df, **kw)
     if not per_event:
         df = df[df["scope"] != "event"].reset_index(drop=True)

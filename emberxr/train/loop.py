@@ -34,6 +34,8 @@ from torch import nn
 
 from emberxr.data.loaders import EpochSampler
 from emberxr.errors import CheckpointError
+from emberxr.inference import amp_dtype
+from emberxr.memory import retain_heap
 from emberxr.progress import progress as progress_bar
 from emberxr.train.checkpoint import CheckpointRecord, ResumeState, rng_state, set_rng_state
 from emberxr.train.distributed import DistInfo, all_gather_objects, all_reduce_sum, barrier, broadcast_object
@@ -287,6 +289,8 @@ class Trainer:
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
         self.model.to(self.device)
+        if self.device.type == "cpu":
+            retain_heap()  # each step's activations stay in the heap for the next step
         self.trainable = has_trainable(model)
         # freezing (and the lower decoder learning rate) only apply to weights that were loaded
         self.pretrained = bool(pretrained_parameters(model))
@@ -307,7 +311,7 @@ class Trainer:
         amp = self.tcfg["amp"]
         self.amp_dtype: torch.dtype | None = None
         if amp is True or (amp == "auto" and self.device.type == "cuda"):
-            self.amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+            self.amp_dtype = amp_dtype(self.device)
 
     # -- set-up ----------------------------------------------------------------------------------
     def _build_optimizer(self, steps_total: int) -> None:

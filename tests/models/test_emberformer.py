@@ -66,6 +66,25 @@ def test_attention_weights_exposed_and_masked():
     assert float(att[0, :, :, 0].sum()) > 0  # the oldest real frame of sample 0 is attended
 
 
+def test_eval_forward_computes_only_the_last_step_and_agrees_with_all_rows():
+    """Out of training the last temporal layer runs only the last real step's row: the logits and
+    the recorded attention equal those of the same model running every row (training's path)."""
+    model = _model(num_layers=2, dropout=0.0)
+    batch = make_batch(B=2, T=4, H=16, W=16, in_static=2, patch_size=8, hist_lens=[4, 2])
+    calls = []
+    last = model.temporal[-1]
+    hook = last.register_forward_hook(lambda m, args, kw, out: calls.append(out.shape), with_kwargs=True)
+    with torch.no_grad():
+        fast = model.eval()(batch)
+        fast_att = model.last_attention.clone()
+        full = model.train()(batch)  # dropout 0: the same function, every row computed
+        full_att = model.last_attention
+    hook.remove()
+    assert calls[0] == (2 * 4, 16) and calls[1] == (2 * 4, 4, 16)  # [B*N, d] rows vs [B*N, T, d]
+    torch.testing.assert_close(fast, full, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast_att, full_att, atol=1e-6, rtol=1e-5)
+
+
 def test_param_groups_cover_all_parameters_once():
     model = _model(spatial_layers=1)
     groups = model.param_groups()
