@@ -9,6 +9,8 @@ synthetic 256² scene with 8 static bands, in memory. One forecast is ``Fitted.p
   blended (25 windows in one batch), channels-last convolutions on the CPU, fused attention;
 * **contiguous**: the same without channels-last (``channels_last=False``);
 * **one window**: the whole 256² scene as one window (``tile_size=256``);
+* **amp**: the default with mixed precision (``amp=True``: bfloat16 under ``torch.autocast`` on
+  the CPU; its accuracy is checked with ``emberxr evaluate --amp``, ``docs/benchmarks.md``);
 * **one window, compiled** (``--compile``): plus ``compile=True`` (compilation time left out).
 
 The last row, **without the network**, is EmberFormer's default forecast with the network's call
@@ -22,9 +24,14 @@ forecast into emberxr's stages (``emberxr::inputs`` read + preprocess, ``collate
 ``blend``, ``rows_out``) and lists the top operators of a forecast and of a training step (B=8,
 128², forward + backward + AdamW).
 
+``--accuracy RUNS`` adds what ``amp`` costs in accuracy: the models ``make demo`` trained
+(``RUNS/<model>/model.pt``) evaluated on the validation split of the built-in ``sim-small``
+catalog in float32 and with ``amp=True`` (``Fitted.evaluate``; new-burn and next-mask AP).
+
 Usage::
 
     .venv/bin/python benchmarks/bench_inference.py --write              # ~3 min on 2 idle cores
+    .venv/bin/python benchmarks/bench_inference.py --accuracy outputs/runs --write  # + 4 min
     .venv/bin/python benchmarks/bench_inference.py --compile --write    # + torch.compile (slow to compile)
     .venv/bin/python benchmarks/bench_inference.py --smoke
 """
@@ -52,6 +59,7 @@ VARIANTS = {
     "default": {},
     "contiguous": {"channels_last": False},
     "one window": {"tile_size": 256},
+    "amp": {"amp": True},
     "one window, compiled": {"tile_size": 256, "compile": True},
 }
 
@@ -77,7 +85,7 @@ class _NoNetwork:
         from emberxr.forecast import forecast, to_dataarray
 
         f = self.fitted
-        options = {k: v for k, v in options.items() if k not in ("compile", "channels_last")}
+        options = {k: v for k, v in options.items() if k not in ("compile", "channels_last", "amp")}
         kw = {**sample_kwargs(f.config, f.model), **options}
         return to_dataarray(
             forecast(self.runner, f.stats, event, threshold=f.threshold, progress=progress, **kw)
@@ -120,6 +128,29 @@ def measure(size: int, history: int, threads: list[int], repeats: int, variants:
                 print(row, flush=True)
                 rows.append(row)
     return rows
+
+
+def accuracy(runs: Path, data: str = "sim-small", split: str = "val") -> list[dict]:
+    """AP of the trained models in ``runs`` in float32 and with ``amp=True`` (same data, same
+    threshold; the model files ``make demo`` writes)."""
+    import emberxr
+
+    out = []
+    for m in MODELS[:3]:
+        path = runs / m / "model.pt"
+        if not path.exists():
+            print(f"[bench_inference] no {path}: skipped (make demo trains it)", flush=True)
+            continue
+        fitted = emberxr.load(path)
+        row = {"model": m}
+        for tag, amp in (("fp32", False), ("amp", True)):
+            df = fitted.evaluate(data, split=split, per_event=False, amp=amp)
+            for target in ("next", "new"):
+                sel = df[(df["target"] == target) & (df["scope"] == "all")]
+                row[f"{target}_ap_{tag}"] = float(sel["ap"].iloc[0])
+        print(row, flush=True)
+        out.append(row)
+    return out
 
 
 def _top(prof, n: int, prefix: str | None = None) -> list[dict]:
@@ -200,6 +231,12 @@ def _cell(rows: list[dict], m: str, v: str, t: int) -> str:
     return f"{r['median_s']:.3f}" + (f" ({r['cpu_s']:.3f})" if "cpu_s" in r else "")
 
 
+def _delta(d: float) -> str:
+    """A difference to 4 decimals, without a sign on zero."""
+    d = round(d, 4)
+    return "0.0000" if d == 0 else f"{d:+.4f}"
+
+
 def render(r: dict) -> str:
     """The ``bench:inference`` block."""
     rows, threads = r["rows"], r["threads"]
@@ -228,6 +265,12 @@ def render(r: dict) -> str:
         f"{'met' if default <= TARGET_S else 'not met'} on this machine; 0.16 s before issue 14); "
         f"best variant ({best[1]}) **{best[0]:.3f} s**.",
     ]
+    if ("amp", best_t) in ef:
+        amp = ef[("amp", best_t)]
+        lines[-1] += (
+            f" With `amp=True` (bfloat16): **{amp:.3f} s** "
+            f"({'within' if amp <= TARGET_S else 'above'} the target; opt-in, see the accuracy check below)."
+        )
     floor = next(
         (x for x in rows if x["model"] == "floor" and x["variant"] == "default" and x["threads"] == best_t),
         None,
@@ -238,6 +281,22 @@ def render(r: dict) -> str:
             f" Without the network the same forecast takes {floor['median_s']:.3f} s: the network's "
             f"forward is about {total - floor['median_s']:.3f} s ({1 - floor['median_s'] / total:.0%}) of it."
         )
+    acc = r.get("accuracy")
+    if acc:
+        lines += [
+            "",
+            f"What `amp` costs in accuracy: the `make demo` models on {r['accuracy_data']} "
+            "(`Fitted.evaluate` in float32 and with `amp=True`, the same threshold):",
+            "",
+            "| model | new-burn AP, float32 | with amp | Δ | next-mask AP, float32 | with amp | Δ |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            *[
+                f"| {LABELS[a['model']]} | {a['new_ap_fp32']:.4f} | {a['new_ap_amp']:.4f} | "
+                f"{_delta(a['new_ap_amp'] - a['new_ap_fp32'])} | {a['next_ap_fp32']:.4f} | "
+                f"{a['next_ap_amp']:.4f} | {_delta(a['next_ap_amp'] - a['next_ap_fp32'])} |"
+                for a in acc
+            ],
+        ]
     p = r.get("profile")
     if p:
         lines += [
@@ -281,8 +340,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--compile", action="store_true", help="also time compile=True (compiling takes minutes)")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument(
+        "--accuracy",
+        type=Path,
+        metavar="RUNS",
+        help="also evaluate the make demo models in RUNS/<model>/model.pt with and without amp",
+    )
     args = ap.parse_args(argv)
     opts = [f"--threads={' '.join(map(str, args.threads))}"] if args.threads != [1, 2] else []
+    if args.accuracy is not None:
+        opts.append(f"--accuracy={args.accuracy}")
     if args.smoke:
         args.size, args.history, args.threads, args.repeats = 64, 3, [1], 2
     variants = [v for v in VARIANTS if args.compile or "compiled" not in v]
@@ -298,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
             "bench_inference.py", args, opts + (["--compile"] if args.compile else [])
         ),
     }
+    if args.accuracy is not None and not args.smoke:
+        results["accuracy"] = accuracy(args.accuracy)
+        results["accuracy_data"] = "the validation split of `sim-small`"
     if not args.no_profile:
         runs, train = (1, 32) if args.smoke else (5, 128)
         results["profile"] = profile(args.size, args.history, runs, train, max(args.threads))

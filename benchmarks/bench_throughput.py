@@ -10,6 +10,8 @@ T = 4, 8, 16, 32, with every attention layer on the fused path
 (``scaled_dot_product_attention``) and on the explicit path (``AttentionBlock.fused = False``:
 ``softmax(q kᵀ/√d) v`` written out), training step and inference forward. The temporal attention
 costs O(T²) per patch, the rest of the model O(T) (token embedding) or O(1) (the decoder).
+The process keeps its heap between steps (``emberxr.memory.retain_heap``), as ``emberxr.fit``
+does on the CPU.
 
 Usage::
 
@@ -195,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
+    from emberxr.memory import retain_heap
+
+    retain_heap()  # as the training loop and the CPU runner do: each step's memory is reused
     if args.smoke:
         args.sizes, args.history, args.lengths, args.batch, args.repeats, args.threads = (
             [32],
