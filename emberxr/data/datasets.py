@@ -463,25 +463,24 @@ class FireSampleDataset(torch.utils.data.Dataset):
         front = self._front(e) if self.front_bias > 0 else None
         return random_crop(ev.shape, self.tile_size, rng, front=front, t=t, front_bias=self.front_bias)
 
-    def _normalise_static(self, raw: np.ndarray) -> np.ndarray:
-        if self.stats is not None:
-            out = np.asarray(self.stats.transform_static(raw), dtype=np.float32)
-            if isinstance(self.stats, NormStats):  # finite already (missing values are 0)
-                return out
-        else:
+    def _features(self, raw: np.ndarray, transform: str) -> np.ndarray:
+        """float32 features of raw bands: ``stats.<transform>(raw)`` (the raw values without
+        statistics), every non-finite value 0."""
+        if self.stats is None:
             out = raw.astype(np.float32, copy=True)
-        np.copyto(out, 0.0, where=~np.isfinite(out))
+        else:
+            out = np.asarray(getattr(self.stats, transform)(raw), dtype=np.float32)
+            if isinstance(self.stats, NormStats):  # finite already: missing values become 0
+                return out
+        np.copyto(out, 0.0, where=~np.isfinite(out))  # another normaliser may leave NaN
         return out
+
+    def _normalise_static(self, raw: np.ndarray) -> np.ndarray:
+        return self._features(raw, "transform_static")
 
     def _normalise_dynamic(self, raw: np.ndarray, plan: AugPlan) -> np.ndarray:
         """Raw dynamic window ``[h, C, H, W]`` → features: directions turned by ``plan``, normalised."""
-        raw = plan.band_values(raw, self.dynamic_names)
-        if self.stats is not None:  # NormStats give finite values; another normaliser may not
-            out = np.asarray(self.stats.transform_dynamic(raw), dtype=np.float32)
-        else:
-            out = raw.astype(np.float32, copy=True)
-        np.copyto(out, 0.0, where=~np.isfinite(out))
-        return out
+        return self._features(plan.band_values(raw, self.dynamic_names), "transform_dynamic")
 
     def _probe_aspect(self) -> tuple[int, int, float, float] | None:
         """If normalisation maps the raw ``aspect`` band to one feature channel by an affine map,
