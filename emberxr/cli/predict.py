@@ -126,9 +126,18 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import emberxr
-    from emberxr.errors import ThresholdNotSetError, WriteError
+    from emberxr.errors import ConfigError, Problem, ThresholdNotSetError, WriteError
 
     ensemble = args.members is not None
+    if args.amp and Path(args.checkpoint).suffix in EXPORTED_SUFFIXES:  # before reading anything
+        raise ConfigError(
+            [
+                Problem(
+                    f"--amp with the exported model {args.checkpoint}, which keeps its export's precision",
+                    "leave out --amp, or predict with the PyTorch checkpoint",
+                )
+            ]
+        )
     if Path(args.checkpoint).suffix in EXPORTED_SUFFIXES:
         from emberxr.export import load_exported
 

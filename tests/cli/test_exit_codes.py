@@ -47,6 +47,17 @@ def test_bad_input_exits_1_with_a_message_and_no_traceback(tmp_path, capsys):
     assert "Traceback" in err and "CheckpointError" in err and "emberxr predict: error: " in err
 
 
+def test_amp_with_an_exported_model_is_refused_before_anything_is_read(tmp_path, capsys):
+    onnx = tmp_path / "model.onnx"  # not even a file: the options are checked first
+    out = tmp_path / "f.tif"
+    assert (
+        main(["predict", str(onnx), str(tmp_path / "none.zarr"), "-o", str(out), "--amp"]) == EXIT_BAD_INPUT
+    )
+    err = capsys.readouterr().err
+    assert "--amp with the exported model" in err and "leave out --amp" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_internal_bug_exits_70_and_asks_for_a_report(monkeypatch, capsys):
     def broken(args):
         raise ZeroDivisionError("division by zero")
