@@ -52,7 +52,17 @@ import torch
 import xarray as xr
 
 from emberxr.errors import ConfigError, Problem, ThresholdNotSetError
-from emberxr.schema import CRS_STATUS, CUMULATIVE, DYNAMIC, FIRE, VALID, fire_kind, require_crs, wind_series
+from emberxr.schema import (
+    CRS_STATUS,
+    CUMULATIVE,
+    DYNAMIC,
+    FIRE,
+    VALID,
+    fire_kind,
+    grid_transform,
+    require_crs,
+    wind_series,
+)
 
 
 def _times(event: xr.Dataset) -> np.ndarray:
@@ -269,18 +279,42 @@ def _variable_attrs(variable: str, threshold: float | None) -> dict[str, Any]:
 def georeference(ds: xr.Dataset, event: xr.Dataset, inplace: bool = False) -> xr.Dataset:
     """``ds`` on ``event``'s grid: its CRS and transform, or (an event without a CRS) its
     ``crs_status``, so that writing the forecast as a GeoTIFF is refused with the reason.
-    ``inplace``: change ``ds`` itself (a dataset the caller has just made) instead of a copy."""
+    ``inplace``: change ``ds`` itself (a dataset the caller has just made) instead of a copy.
+
+    The event's grid-mapping coordinate is copied as it is, with the ``GeoTransform`` of the cell
+    centres (:func:`emberxr.schema.grid_transform`, what the GeoTIFF writer uses), and the
+    variables on the ``(y, x)`` grid point to it (CF ``grid_mapping``, as rioxarray writes it).
+    """
     import rioxarray  # noqa: F401
 
     ds = ds if inplace else ds.copy()
     gm = event.rio.grid_mapping
     if gm in event.coords and "crs_wkt" in event[gm].attrs:  # the event's grid mapping, as it is
-        ds = ds.assign_coords({gm: event[gm].variable.copy()}).rio.write_grid_mapping(gm, inplace=True)
-    elif (crs := event.rio.crs) is not None:
+        var = event.variables[gm].copy(deep=False)
+        var.attrs = {**var.attrs, "GeoTransform": " ".join(str(v) for v in _transform(event).to_gdal())}
+        ds.coords[gm] = var
+        ds.attrs.pop("transform", None)
+        for v in (*ds.data_vars.values(), ds):
+            v.attrs.pop("grid_mapping", None)
+            if v is ds or {"y", "x"} <= set(v.dims):
+                v.encoding["grid_mapping"] = gm
+        return ds
+    if (crs := event.rio.crs) is not None:
         ds = ds.rio.write_crs(crs, inplace=True)
     elif CRS_STATUS in event.attrs:
         ds.attrs[CRS_STATUS] = event.attrs[CRS_STATUS]
-    return ds.rio.write_transform(event.rio.transform(), inplace=True)
+    return ds.rio.write_transform(_transform(event), inplace=True)
+
+
+def _transform(event: xr.Dataset) -> Any:
+    """The event's affine transform: from its cell centres, unless its grid mapping stores a
+    rotated one or a side is one cell (then rioxarray's)."""
+    gm = event.variables.get(event.rio.grid_mapping)
+    stored = np.fromstring(gm.attrs.get("GeoTransform", ""), sep=" ") if gm is not None else np.zeros(0)
+    rotated = stored.size == 6 and (stored[2] != 0 or stored[4] != 0)
+    if rotated or event.sizes["x"] < 2 or event.sizes["y"] < 2:
+        return event.rio.transform()
+    return grid_transform(event.variables["x"].values, event.variables["y"].values)
 
 
 def forecast(
@@ -426,7 +460,11 @@ def forecast(
     }
     if threshold is not None:
         burning = (np.asarray(event[FIRE].data[t]) > 0) & valid
-        first = np.where(fmask.any(axis=0), np.argmax(fmask > 0, axis=0) + 1, 0)
+        hit = fmask > 0
+        # the first step (1-based) whose mask is set, 0 = none (one step: the mask itself)
+        first = (
+            hit[0].astype(np.int64) if horizon == 1 else np.where(hit.any(axis=0), hit.argmax(axis=0) + 1, 0)
+        )
         arrival = arrival_rows(first, burning, valid, time_step_hours(event))
         data["fire_mask"] = (("step", "y", "x"), fmask, _variable_attrs("fire_mask", threshold))
         data["arrival_time"] = (("y", "x"), arrival, _variable_attrs("arrival_time", threshold))
@@ -485,10 +523,8 @@ def to_dataarray(ds: xr.Dataset, squeeze: bool = True) -> xr.DataArray:
     ``band_descriptions`` (what :func:`emberxr.io.to_geotiff` reads), as ``emberxr predict``
     writes them.
     """
-    # Variables, not DataArrays: they share ds's grid, so there is nothing to align
-    da = ds["probability"].assign_coords(
-        {k: ds[k].variable for k in ("fire_mask", "arrival_time") if k in ds}
-    )
+    # set_coords only relabels ds's variables: no alignment, no copy
+    da = ds.set_coords([k for k in ("fire_mask", "arrival_time") if k in ds.data_vars])["probability"]
     da.attrs.update(ds.attrs)
     labels = step_labels(ds)
     if squeeze and da.sizes["step"] == 1:

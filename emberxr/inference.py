@@ -14,9 +14,9 @@ maps:
    whole (nor are its dynamic bands, shared by the ``N`` histories). Reads go through
    :class:`RowBlocks`: whole storage-chunk rows, kept until the strips have moved past, so each
    stored chunk is decoded once and the time stays linear in the area. Each strip goes through the
-   training preprocessing
-   (:class:`~emberxr.data.datasets.FireSampleDataset`: normalisation, padding to the patch size)
-   and the windows are cut from it.
+   training preprocessing (:func:`~emberxr.data.datasets.assemble_sample`, what every
+   :class:`~emberxr.data.datasets.FireSampleDataset` sample goes through: normalisation, padding
+   to the patch size) and the windows are cut from it.
 3. **Batches.** Windows of all ``N`` histories are run in batches (about :data:`BATCH_PIXELS`
    pixels each) under :func:`torch.inference_mode` on the chosen device, with the fused attention
    path (``record_attention`` off), optionally channels-last and ``torch.compile``. A model's
@@ -60,14 +60,8 @@ from emberxr.data.tiling import Tile, eval_tiles
 from emberxr.errors import ConfigError, Problem
 from emberxr.memory import release, retain_heap
 from emberxr.schema import (
-    BAND,
-    BAND_KIND,
-    CRS_STATUS,
-    DBAND,
-    DBAND_KIND,
     DYNAMIC,
     FIRE,
-    FIRE_KIND,
     STATIC,
     VALID,
 )
@@ -239,6 +233,14 @@ def _taper(length: int, lo: int, hi: int) -> np.ndarray:
     return w
 
 
+@functools.lru_cache(maxsize=64)
+def _weights(h: int, lo_y: int, hi_y: int, w: int, lo_x: int, hi_x: int) -> np.ndarray:
+    """The 2-D taper of a window (read-only: a window plan has few distinct ones)."""
+    out = np.outer(_taper(h, lo_y, hi_y), _taper(w, lo_x, hi_x))
+    out.flags.writeable = False
+    return out
+
+
 @functools.lru_cache(maxsize=16)
 def _overlaps(starts: tuple[int, ...], size: int) -> dict[int, tuple[int, int]]:
     """``start -> (overlap with the previous window, overlap with the next)`` along one axis."""
@@ -248,6 +250,11 @@ def _overlaps(starts: tuple[int, ...], size: int) -> dict[int, tuple[int, int]]:
         hi = s + size - starts[i + 1] if i + 1 < len(starts) else 0
         out[s] = (max(lo, 0), max(hi, 0))
     return out
+
+
+def _count(bands: Sequence[Sequence[Tile]]) -> int:
+    """Windows in rows of windows."""
+    return sum(len(b) for b in bands)
 
 
 @dataclass(frozen=True)
@@ -274,13 +281,13 @@ class WindowPlan:
     @property
     def n_windows(self) -> int:
         """Number of windows."""
-        return sum(len(b) for b in self.bands)
+        return _count(self.bands)
 
     def weights(self, tile: Tile) -> np.ndarray:
-        """Blending weights ``[h, w]`` of one window (:func:`taper` along both axes)."""
+        """Blending weights ``[h, w]`` of one window (:func:`taper` along both axes; read-only)."""
         lo_y, hi_y = _overlaps(tuple(b[0].y0 for b in self.bands), self.window[0])[tile.y0]
         lo_x, hi_x = _overlaps(tuple(t.x0 for t in self.bands[0]), self.window[1])[tile.x0]
-        return np.outer(_taper(tile.h, lo_y, hi_y), _taper(tile.w, lo_x, hi_x))
+        return _weights(tile.h, lo_y, hi_y, tile.w, lo_x, hi_x)
 
 
 def plan_windows(
@@ -347,7 +354,7 @@ class Panel:
     @property
     def n_windows(self) -> int:
         """Number of windows the panel runs."""
-        return sum(len(b) for b in self.bands)
+        return _count(self.bands)
 
 
 def plan_panels(plan: WindowPlan, width: int | None = None) -> list[Panel]:
@@ -466,9 +473,8 @@ _COMPILED: weakref.WeakKeyDictionary[torch.nn.Module, Any] = weakref.WeakKeyDict
 
 
 def _param_device(model: torch.nn.Module) -> torch.device | None:
-    for t in (*model.parameters(), *model.buffers()):
-        return t.device
-    return None
+    first = next(itertools.chain(model.parameters(), model.buffers()), None)
+    return None if first is None else first.device
 
 
 def _channels_last(model: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -706,59 +712,6 @@ def _row_sources(dynamic: Any, block: int | None) -> Any:
     return RowBlocks(dynamic, 2, block)
 
 
-def _strip_events(
-    event: xr.Dataset,
-    rows: slice,
-    static: np.ndarray,
-    valid: np.ndarray,
-    fire: np.ndarray,
-    wind: np.ndarray,
-    times: np.ndarray,
-    dynamic: np.ndarray | None = None,
-) -> list[xr.Dataset]:
-    """In-memory events of one strip, one per history: ``fire [N, h, rows, W]`` plus a dummy target
-    frame, the event's static bands ``[C, rows, W]`` and validity ``[rows, W]`` over the same rows, ``wind [N, h, 2]`` and (events
-    with dynamic bands) the raw dynamic bands ``[h, Cd, rows, W]`` shared by every history (the
-    dummy target step repeats the last step's: the dataset never reads a target step's).
-
-    The one place prediction inputs become events (what
-    :class:`~emberxr.data.datasets.FireSampleDataset` preprocesses exactly as in training). They
-    carry only what the dataset reads (no georeferencing: this is per strip and must be cheap).
-    """
-    from emberxr.schema import FIRE, WIND_U, WIND_V
-
-    static = static.astype(np.float32, copy=False)
-    valid = valid.astype(bool, copy=False)
-    dt = times[-1] - times[-2] if len(times) > 1 else np.timedelta64(1, "h")
-    coords = {
-        "time": np.concatenate([times, times[-1:] + dt]),
-        BAND: np.asarray(event[BAND].values),
-        BAND_KIND: (BAND, np.asarray(event[BAND_KIND].values)),
-    }
-    attrs = {"event_id": str(event.attrs.get("event_id", "event")), "source": "forecast"}
-    attrs.update({k: event.attrs[k] for k in (FIRE_KIND, CRS_STATUS) if k in event.attrs})
-    shared = {}
-    if dynamic is not None:
-        coords[DBAND] = np.asarray(event[DBAND].values)
-        if DBAND_KIND in event.coords:
-            coords[DBAND_KIND] = (DBAND, np.asarray(event[DBAND_KIND].values))
-        shared[DYNAMIC] = (("time", DBAND, "y", "x"), np.concatenate([dynamic, dynamic[-1:]]))
-    out = []
-    for n in range(fire.shape[0]):
-        f = np.concatenate([fire[n], fire[n, -1:]])
-        w = np.concatenate([wind[n], wind[n, -1:]])
-        data = {
-            FIRE: (("time", "y", "x"), f),
-            STATIC: ((BAND, "y", "x"), static),
-            WIND_U: (("time",), w[:, 0]),
-            WIND_V: (("time",), w[:, 1]),
-            VALID: (("y", "x"), valid),
-            **shared,
-        }
-        out.append(xr.Dataset(data, coords=coords, attrs=attrs))
-    return out
-
-
 class PackedMask:
     """A binary ``[H, W]`` mask kept at one bit per pixel (``numpy.packbits`` along rows).
 
@@ -858,23 +811,38 @@ def _strip_samples(
     rows: slice,
     sources: _Sources,
     wind: np.ndarray,
-    times: np.ndarray,
     stats: Any,
-    max_history: int,
     patch_size: int,
 ) -> list[dict[str, Any]]:
-    """One preprocessed whole-strip sample per history (training preprocessing, no tokens)."""
-    from emberxr.data.datasets import FireSampleDataset
+    """One preprocessed whole-strip sample per history: ``fire [N, h, rows, W]`` with the
+    event's static bands, validity and (events with them) dynamic bands over the same rows and
+    ``wind [N, h, 2]``, through :func:`~emberxr.data.datasets.assemble_sample`, the training
+    preprocessing (normalisation, padding to the patch size; no tokens). The target frame a
+    sample carries is a placeholder (the last frame again): a forecast has none."""
+    from emberxr.data.datasets import assemble_sample, features
 
     fire = (sources.fire(rows) > 0).astype(np.uint8)
-    dyn = None if sources.dynamic is None else _dynamic_rows(sources.dynamic, rows)
-    events = _strip_events(event, rows, sources.static(rows), sources.valid(rows), fire, wind, times, dyn)
-    ds = FireSampleDataset(
-        events, stats, max_history=max_history, patch_size=patch_size, strict=False, train=False, preload=True
-    )
-    last = fire.shape[1] - 1
-    items = [i for i in range(len(ds)) if ds.sample_info(i)["t"] == last]
-    return [ds[i] for i in items]
+    static = features(np.asarray(sources.static(rows), np.float32), stats, "transform_static")
+    valid = np.asarray(sources.valid(rows), bool)
+    dynamic = None
+    if sources.dynamic is not None:
+        dynamic = features(_dynamic_rows(sources.dynamic, rows), stats, "transform_dynamic")
+    n, h = fire.shape[:2]
+    meta = {"event_id": str(event.attrs.get("event_id", "event")), "t": h - 1}
+    return [
+        assemble_sample(
+            np.concatenate([fire[i], fire[i, -1:]]),
+            valid,
+            static,  # shared by the N samples: nothing downstream writes to it
+            wind[i],
+            stats=stats,
+            patch_size=patch_size,
+            hist_len=h,
+            meta=dict(meta),
+            dynamic=dynamic,
+        )
+        for i in range(n)
+    ]
 
 
 class _Columns:
@@ -1175,6 +1143,9 @@ def predict_histories(
         )
     if problems:
         raise ConfigError(problems, subject="predict_histories")
+    compatible = getattr(stats, "check_compatible", None)
+    if compatible is not None:  # the event's bands are the training bands, in their order
+        compatible(event)
     if calibrator is not None:
         from emberxr.products.calibration import check_calibration
 
@@ -1202,8 +1173,8 @@ def predict_histories(
     panels = plan_panels(plan)
     total = sum(panel.n_windows for panel in panels) * N
     bar = progress_bar(desc=desc, total=total, unit="window", enabled=progress, delay=1.0)
-    job = _Job(plan, event, fire_hist, dynamic_hist, wind, times, stats, max_history, p, N,
-               int(batch_size), tokens, token_mode, calibrator)  # fmt: skip
+    job = _Job(plan, event, fire_hist, dynamic_hist, wind, stats, p, N, int(batch_size), tokens, token_mode,
+               calibrator)  # fmt: skip
     with runner, bar:
         for panel in panels:
             _run_panel(job, panel, runner, out, bar)
@@ -1221,9 +1192,7 @@ class _Job:
     fire_hist: Any
     dynamic_hist: Any
     wind: np.ndarray
-    times: np.ndarray
     stats: Any
-    max_history: int
     patch_size: int
     n: int
     batch_size: int
@@ -1260,9 +1229,7 @@ def _run_panel(job: _Job, panel: Panel, runner: Runner, sink: BlockSink, bar: An
             weights[t] = plan.weights(t)
             blender.add_weight(t, weights[t])
         with record_function("emberxr::inputs"):  # stages named for torch.profiler
-            strips = _strip_samples(
-                job.event, slice(y0, y1), sources, job.wind, job.times, job.stats, job.max_history, p
-            )
+            strips = _strip_samples(job.event, slice(y0, y1), sources, job.wind, job.stats, p)
         cuts, copies = _distinct_windows(group, strips, y0, p, N, xa)
         items = list(cuts)
         for s in range(0, len(items), batch_size):

@@ -11,8 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from emberxr.errors import ConfigError
+from emberxr.errors import ConfigError, EventValidationError
 from emberxr.inference import (
+    Runner,
     TorchRunner,
     plan_panels,
     plan_windows,
@@ -341,6 +342,77 @@ def test_device_resolution():
         assert training_device({"training": {"device": "auto"}}) == "cpu"
     else:  # pragma: no cover - GPU machines
         assert training_device({"training": {"device": "auto"}}) == "cuda"
+
+
+class _Capture(Runner):
+    """Keeps the batches it is given; logits 0."""
+
+    def __init__(self) -> None:
+        self.batches: list[dict] = []
+
+    def logits(self, batch):
+        self.batches.append(batch)
+        return torch.zeros((batch["fire"].shape[0], 1, *batch["fire"].shape[-2:]))
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_forecast_inputs_are_the_training_samples(make_synthetic_event, dynamic):
+    """A forecast's window is exactly what FireSampleDataset gives for the same (event, t): the
+    same normalisation, padding, wind and dynamic bands (shared code, checked here end to end)."""
+    from emberxr.data.datasets import FireSampleDataset
+
+    ev = make_synthetic_event(
+        height=36, width=44, steps=7, dynamic=dynamic, invalid_border=2
+    )  # padded to 40×48
+    stats = compute_stats([ev])
+    t, h = 5, 4
+    steps = slice(t - h + 1, t + 1)
+    fire = (ev["fire"].values[None, steps] > 0).astype(np.uint8)
+    wind = np.asarray(wind_series(ev), np.float32)[None, steps]
+    dyn = ev["dynamic"].values[steps] if dynamic else None
+    runner = _Capture()
+    predict_histories(runner, stats, ev, fire, wind, ev["time"].values[steps], max_history=h, patch_size=8,
+                      dynamic_hist=dyn)  # fmt: skip
+    (batch,) = runner.batches
+    ds = FireSampleDataset([ev], stats, max_history=h, patch_size=8)
+    sample = ds[next(i for i in range(len(ds)) if ds.sample_info(i)["t"] == t)]
+    keys = ["fire", "static", "valid", "wind"] + (["dynamic"] if dynamic else [])
+    for k in keys:
+        assert batch[k].shape[0] == 1 and batch[k][0].dtype == sample[k].dtype, k
+        torch.testing.assert_close(batch[k][0], sample[k], rtol=0, atol=0, msg=k)
+    assert int(batch["hist_len"][0]) == sample["hist_len"] == h
+    assert batch["static"].abs().sum() > 0 and batch["fire"].sum() > 0  # not a comparison of zeros
+
+
+def test_an_event_with_other_bands_is_refused_before_the_model_runs(scene):
+    stats = compute_stats([scene])
+    renamed = scene.assign_coords(band=[f"other{i}" for i in range(scene.sizes["band"])])
+    fire, wind, times = _inputs(renamed)
+    runner = _Capture()
+    with pytest.raises(EventValidationError, match="missing from the event"):
+        predict_histories(runner, stats, renamed, fire, wind, times, max_history=4, patch_size=8)
+    assert runner.batches == []
+
+
+def test_forecast_is_on_the_event_grid_mapping_and_transform(scene):
+    import xarray as xr
+
+    from emberxr.forecast import georeference
+
+    gm = scene.rio.grid_mapping
+    before = dict(scene[gm].attrs)
+    ds = xr.Dataset({"p": (("y", "x"), np.zeros(scene["fire"].shape[1:], np.float32))},
+                    coords={"y": scene["y"].values, "x": scene["x"].values})  # fmt: skip
+    out = georeference(ds, scene)
+    assert out is not ds and gm not in ds.coords  # a copy unless inplace
+    assert out.rio.crs == scene.rio.crs and out["p"].encoding["grid_mapping"] == gm
+    assert out["p"].rio.transform().almost_equals(scene.rio.transform())
+    assert out[gm].attrs["crs_wkt"] == scene[gm].attrs["crs_wkt"]
+    assert dict(scene[gm].attrs) == before  # the event's grid mapping is not changed
+    # a rotated grid keeps the event's own transform (cell centres cannot describe it)
+    rotated = scene.copy()
+    rotated[gm].attrs = {**before, "GeoTransform": "500000 30 5 4200000 5 -30"}
+    assert georeference(ds, rotated)[gm].attrs["GeoTransform"] == "500000.0 30.0 5.0 4200000.0 5.0 -30.0"
 
 
 def test_torch_runner_restores_the_model():

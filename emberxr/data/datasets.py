@@ -49,6 +49,8 @@ __all__ = [
     "FireSampleDataset",
     "PixelFireDataset",
     "TokenFireDataset",
+    "assemble_sample",
+    "features",
 ]
 
 
@@ -463,24 +465,12 @@ class FireSampleDataset(torch.utils.data.Dataset):
         front = self._front(e) if self.front_bias > 0 else None
         return random_crop(ev.shape, self.tile_size, rng, front=front, t=t, front_bias=self.front_bias)
 
-    def _features(self, raw: np.ndarray, transform: str) -> np.ndarray:
-        """float32 features of raw bands: ``stats.<transform>(raw)`` (the raw values without
-        statistics), every non-finite value 0."""
-        if self.stats is None:
-            out = raw.astype(np.float32, copy=True)
-        else:
-            out = np.asarray(getattr(self.stats, transform)(raw), dtype=np.float32)
-            if isinstance(self.stats, NormStats):  # finite already: missing values become 0
-                return out
-        np.copyto(out, 0.0, where=~np.isfinite(out))  # another normaliser may leave NaN
-        return out
-
     def _normalise_static(self, raw: np.ndarray) -> np.ndarray:
-        return self._features(raw, "transform_static")
+        return features(raw, self.stats, "transform_static")
 
     def _normalise_dynamic(self, raw: np.ndarray, plan: AugPlan) -> np.ndarray:
         """Raw dynamic window ``[h, C, H, W]`` → features: directions turned by ``plan``, normalised."""
-        return self._features(plan.band_values(raw, self.dynamic_names), "transform_dynamic")
+        return features(plan.band_values(raw, self.dynamic_names), self.stats, "transform_dynamic")
 
     def _probe_aspect(self) -> tuple[int, int, float, float] | None:
         """If normalisation maps the raw ``aspect`` band to one feature channel by an affine map,
@@ -599,63 +589,150 @@ class FireSampleDataset(torch.utils.data.Dataset):
         tile: Tile,
         dynamic: np.ndarray | None = None,
     ) -> dict[str, Any]:
-        p = self.patch_size
-        burned = frames > 0
-        fire = burned[:-1].astype(np.float32)
-        target = burned[-1:].astype(np.float32)
-        valid = np.asarray(valid, dtype=bool)[None]
-        wind = plan.vector(np.asarray(wind, np.float32))
-        if self.stats is not None:
-            wind = np.asarray(self.stats.transform_wind(wind), np.float32)
-        fire, target, valid, static = (plan.spatial(a) for a in (fire, target, valid, static))
-        if dynamic is not None:
-            dynamic = plan.spatial(dynamic)
-        if self.strict:
-            fire, target, valid, static = (crop_to_multiple(a, p) for a in (fire, target, valid, static))
-            if dynamic is not None:
-                dynamic = crop_to_multiple(dynamic, p)
-        else:
-            fire, target, static = (pad_to_multiple(a, p)[0] for a in (fire, target, static))
-            valid = pad_to_multiple(valid, p, value=False)[0]
-            if dynamic is not None:
-                dynamic = pad_to_multiple(dynamic, p)[0]
-        gy, gx = fire.shape[-2] // p, fire.shape[-1] // p
-        sample: dict[str, Any] = {
-            "fire": fire,
-            "wind": np.ascontiguousarray(wind, dtype=np.float32),
-            "static": static,
-            "valid": valid,
-            "target": target,
-            "hist_len": int(h),
-            "patch_size": p,
-            "grid": (gy, gx),
-            "meta": {
-                "event_id": self._ev[e].event_id,
-                "event_idx": int(e),
-                "t": int(t),
-                "y0": int(tile.y0),
-                "x0": int(tile.x0),
-                "h": int(tile.h),
-                "w": int(tile.w),
-                "core": tile.core,
-                "aug": None if plan.identity else (plan.flip_lr, plan.flip_ud, plan.k),
-            },
+        meta = {
+            "event_id": self._ev[e].event_id,
+            "event_idx": int(e),
+            "t": int(t),
+            "y0": int(tile.y0),
+            "x0": int(tile.x0),
+            "h": int(tile.h),
+            "w": int(tile.w),
+            "core": tile.core,
+            "aug": None if plan.identity else (plan.flip_lr, plan.flip_ud, plan.k),
         }
+        return assemble_sample(
+            frames,
+            valid,
+            static,
+            wind,
+            stats=self.stats,
+            patch_size=self.patch_size,
+            hist_len=h,
+            meta=meta,
+            plan=plan,
+            dynamic=dynamic,
+            strict=self.strict,
+            tokens=self.tokens,
+            token_mode=self.token_mode,
+            pixels=self.pixels,
+        )
+
+
+def features(raw: np.ndarray, stats: Any, transform: str) -> np.ndarray:
+    """float32 features of raw bands: ``stats.<transform>(raw)`` (``"transform_static"`` or
+    ``"transform_dynamic"``; the raw values without statistics), every non-finite value 0.
+
+    Parameters
+    ----------
+    raw
+        Raw bands (``[C, H, W]`` static, ``[T, C, H, W]`` dynamic).
+    stats
+        A ``NormStats`` (or another normaliser with the same methods), or None.
+    transform
+        The normaliser's method to apply.
+    """
+    if stats is None:
+        out = raw.astype(np.float32, copy=True)
+    else:
+        out = np.asarray(getattr(stats, transform)(raw), dtype=np.float32)
+        if isinstance(stats, NormStats):  # finite already: missing values become 0
+            return out
+    np.copyto(out, 0.0, where=~np.isfinite(out))  # another normaliser may leave NaN
+    return out
+
+
+def assemble_sample(
+    frames: np.ndarray,
+    valid: np.ndarray,
+    static: np.ndarray,
+    wind: np.ndarray,
+    *,
+    stats: Any,
+    patch_size: int,
+    hist_len: int,
+    meta: dict[str, Any],
+    plan: AugPlan | None = None,
+    dynamic: np.ndarray | None = None,
+    strict: bool = False,
+    tokens: bool = False,
+    token_mode: str = "pixels",
+    pixels: bool = False,
+) -> dict[str, Any]:
+    """One sample (torch tensors) from the arrays of its window: the preprocessing every sample of
+    :class:`FireSampleDataset` goes through, and what a forecast's inputs go through
+    (:mod:`emberxr.inference`), so the two cannot drift apart.
+
+    Parameters
+    ----------
+    frames
+        ``[h + 1, H, W]`` raw fire frames: the history, then the target frame (fire where > 0).
+    valid
+        ``[H, W]`` pixel validity.
+    static
+        ``[Cs, H, W]`` normalised static features (:func:`features`); may be changed in place.
+    wind
+        ``[h, 2]`` raw wind (u, v) of the history steps.
+    stats
+        The normaliser (its ``transform_wind``), or None (raw wind).
+    patch_size, strict
+        Pad (``strict=False``) or crop (``strict=True``) the window to multiples of the patch size.
+    hist_len, meta
+        The sample's ``hist_len`` and ``meta``.
+    plan
+        The augmentation drawn for the sample (None: none).
+    dynamic
+        ``[h, Cd, H, W]`` normalised dynamic features, or None.
+    tokens, token_mode, pixels
+        Also cut patch tokens (:func:`~emberxr.tokens.make_tokens`) / stack ``pixels``.
+    """
+    plan = AugPlan() if plan is None else plan
+    p = int(patch_size)
+    burned = frames > 0
+    fire = burned[:-1].astype(np.float32)
+    target = burned[-1:].astype(np.float32)
+    valid = np.asarray(valid, dtype=bool)[None]
+    wind = plan.vector(np.asarray(wind, np.float32))
+    if stats is not None:
+        wind = np.asarray(stats.transform_wind(wind), np.float32)
+    fire, target, valid, static = (plan.spatial(a) for a in (fire, target, valid, static))
+    if dynamic is not None:
+        dynamic = plan.spatial(dynamic)
+    if strict:
+        fire, target, valid, static = (crop_to_multiple(a, p) for a in (fire, target, valid, static))
         if dynamic is not None:
-            sample["dynamic"] = np.ascontiguousarray(dynamic, dtype=np.float32)
-        if self.tokens:
-            sample.update(make_tokens(fire, static, valid[0], target[0], p, self.token_mode, dynamic=dynamic))
-        if self.pixels:
-            T = fire.shape[0]
-            H, W = fire.shape[-2:]
-            w = np.broadcast_to(sample["wind"][:, :, None, None], (T, 2, H, W))
-            st = np.broadcast_to(static[None], (T, *static.shape))
-            extra = [dynamic] if dynamic is not None else []
-            sample["pixels"] = np.concatenate([fire[:, None], w, st, *extra], axis=1)
-        return {
-            k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v)
-            for k, v in sample.items()
-        }
+            dynamic = crop_to_multiple(dynamic, p)
+    else:
+        fire, target, static = (pad_to_multiple(a, p)[0] for a in (fire, target, static))
+        valid = pad_to_multiple(valid, p, value=False)[0]
+        if dynamic is not None:
+            dynamic = pad_to_multiple(dynamic, p)[0]
+    gy, gx = fire.shape[-2] // p, fire.shape[-1] // p
+    sample: dict[str, Any] = {
+        "fire": fire,
+        "wind": np.ascontiguousarray(wind, dtype=np.float32),
+        "static": static,
+        "valid": valid,
+        "target": target,
+        "hist_len": int(hist_len),
+        "patch_size": p,
+        "grid": (gy, gx),
+        "meta": meta,
+    }
+    if dynamic is not None:
+        sample["dynamic"] = np.ascontiguousarray(dynamic, dtype=np.float32)
+    if tokens:
+        sample.update(make_tokens(fire, static, valid[0], target[0], p, token_mode, dynamic=dynamic))
+    if pixels:
+        T = fire.shape[0]
+        H, W = fire.shape[-2:]
+        w = np.broadcast_to(sample["wind"][:, :, None, None], (T, 2, H, W))
+        st = np.broadcast_to(static[None], (T, *static.shape))
+        extra = [dynamic] if dynamic is not None else []
+        sample["pixels"] = np.concatenate([fire[:, None], w, st, *extra], axis=1)
+    return {
+        k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v)
+        for k, v in sample.items()
+    }
 
 
 def PixelFireDataset(events: Any, stats: Any = None, **kwargs: Any) -> FireSampleDataset:
