@@ -450,11 +450,11 @@ class Runner:
     numpy) and ``runner(batch) -> probabilities [B, H, W]`` (numpy).
 
     A context manager: :func:`predict_histories` enters it around a prediction (to move a model
-    to its device and back, for instance). Subclasses implement :meth:`logits`.
+    to its device and back, for instance). Subclasses implement :meth:`logits`. Batches come as
+    :func:`~emberxr.data.collate.temporal_collate` makes them (left-padded to their longest
+    history); a runner whose model needs a fixed history length pads them itself, as the
+    exported models' runners do (:mod:`emberxr.export`).
     """
-
-    #: left-pad every batch to this many steps (exported models have a fixed history length)
-    history: int | None = None
 
     def __enter__(self) -> Runner:
         return self
