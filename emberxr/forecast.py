@@ -203,7 +203,7 @@ def _rollout(
     valid_rows = _row_reader(valid, event)
     for k in range(1, horizon + 1):
         last = _row_reader(frames.last, event)
-        mask_k = np.zeros((H, W), np.uint8) if k < horizon else None
+        mask_k = PackedMask.zeros((H, W)) if k < horizon else None  # fed back: one bit per pixel
 
         def on_rows(
             row0: int, col0: int, rows: np.ndarray, k: int = k, last: Any = last, mask_k: Any = mask_k
@@ -219,7 +219,7 @@ def _rollout(
             if cumulative:
                 mask |= (last(ys, xs) > 0) & v
             if mask_k is not None:
-                mask_k[ys, xs] = mask
+                mask_k.put(row0, col0, mask)
             emit(k, row0, col0, np.where(v, p, np.nan).astype(np.float32), mask, v)
 
         predict_histories(
@@ -239,7 +239,7 @@ def _rollout(
         if mask_k is None:
             break
         # roll forward: append the thresholded forecast, drop frames beyond max_history
-        frames = frames.rolled(PackedMask(mask_k), max_history)
+        frames = frames.rolled(mask_k, max_history)
         wind_hist = np.concatenate([wind_hist, future.uv[k - 1][None]])[-max_history:]
         t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
         if dyn is not None:

@@ -724,6 +724,29 @@ class PackedMask:
         self.shape = a.shape
         self.bits = np.packbits(a, axis=1)
 
+    @classmethod
+    def zeros(cls, shape: tuple[int, int]) -> PackedMask:
+        """An all-zero mask of ``shape`` ``(H, W)``, to be filled block by block with :meth:`put`."""
+        out = cls.__new__(cls)
+        out.shape = (int(shape[0]), int(shape[1]))
+        out.bits = np.zeros((out.shape[0], -(-out.shape[1] // 8)), np.uint8)
+        return out
+
+    def put(self, row0: int, col0: int, block: Any) -> None:
+        """Set the pixels of ``block [h, w]`` (> 0: set) whose top-left pixel is ``(row0, col0)``.
+
+        Each pixel is put at most once after :meth:`zeros` (blocks are OR-ed into the bits, so a
+        block sharing a byte with its neighbour leaves the neighbour's bits as they are).
+        """
+        b = np.asarray(block) > 0
+        h, w = b.shape
+        lead = int(col0) % 8
+        padded = np.zeros((h, -(-(lead + w) // 8) * 8), bool)
+        padded[:, lead : lead + w] = b
+        packed = np.packbits(padded, axis=1)
+        first = int(col0) // 8
+        self.bits[row0 : row0 + h, first : first + packed.shape[1]] |= packed
+
     def __getitem__(self, index: Any) -> np.ndarray:
         rows, cols = index if isinstance(index, tuple) else (index, slice(None))
         return np.unpackbits(self.bits[rows], axis=1, count=self.shape[1])[:, cols]

@@ -620,6 +620,14 @@ def test_packed_masks_and_frame_stacks_read_rows_like_arrays():
     assert m.bits.nbytes <= 37 * 4  # one bit per pixel (rows padded to bytes)
     np.testing.assert_array_equal(m[5:20], a[5:20])
     np.testing.assert_array_equal(m[5:20, 3:11], a[5:20, 3:11])
+    # filled block by block, as a roll-out's sink gets them (panels cut at columns that are not
+    # byte-aligned, rows top to bottom in each): the same bits as packing the whole mask
+    built = PackedMask.zeros(a.shape)
+    for c0, c1 in ((0, 11), (11, 19), (19, 29)):
+        for r0 in range(0, 37, 10):
+            built.put(r0, c0, a[r0 : r0 + 10, c0:c1] * 5)  # values > 0 are set
+    np.testing.assert_array_equal(built.bits, m.bits)
+    np.testing.assert_array_equal(built[:, :], a)
     whole = da.from_array(a * 3, chunks=(37, 10))  # one chunk along y: decoded once, packed
     rows = da.from_array(a, chunks=(8, 29))  # chunked along y: stays lazy
     stack = FrameStack([whole, rows, a])
