@@ -38,11 +38,13 @@ Every step runs :func:`emberxr.inference.predict_histories`: scenes larger than 
 batched, on ``device``. :func:`forecast` returns the forecast in memory; :func:`write_prediction`
 streams it to GeoTIFF/COG files strip by strip, reading a lazy event window by window, so scenes
 of any size are predicted in bounded memory (a multi-step forecast keeps one bit-packed mask per
-step and the previous step's probability in memory, the inputs of the next step).
+step in memory; the previous step's probability and the first step each pixel was reached go to
+a temporary file for a huge scene: :class:`~emberxr.inference.SceneBuffer`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -184,7 +186,7 @@ def _rollout(
     For cumulative fire, probabilities are made non-decreasing over steps and masks keep the cells
     burning at the previous step.
     """
-    from emberxr.inference import FrameStack, PackedMask, predict_histories
+    from emberxr.inference import FrameStack, PackedMask, SceneBuffer, predict_histories
 
     H, W = int(event.sizes["y"]), int(event.sizes["x"])
     times = _times(event)
@@ -199,51 +201,55 @@ def _rollout(
     dyn = dynamic_history(event, t, h)
     step_td = np.timedelta64(round(time_step_hours(event) * 3600), "s")
     thr = np.inf if threshold is None else float(threshold)
-    prev_p = np.zeros((H, W), np.float32) if horizon > 1 and cumulative else None
     valid_rows = _row_reader(valid, event)
-    for k in range(1, horizon + 1):
-        last = _row_reader(frames.last, event)
-        mask_k = PackedMask.zeros((H, W)) if k < horizon else None  # fed back: one bit per pixel
+    # cumulative fire: probabilities never fall from one step to the next (the previous step's
+    # are kept in a temporary file for a huge scene: SceneBuffer)
+    prev_p = SceneBuffer((H, W), np.float32) if horizon > 1 and cumulative else None
+    with prev_p if prev_p is not None else contextlib.nullcontext():
+        for k in range(1, horizon + 1):
+            last = _row_reader(frames.last, event)
+            mask_k = PackedMask.zeros((H, W)) if k < horizon else None  # fed back: one bit per pixel
 
-        def on_rows(
-            row0: int, col0: int, rows: np.ndarray, k: int = k, last: Any = last, mask_k: Any = mask_k
-        ) -> None:
-            ys, xs = slice(row0, row0 + rows.shape[1]), slice(col0, col0 + rows.shape[2])
-            p = rows[0]
-            if prev_p is not None:
-                if k > 1:
-                    p = np.maximum(p, prev_p[ys, xs])
-                prev_p[ys, xs] = p
-            v = valid_rows(ys, xs).astype(bool)
-            mask = (p >= thr) & v
-            if cumulative:
-                mask |= (last(ys, xs) > 0) & v
-            if mask_k is not None:
-                mask_k.put(row0, col0, mask)
-            emit(k, row0, col0, np.where(v, p, np.nan).astype(np.float32), mask, v)
+            def on_rows(
+                row0: int, col0: int, rows: np.ndarray, k: int = k, last: Any = last, mask_k: Any = mask_k
+            ) -> None:
+                ys, xs = slice(row0, row0 + rows.shape[1]), slice(col0, col0 + rows.shape[2])
+                p = rows[0]
+                if prev_p is not None:
+                    if k > 1:
+                        p = np.maximum(p, prev_p.get(row0, col0, *p.shape))
+                    if k < horizon:
+                        prev_p.put(row0, col0, p)
+                v = valid_rows(ys, xs).astype(bool)
+                mask = (p >= thr) & v
+                if cumulative:
+                    mask |= (last(ys, xs) > 0) & v
+                if mask_k is not None:
+                    mask_k.put(row0, col0, mask)
+                emit(k, row0, col0, np.where(v, p, np.nan).astype(np.float32), mask, v)
 
-        predict_histories(
-            model,
-            stats,
-            event,
-            frames,
-            wind_hist[None],
-            t_hist,
-            dynamic_hist=dyn,
-            max_history=max_history,
-            progress=progress,
-            desc=f"forecast step {k}/{horizon}",
-            sink=on_rows,
-            **predict,
-        )
-        if mask_k is None:
-            break
-        # roll forward: append the thresholded forecast, drop frames beyond max_history
-        frames = frames.rolled(mask_k, max_history)
-        wind_hist = np.concatenate([wind_hist, future.uv[k - 1][None]])[-max_history:]
-        t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
-        if dyn is not None:
-            dyn = [*dyn, next_dynamic(event, t + k, dyn)][-max_history:]
+            predict_histories(
+                model,
+                stats,
+                event,
+                frames,
+                wind_hist[None],
+                t_hist,
+                dynamic_hist=dyn,
+                max_history=max_history,
+                progress=progress,
+                desc=f"forecast step {k}/{horizon}",
+                sink=on_rows,
+                **predict,
+            )
+            if mask_k is None:
+                break
+            # roll forward: append the thresholded forecast, drop frames beyond max_history
+            frames = frames.rolled(mask_k, max_history)
+            wind_hist = np.concatenate([wind_hist, future.uv[k - 1][None]])[-max_history:]
+            t_hist = np.concatenate([t_hist, t_hist[-1:] + step_td])[-max_history:]
+            if dyn is not None:
+                dyn = [*dyn, next_dynamic(event, t + k, dyn)][-max_history:]
 
 
 def _attrs(
@@ -695,12 +701,11 @@ def write_prediction(
     NotGeoreferencedError
         The event has no CRS (the files could not be placed on a map).
     """
-    import contextlib
     from pathlib import Path
 
+    from emberxr.inference import SceneBuffer
     from emberxr.io.geotiff import GeoTiffWriter
     from emberxr.products.wind import future_wind as resolve_future_wind
-    from emberxr.schema import grid_transform
 
     options = dict(options)
     future_wind = options.pop("future_wind", None)
@@ -767,7 +772,10 @@ def write_prediction(
                 )
             )
             written["arrival_time"] = Path(arrival)
-        first = np.zeros((H, W), np.uint8) if arr_w is not None and horizon > 1 else None
+        # the first step each pixel was reached (in a temporary file for a huge scene)
+        first = (
+            stack.enter_context(SceneBuffer((H, W), np.uint8)) if arr_w is not None and horizon > 1 else None
+        )
 
         def emit(k: int, row0: int, col0: int, p: np.ndarray, m: np.ndarray, v: np.ndarray) -> None:
             ys, xs = slice(row0, row0 + p.shape[0]), slice(col0, col0 + p.shape[1])
@@ -779,8 +787,10 @@ def write_prediction(
             if first is None:
                 reached = m.astype(np.uint8)
             else:
-                reached = first[ys, xs]
+                reached = first.get(row0, col0, *p.shape)
                 reached[(reached == 0) & m] = k
+                if k < horizon:
+                    first.put(row0, col0, reached)
             if k == horizon:
                 burning = (fire_rows(ys, xs) > 0) & v
                 arr_w.write(arrival_rows(reached, burning, v, dt), row=row0, col=col0)

@@ -70,6 +70,7 @@ __all__ = [
     "BATCH_PIXELS",
     "MAX_WINDOW",
     "PANEL_WIDTH",
+    "SPILL_PIXELS",
     "BlockSink",
     "FrameStack",
     "PackedMask",
@@ -77,6 +78,7 @@ __all__ = [
     "PanelRows",
     "RowBlocks",
     "Runner",
+    "SceneBuffer",
     "TorchRunner",
     "WindowPlan",
     "plan_panels",
@@ -100,6 +102,8 @@ not faster on the CPU."""
 STRIP_PIXELS = 1 << 21
 """Rows of windows are read together while the strip stays below this many pixels."""
 
+SPILL_PIXELS = 1 << 22
+"""A :class:`SceneBuffer` of a scene larger than this (2048² pixels) is kept in a temporary file."""
 PANEL_WIDTH = 2048
 """A scene wider than this is predicted in vertical panels at most this wide (plus the windows that
 reach across a panel's edges), one after the other, top to bottom each: what a prediction holds in
@@ -750,6 +754,77 @@ class PackedMask:
     def __getitem__(self, index: Any) -> np.ndarray:
         rows, cols = index if isinstance(index, tuple) else (index, slice(None))
         return np.unpackbits(self.bits[rows], axis=1, count=self.shape[1])[:, cols]
+
+
+class SceneBuffer:
+    """A scene-sized 2-D array written and read by blocks: in memory for small scenes, in an
+    anonymous temporary file (gone when closed, or with the process) above :data:`SPILL_PIXELS`.
+
+    What a multi-step forecast carries from one step to the next besides the fed-back masks (the
+    previous step's probability, the first step each pixel was reached), so that a huge scene's
+    roll-out holds no scene-sized array in memory. Starts as zeros. A context manager.
+
+    Parameters
+    ----------
+    shape
+        ``(H, W)``.
+    dtype
+        Element type.
+    spill
+        Keep it in a temporary file (True), in memory (False); None: by size.
+    """
+
+    def __init__(self, shape: tuple[int, int], dtype: Any, spill: bool | None = None) -> None:
+        import tempfile
+
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.dtype = np.dtype(dtype)
+        spill = self.shape[0] * self.shape[1] > SPILL_PIXELS if spill is None else bool(spill)
+        self._array = None if spill else np.zeros(self.shape, self.dtype)
+        self._file = tempfile.TemporaryFile(prefix="emberxr-") if spill else None
+        if self._file is not None:
+            self._file.truncate(self.shape[0] * self.shape[1] * self.dtype.itemsize)  # zeros
+
+    @property
+    def spilled(self) -> bool:
+        """Whether the values are in a temporary file."""
+        return self._file is not None
+
+    def _offset(self, row: int, col: int) -> int:
+        return (row * self.shape[1] + col) * self.dtype.itemsize
+
+    def get(self, row0: int, col0: int, h: int, w: int) -> np.ndarray:
+        """A copy of the block ``[row0 : row0 + h, col0 : col0 + w]``."""
+        if self._file is None:
+            return self._array[row0 : row0 + h, col0 : col0 + w].copy()
+        out = np.empty((h, w), self.dtype)
+        for i in range(h):
+            self._file.seek(self._offset(row0 + i, col0))
+            self._file.readinto(memoryview(out[i]).cast("B"))
+        return out
+
+    def put(self, row0: int, col0: int, block: np.ndarray) -> None:
+        """Write ``block [h, w]`` at ``(row0, col0)``."""
+        block = np.ascontiguousarray(block, self.dtype)
+        if self._file is None:
+            self._array[row0 : row0 + block.shape[0], col0 : col0 + block.shape[1]] = block
+            return
+        for i in range(block.shape[0]):
+            self._file.seek(self._offset(row0 + i, col0))
+            self._file.write(block[i].tobytes())
+
+    def close(self) -> None:
+        """Let the values go (the temporary file is deleted)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._array = None
+
+    def __enter__(self) -> SceneBuffer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 class FrameStack:

@@ -440,10 +440,13 @@ def _fitted(scene, name="conv2d", **over):
     return Fitted(net, name, cfg, stats, 0.3)
 
 
-@pytest.mark.parametrize("cog,panel", [(False, None), (True, None), (False, 40)])
-def test_streamed_prediction_equals_the_in_memory_forecast(scene, tmp_path, monkeypatch, cog, panel):
+@pytest.mark.parametrize("cog,panel,spill", [(False, None, False), (True, None, False), (False, 40, False),
+                                            (False, 40, True)])  # fmt: skip
+def test_streamed_prediction_equals_the_in_memory_forecast(scene, tmp_path, monkeypatch, cog, panel, spill):
     """Also in vertical panels (``panel``: PANEL_WIDTH while streaming; the in-memory forecast runs
-    in one pass): the multi-step feedback, masks and arrival times are written block by block."""
+    in one pass): the multi-step feedback, masks and arrival times are written block by block;
+    ``spill``: what the roll-out carries between steps is kept in temporary files, as for a huge
+    scene."""
     import rasterio
 
     from emberxr import inference
@@ -454,6 +457,9 @@ def test_streamed_prediction_equals_the_in_memory_forecast(scene, tmp_path, monk
     if panel is not None:
         monkeypatch.setattr(inference, "PANEL_WIDTH", panel)
         assert len(inference.plan_panels(inference.plan_windows((72, 104), 32, None, 8))) > 1
+    if spill:
+        monkeypatch.setattr(inference, "SPILL_PIXELS", 0)
+        assert inference.SceneBuffer((2, 2), np.float32).spilled
     mem = {v: tmp_path / f"mem-{v}.tif" for v in ("probability", "fire_mask", "arrival_time")}
     for v, p in mem.items():
         write_forecast(ds, str(p), cog=cog, variable=v)
@@ -645,6 +651,28 @@ def test_packed_masks_and_frame_stacks_read_rows_like_arrays():
     assert rolled.shape == (1, 3, 37, 29)
     np.testing.assert_array_equal(rolled[:, :, :, :][0], np.stack([a, 1 - a, 0 * a]))
     np.testing.assert_array_equal(rolled.rolled(a, keep=2)[:, :, 3:9, :][0], np.stack([0 * a, a])[:, 3:9])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+def test_scene_buffers_in_a_file_read_back_what_was_written(dtype):
+    from emberxr.inference import SceneBuffer
+
+    rng = np.random.default_rng(1)
+    a = (rng.random((23, 37)) * 200).astype(dtype)
+    with SceneBuffer(a.shape, dtype, spill=True) as filed, SceneBuffer(a.shape, dtype, spill=False) as kept:
+        assert filed.spilled and not kept.spilled
+        np.testing.assert_array_equal(filed.get(3, 5, 4, 6), np.zeros((4, 6), dtype))  # starts at 0
+        for c0, c1 in ((0, 13), (13, 37)):  # panels, rows top to bottom
+            for r0 in range(0, 23, 7):
+                for buf in (filed, kept):
+                    buf.put(r0, c0, a[r0 : r0 + 7, c0:c1])
+        for buf in (filed, kept):
+            np.testing.assert_array_equal(buf.get(0, 0, 23, 37), a)
+            np.testing.assert_array_equal(buf.get(4, 9, 11, 20), a[4:15, 9:29])
+        got = filed.get(2, 2, 3, 3)
+        got[:] = 0  # a copy: the buffer keeps its values
+        np.testing.assert_array_equal(filed.get(2, 2, 3, 3), a[2:5, 2:5])
+    assert not filed.spilled  # closed: the temporary file is gone
 
 
 def test_forecast_takes_a_datatree_event_and_names_bad_inputs(scene, tmp_path):
