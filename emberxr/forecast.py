@@ -299,10 +299,12 @@ def georeference(ds: xr.Dataset, event: xr.Dataset, inplace: bool = False) -> xr
         var = event.variables[gm].copy(deep=False)
         var.attrs = {**var.attrs, "GeoTransform": " ".join(str(v) for v in _transform(event).to_gdal())}
         ds.coords[gm] = var
-        ds.attrs.pop("transform", None)
-        for v in (*ds.data_vars.values(), ds):
+        for attr in ("transform", "grid_mapping"):
+            ds.attrs.pop(attr, None)
+        ds.encoding["grid_mapping"] = gm
+        for v in ds.data_vars.values():
             v.attrs.pop("grid_mapping", None)
-            if v is ds or {"y", "x"} <= set(v.dims):
+            if {"y", "x"} <= set(v.dims):
                 v.encoding["grid_mapping"] = gm
         return ds
     if (crs := event.rio.crs) is not None:
@@ -466,11 +468,9 @@ def forecast(
     }
     if threshold is not None:
         burning = (np.asarray(event[FIRE].data[t]) > 0) & valid
-        hit = fmask > 0
-        # the first step (1-based) whose mask is set, 0 = none (one step: the mask itself)
-        first = (
-            hit[0].astype(np.int64) if horizon == 1 else np.where(hit.any(axis=0), hit.argmax(axis=0) + 1, 0)
-        )
+        first = np.zeros((H, W), np.int64)  # the first step (1-based) whose mask is set, 0 = none
+        for k in range(horizon, 0, -1):  # a few steps: masks of whole scenes, the earliest wins
+            first[fmask[k - 1] > 0] = k
         arrival = arrival_rows(first, burning, valid, time_step_hours(event))
         data["fire_mask"] = (("step", "y", "x"), fmask, _variable_attrs("fire_mask", threshold))
         data["arrival_time"] = (("y", "x"), arrival, _variable_attrs("arrival_time", threshold))
