@@ -61,8 +61,8 @@ from emberxr.schema import (
     FIRE,
     VALID,
     fire_kind,
-    grid_transform,
     require_crs,
+    transform_of,
     wind_series,
 )
 
@@ -287,8 +287,8 @@ def georeference(ds: xr.Dataset, event: xr.Dataset, inplace: bool = False) -> xr
     ``crs_status``, so that writing the forecast as a GeoTIFF is refused with the reason.
     ``inplace``: change ``ds`` itself (a dataset the caller has just made) instead of a copy.
 
-    The event's grid-mapping coordinate is copied as it is, with the ``GeoTransform`` of the cell
-    centres (:func:`emberxr.schema.grid_transform`, what the GeoTIFF writer uses), and the
+    The event's grid-mapping coordinate is copied as it is, with its ``GeoTransform``
+    (:func:`emberxr.schema.transform_of`, what the GeoTIFF writer uses), and the
     variables on the ``(y, x)`` grid point to it (CF ``grid_mapping``, as rioxarray writes it).
     """
     import rioxarray  # noqa: F401
@@ -297,7 +297,7 @@ def georeference(ds: xr.Dataset, event: xr.Dataset, inplace: bool = False) -> xr
     gm = event.rio.grid_mapping
     if gm in event.coords and "crs_wkt" in event[gm].attrs:  # the event's grid mapping, as it is
         var = event.variables[gm].copy(deep=False)
-        var.attrs = {**var.attrs, "GeoTransform": " ".join(str(v) for v in _transform(event).to_gdal())}
+        var.attrs = {**var.attrs, "GeoTransform": " ".join(str(v) for v in transform_of(event).to_gdal())}
         ds.coords[gm] = var
         for attr in ("transform", "grid_mapping"):
             ds.attrs.pop(attr, None)
@@ -311,18 +311,7 @@ def georeference(ds: xr.Dataset, event: xr.Dataset, inplace: bool = False) -> xr
         ds = ds.rio.write_crs(crs, inplace=True)
     elif CRS_STATUS in event.attrs:
         ds.attrs[CRS_STATUS] = event.attrs[CRS_STATUS]
-    return ds.rio.write_transform(_transform(event), inplace=True)
-
-
-def _transform(event: xr.Dataset) -> Any:
-    """The event's affine transform: from its cell centres, unless its grid mapping stores a
-    rotated one or a side is one cell (then rioxarray's)."""
-    gm = event.variables.get(event.rio.grid_mapping)
-    stored = np.fromstring(gm.attrs.get("GeoTransform", ""), sep=" ") if gm is not None else np.zeros(0)
-    rotated = stored.size == 6 and (stored[2] != 0 or stored[4] != 0)
-    if rotated or event.sizes["x"] < 2 or event.sizes["y"] < 2:
-        return event.rio.transform()
-    return grid_transform(event.variables["x"].values, event.variables["y"].values)
+    return ds.rio.write_transform(transform_of(event), inplace=True)
 
 
 def forecast(
@@ -726,7 +715,7 @@ def write_prediction(
     labels = [f"t+{_fmt(k * dt)}h" for k in range(1, horizon + 1)]
     grid = dict(
         crs=event.rio.crs,
-        transform=grid_transform(event["x"].values, event["y"].values),
+        transform=transform_of(event),
         height=H,
         width=W,
         cog=cog,

@@ -452,6 +452,35 @@ def grid_transform(x: Any, y: Any) -> Any:
     return Affine.translation(float(x[0]) - dx / 2, float(y[0]) - dy / 2) @ Affine.scale(dx, dy)
 
 
+def transform_of(obj: xr.Dataset | xr.DataArray) -> Any:
+    """The affine transform (``affine.Affine``) of a dataset or DataArray on a ``(y, x)`` grid.
+
+    From the cell centres (:func:`grid_transform`: no pass over the data, unlike rioxarray's
+    ``rio.transform()``, which re-derives it on every call), except where the centres cannot
+    describe the grid: its grid mapping stores a rotated ``GeoTransform``, or a side is one cell
+    long (the centres do not give the cell size). Then the stored transform is used, through
+    rioxarray. The owner of this choice for every output: forecasts, the GeoTIFF writer and the
+    streamed prediction files.
+
+    Raises
+    ------
+    ValueError
+        A 1×1 grid without a stored transform (nothing gives its cell size).
+    """
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+
+    x, y = obj.coords["x"].values, obj.coords["y"].values
+    gm = obj.coords.get(obj.rio.grid_mapping)
+    stored = np.fromstring(gm.attrs.get("GeoTransform", ""), sep=" ") if gm is not None else np.zeros(0)
+    rotated = stored.size == 6 and (stored[2] != 0 or stored[4] != 0)
+    if not rotated and x.size >= 2 and y.size >= 2:
+        return grid_transform(x, y)
+    try:
+        return obj.rio.transform()
+    except Exception:  # rioxarray could not derive one either: the centres' (or a clear ValueError)
+        return grid_transform(x, y)
+
+
 def _check_shapes(
     fire: Any,
     static: Any,

@@ -32,7 +32,7 @@ import xarray as xr
 
 from ..atomic import atomic_path
 from ..errors import WriteError
-from ..schema import grid_transform, require_crs
+from ..schema import require_crs, transform_of
 
 __all__ = ["OVERVIEW_RESAMPLING", "GeoTiffWriter", "to_geotiff"]
 
@@ -80,17 +80,6 @@ def _descriptions(da3: xr.DataArray, given: Sequence[str] | None) -> list[str] |
     if da3.name is not None and n == 1:
         return [str(da3.name)]
     return None
-
-
-def _transform(da: xr.DataArray) -> Any:
-    """The affine transform: from the cell centres, or (a grid one cell wide, where the centres do
-    not give the cell size) from the transform stored on ``spatial_ref``."""
-    if da.sizes["x"] >= 2 and da.sizes["y"] >= 2:
-        return grid_transform(da["x"].values, da["y"].values)
-    try:
-        return da.rio.transform()
-    except Exception:  # rioxarray could not derive one either
-        return grid_transform(da["x"].values, da["y"].values)
 
 
 def _block(h: int, w: int) -> int:
@@ -385,7 +374,7 @@ def to_geotiff(
     writer = GeoTiffWriter(
         path,
         crs=da.rio.crs,
-        transform=_transform(da),
+        transform=transform_of(da),
         height=h,
         width=w,
         count=n,

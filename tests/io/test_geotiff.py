@@ -173,6 +173,26 @@ def test_grids_one_cell_wide_keep_their_stored_transform(tmp_path, shape):
         assert src.transform == Affine(30, 0, 500_000, 0, -30, 4_000_000) and src.shape == shape
 
 
+def test_rotated_grid_keeps_its_stored_transform(tmp_path):
+    """Cell centres cannot describe a rotated grid: the file gets the stored GeoTransform, not a
+    north-up transform made from the centres (which would put the raster in the wrong place)."""
+    from affine import Affine
+
+    from emberxr.schema import transform_of
+
+    rotated = Affine(30, 5, 500_000, 5, -30, 4_000_000)
+    da = xr.DataArray(np.ones((3, 4), np.float32), dims=("y", "x"),
+                      coords={"y": 4_000_000 - 15 - 30 * np.arange(3), "x": 500_015 + 30 * np.arange(4)})  # fmt: skip
+    da = da.rio.write_crs("EPSG:32611").rio.write_transform(rotated)
+    assert transform_of(da) == rotated
+    to_geotiff(da, tmp_path / "rot.tif")
+    with rasterio.open(tmp_path / "rot.tif") as src:
+        assert src.transform == rotated
+    # north-up: the transform comes from the cell centres, whatever a stale stored one says
+    north_up = da.rio.write_transform(Affine(10, 0, 0, 0, -10, 0))
+    assert transform_of(north_up) == Affine(30, 0, 500_000, 0, -30, 4_000_000)
+
+
 def test_writer_caps_gdal_block_cache_while_open_and_restores_it(tmp_path):
     """GDAL keeps written blocks until its cache (5 % of memory by default) is full: a streamed
     8192² forecast held the whole file. The writer caps the cache while open, then restores it;
