@@ -13,6 +13,11 @@ synthetic 256² scene with 8 static bands, in memory. One forecast is ``Fitted.p
   the CPU; its accuracy is checked with ``emberxr evaluate --amp``, ``docs/benchmarks.md``);
 * **one window, compiled** (``--compile``): plus ``compile=True`` (compilation time left out).
 
+The row **light decoder 16, 16, 48** is the same EmberFormer with half the light decoder's
+channels at 1/2 resolution (widths 16, 16, 48 instead of the default 16, 32, 48: the
+``decoder-light-narrow`` / ``ablate_decoder_widths`` studies of ``docs/results.md`` measure what it
+costs in accuracy), timed side by side with the default.
+
 The last row, **without the network**, is EmberFormer's default forecast with the network's call
 replaced by zeros (a :class:`~emberxr.inference.Runner` that returns zero logits): the same
 inputs, windows, batches, token cutting, blending and output DataArray — the floor that the
@@ -47,9 +52,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib
 
 BLOCK = "bench:inference"
-MODELS = ("emberformer", "utae", "unets", "floor")
+MODELS = ("emberformer", "emberformer-narrow", "utae", "unets", "floor")
+TRAINED = ("emberformer", "utae", "unets")  # what make demo trains (--accuracy)
+#: EmberFormer with the narrower light decoder (the decoder-light-narrow ablation arm)
+NARROW = {"decoder_config": {"widths": [16, 16, 48]}}
 LABELS = {
     "emberformer": "EmberFormer (demo `cpu` preset)",
+    "emberformer-narrow": "EmberFormer, light decoder 16, 16, 48 (not the default)",
     "utae": "U-TAE (small)",
     "unets": "U-Net-S",
     "floor": "EmberFormer's forecast without the network",
@@ -103,8 +112,12 @@ def measure(size: int, history: int, threads: list[int], repeats: int, variants:
 
     event = benchlib.synthetic_event(size, history + 1, chunk=size, bands=8).load()
     stats = _stats(size, history + 1)
-    fitted = {m: benchlib.demo_fitted(m, 8, stats, tile_size=64, max_history=history) for m in MODELS[:3]}
+    fitted = {m: benchlib.demo_fitted(m, 8, stats, tile_size=64, max_history=history) for m in TRAINED}
+    fitted["emberformer-narrow"] = benchlib.demo_fitted(
+        "emberformer", 8, stats, tile_size=64, max_history=history, model=NARROW
+    )
     fitted["floor"] = _NoNetwork(fitted["emberformer"])
+    fitted = {m: fitted[m] for m in MODELS}
     rows = []
     for t in threads:
         torch.set_num_threads(t)
@@ -136,7 +149,7 @@ def accuracy(runs: Path, data: str = "sim-small", split: str = "val") -> list[di
     import emberxr
 
     out = []
-    for m in MODELS[:3]:
+    for m in TRAINED:
         path = runs / m / "model.pt"
         if not path.exists():
             print(f"[bench_inference] no {path}: skipped (make demo trains it)", flush=True)
@@ -253,6 +266,8 @@ def render(r: dict) -> str:
         "|---|" + "---:|" * (len(threads) * len(variants)),
     ]
     for m in MODELS:
+        if not any(x["model"] == m for x in rows):
+            continue
         cells = " | ".join(_cell(rows, m, v, t) for t in threads for v in variants)
         lines.append(f"| {LABELS[m]} | {cells} |")
     ef = {(x["variant"], x["threads"]): x["median_s"] for x in rows if x["model"] == "emberformer"}
@@ -270,6 +285,20 @@ def render(r: dict) -> str:
         lines[-1] += (
             f" With `amp=True` (bfloat16): **{amp:.3f} s** "
             f"({'within' if amp <= TARGET_S else 'above'} the target; opt-in, see the accuracy check below)."
+        )
+    narrow = next(
+        (
+            x
+            for x in rows
+            if x["model"] == "emberformer-narrow" and x["variant"] == "default" and x["threads"] == best_t
+        ),
+        None,
+    )
+    if narrow is not None:
+        lines[-1] += (
+            f" With the light decoder narrowed to widths 16, 16, 48 it takes {narrow['median_s']:.3f} s "
+            f"({1 - narrow['median_s'] / default:.0%} less; not the default: [what it costs in accuracy]"
+            "(results.md#decoder-widths-at-the-demos-budget))."
         )
     floor = next(
         (x for x in rows if x["model"] == "floor" and x["variant"] == "default" and x["threads"] == best_t),

@@ -188,11 +188,17 @@ def synthetic_event(size: int, frames: int, chunk: int = 512, bands: int = 4, ti
 
 
 def demo_fitted(
-    name: str, n_static: int, stats: Any = None, tile_size: int | None = 64, max_history: int = 8
+    name: str,
+    n_static: int,
+    stats: Any = None,
+    tile_size: int | None = 64,
+    max_history: int = 8,
+    model: dict[str, Any] | None = None,
 ) -> Any:
     """A :class:`emberxr.Fitted` with the architecture ``make demo`` trains (``configs/demo.yaml``:
     EmberFormer's ``cpu`` preset, patch 16, 64² training tiles), here with ``max_history`` frames
-    and random weights (speed and memory do not depend on the weights)."""
+    and random weights (speed and memory do not depend on the weights). ``model``: options that
+    replace the preset's (e.g. ``{"decoder_config": {"widths": [16, 32, 48]}}``)."""
     import torch
 
     from emberxr.api import Fitted
@@ -202,6 +208,7 @@ def demo_fitted(
     over: dict[str, Any] = {"max_history": max_history, "patch_size": 16, "tile_size": tile_size}
     if name == "emberformer":
         over["model__preset"] = "cpu"
+    over.update({f"model__{k}": v for k, v in (model or {}).items()})
     cfg = build_config(name, None, over)
     torch.manual_seed(0)
     net = create_model(name, **model_kwargs(cfg, get_model_class(name), n_static))

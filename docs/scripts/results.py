@@ -55,7 +55,13 @@ STUDIES: dict[str, tuple[str, str]] = {
         "--seeds 0 1 2 --steps 500 --out "
         "outputs/ablate-emberformer && mkdir -p docs/results/ablate-emberformer && cp "
         "outputs/ablate-emberformer/runs.csv outputs/ablate-emberformer/study.json docs/results/ablate-emberformer/",
-        "about 2 h: 13 arms × 3 seeds of 500 steps",
+        "about 2 h: 14 arms × 3 seeds of 500 steps",
+    ),
+    "ablate-decoder-widths": (
+        "emberxr ablate ablate_decoder_widths --out outputs/ablate-decoder-widths && mkdir -p "
+        "docs/results/ablate-decoder-widths && cp outputs/ablate-decoder-widths/runs.csv "
+        "outputs/ablate-decoder-widths/study.json docs/results/ablate-decoder-widths/",
+        "about 25 min: 2 arms × 3 seeds of 2000 steps",
     ),
 }
 
@@ -121,6 +127,17 @@ def render_ablation() -> str:
     found = _study("ablate-emberformer")
     if found is None:
         return _missing("ablate-emberformer")
+    return render_markdown(*found, metrics=[("new", "f1", "new-burn F1"), ("new", "ap", "new-burn AP")])
+
+
+def render_decoder_widths() -> str:
+    """``docs/results.md``, block ``results:decoder-widths``: the light decoder's widths at the
+    demo's budget."""
+    from emberxr.study import render_markdown
+
+    found = _study("ablate-decoder-widths")
+    if found is None:
+        return _missing("ablate-decoder-widths")
     return render_markdown(*found, metrics=[("new", "f1", "new-burn F1"), ("new", "ap", "new-burn AP")])
 
 
@@ -243,6 +260,7 @@ BLOCKS: dict[tuple[str, str], Callable[[], str]] = {
     ("docs/results.md", "results:demo"): render_demo,
     ("docs/results.md", "results:sim-shift"): render_sim_shift,
     ("docs/results.md", "results:ablation"): render_ablation,
+    ("docs/results.md", "results:decoder-widths"): render_decoder_widths,
     ("docs/results.md", "results:sweeps"): render_sweeps,
     ("docs/results.md", "results:sweeps-shift"): render_sweeps_shift,
     ("docs/results.md", "results:sim-shift-tuned"): render_sim_shift_tuned,

@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "config", metavar="CONFIG", help="study YAML, or a shipped one's name (ablate_emberformer)"
+        "config",
+        metavar="CONFIG",
+        help="study YAML, or a shipped one's name (ablate_emberformer, ablate_decoder_widths)",
     )
     p.add_argument(
         "--arms", nargs="+", metavar="ARM", help="run only these arms (and the references they need)"

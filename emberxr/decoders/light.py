@@ -28,7 +28,9 @@ class LightDecoder(FireDecoder):
     weights
         Must be None or False (this decoder has no pretrained weights).
     widths
-        Channels at full, 1/2 and 1/4 resolution.
+        Channels at full, 1/2 and 1/4 resolution. ``(16, 16, 48)`` forecasts about 11 % faster on
+        a CPU, but at the ``make demo`` budget it scored a little lower (new-burn AP −0.004 to
+        −0.011 over three seeds: ``emberxr ablate ablate_decoder_widths``, ``docs/results.md``).
     """
 
     name = "light"

@@ -352,6 +352,8 @@ def test_shipped_ablation_validates_and_needs_only_the_pretrained_weight_file(tm
     assert cfgs["layers-1"]["model"]["num_layers"] == 1 and cfgs["reference"]["model"]["num_layers"] == 3
     assert cfgs["tokens-mean"]["model"]["token_mode"] == "mean"
     assert cfgs["no-spatial-attention"]["model"]["spatial_layers"] == 0
+    assert cfgs["decoder-light-narrow"]["model"]["decoder_config"] == {"widths": [16, 16, 48]}
+    assert not cfgs["reference"]["model"].get("decoder_config")  # the light decoder's defaults
 
 
 def test_shipped_shift_study_validates():
@@ -362,6 +364,33 @@ def test_shipped_shift_study_validates():
     cfgs = validate_arms(spec.arms, spec.seeds, spec.config, _budget(spec.budget, spec.config))
     steps = {n: c["training"]["epochs"] * c["training"]["steps_per_epoch"] for n, c in cfgs.items()}
     assert set(steps.values()) == {2000}
+
+
+def test_shipped_decoder_widths_study_trains_the_demo_emberformer():
+    """Seed 0 of its reference arm is the ``make demo`` EmberFormer run (docs/results.md says so):
+    same data, budget and settings; the arms differ only in the light decoder's widths."""
+    from emberxr.demo import load_demo_config, model_config
+    from emberxr.study import _budget
+
+    spec = load_study_spec("ablate_decoder_widths")
+    cfgs = validate_arms(spec.arms, spec.seeds, spec.config, _budget(spec.budget, spec.config))
+    demo = model_config(load_demo_config(None), "emberformer")
+    assert spec.reference == "light-16-32-48" and spec.data == demo["data"]["catalog"] and 0 in spec.seeds
+    ref, narrow = cfgs["light-16-32-48"], cfgs["light-16-16-48"]
+    import inspect
+
+    from emberxr.decoders.light import LightDecoder
+
+    default = inspect.signature(LightDecoder).parameters["widths"].default
+    assert ref["model"].pop("decoder_config") == {"widths": list(default)} == {"widths": [16, 32, 48]}
+    assert narrow["model"].pop("decoder_config") == {"widths": [16, 16, 48]}
+    assert ref == narrow
+    assert ref["model"] == {k: v for k, v in demo["model"].items() if k != "decoder_config"}
+    skip = {"catalog", "output_dir", "progress"}  # where and how it runs, not what it trains
+    for section in ("data", "training"):
+        assert {k: v for k, v in ref[section].items() if k not in skip} == {
+            k: v for k, v in demo[section].items() if k not in skip
+        }
 
 
 @pytest.mark.parametrize(
