@@ -237,8 +237,13 @@ def profile(size: int, history: int, runs: int, train_size: int = 128, threads: 
     }
 
 
+def _row(rows: list[dict], m: str, v: str, t: int) -> dict | None:
+    """The measurement of model ``m``, variant ``v`` at ``t`` threads (None: not measured)."""
+    return next((r for r in rows if r["model"] == m and r["variant"] == v and r["threads"] == t), None)
+
+
 def _cell(rows: list[dict], m: str, v: str, t: int) -> str:
-    r = next((r for r in rows if r["model"] == m and r["variant"] == v and r["threads"] == t), None)
+    r = _row(rows, m, v, t)
     if r is None:
         return "—"
     return f"{r['median_s']:.3f}" + (f" ({r['cpu_s']:.3f})" if "cpu_s" in r else "")
@@ -286,24 +291,14 @@ def render(r: dict) -> str:
             f" With `amp=True` (bfloat16): **{amp:.3f} s** "
             f"({'within' if amp <= TARGET_S else 'above'} the target; opt-in, see the accuracy check below)."
         )
-    narrow = next(
-        (
-            x
-            for x in rows
-            if x["model"] == "emberformer-narrow" and x["variant"] == "default" and x["threads"] == best_t
-        ),
-        None,
-    )
+    narrow = _row(rows, "emberformer-narrow", "default", best_t)
     if narrow is not None:
         lines[-1] += (
             f" With the light decoder narrowed to widths 16, 16, 48 it takes {narrow['median_s']:.3f} s "
             f"({1 - narrow['median_s'] / default:.0%} less; not the default: [what it costs in accuracy]"
             "(results.md#decoder-widths-at-the-demos-budget))."
         )
-    floor = next(
-        (x for x in rows if x["model"] == "floor" and x["variant"] == "default" and x["threads"] == best_t),
-        None,
-    )
+    floor = _row(rows, "floor", "default", best_t)
     if floor is not None and ("default", best_t) in ef:
         total = ef[("default", best_t)]
         lines[-1] += (

@@ -198,7 +198,7 @@ def demo_fitted(
     """A :class:`emberxr.Fitted` with the architecture ``make demo`` trains (``configs/demo.yaml``:
     EmberFormer's ``cpu`` preset, patch 16, 64² training tiles), here with ``max_history`` frames
     and random weights (speed and memory do not depend on the weights). ``model``: options that
-    replace the preset's (e.g. ``{"decoder_config": {"widths": [16, 32, 48]}}``)."""
+    replace the preset's (e.g. ``{"decoder_config": {"widths": [16, 16, 48]}}``)."""
     import torch
 
     from emberxr.api import Fitted

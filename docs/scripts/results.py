@@ -120,25 +120,25 @@ def render_sim_shift_tuned() -> str:
     return render_markdown(*found, metrics=[("new", "f1", "new-burn F1"), ("new", "ap", "new-burn AP")])
 
 
-def render_ablation() -> str:
-    """``docs/results.md``, block ``results:ablation``: the EmberFormer ablations."""
+def _new_burn_tables(name: str) -> str:
+    """The new-burn F1 and AP tables of the committed study ``name`` (or how to measure it)."""
     from emberxr.study import render_markdown
 
-    found = _study("ablate-emberformer")
+    found = _study(name)
     if found is None:
-        return _missing("ablate-emberformer")
+        return _missing(name)
     return render_markdown(*found, metrics=[("new", "f1", "new-burn F1"), ("new", "ap", "new-burn AP")])
+
+
+def render_ablation() -> str:
+    """``docs/results.md``, block ``results:ablation``: the EmberFormer ablations."""
+    return _new_burn_tables("ablate-emberformer")
 
 
 def render_decoder_widths() -> str:
     """``docs/results.md``, block ``results:decoder-widths``: the light decoder's widths at the
     demo's budget."""
-    from emberxr.study import render_markdown
-
-    found = _study("ablate-decoder-widths")
-    if found is None:
-        return _missing("ablate-decoder-widths")
-    return render_markdown(*found, metrics=[("new", "f1", "new-burn F1"), ("new", "ap", "new-burn AP")])
+    return _new_burn_tables("ablate-decoder-widths")
 
 
 #: sweeps whose reports are committed in ``docs/results/sweeps/<name>/``: ``trials.csv`` and

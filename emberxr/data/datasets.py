@@ -669,7 +669,8 @@ def assemble_sample(
     valid
         ``[H, W]`` pixel validity.
     static
-        ``[Cs, H, W]`` normalised static features (:func:`features`); may be changed in place.
+        ``[Cs, H, W]`` normalised static features (:func:`features`); not copied where no
+        padding or augmentation changes it: the sample's ``static`` may share its memory.
     wind
         ``[h, 2]`` raw wind (u, v) of the history steps.
     stats
