@@ -18,13 +18,19 @@ Layout of ``output_dir``::
     runs.csv                        the long table of every finished run (see run_study)
     summary.csv, summary.md         summarize() and render_markdown() of runs.csv
     runs/<arm>/seed-<s>/            the run directory of emberxr.fit (best.pt, last.pt, model.pt)
-        run.json                    the run's settings (training data ids, budget, overrides, seed)
+        run.json                    the run's settings (training data ids, budget, overrides, seed,
+                                    and what they resolve to: the full configuration, the model's
+                                    constructor arguments with every default)
         result.json                 its metrics and timings, written when the run is done
 
 A study that is interrupted and started again reuses every finished run (``result.json``), only
 evaluates a run whose training finished (``model.pt``), and resumes an interrupted training from
 its last complete epoch (``last.pt``). A run directory holding a run of other settings is an
-error, never overwritten in silence.
+error, never overwritten in silence. "Other settings" includes the library's defaults: a run's key
+holds the resolved configuration and model (:func:`emberxr.train.model_config.resolved_model`), so
+a study resumed after an upgrade that changed a default (a decoder's widths, a training default)
+is refused, with the changed values named, rather than mixing runs of two versions. Runs written
+before the key held them are reused with a warning.
 
 YAML study files (``emberxr/configs/ablate_emberformer.yaml``, ``study_simshift.yaml``) are read by
 :func:`load_study_spec`; their format is described there.
@@ -39,6 +45,7 @@ import os
 import platform
 import re
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,7 +223,9 @@ def run_study(
     data_ids = {k: _ids(v) for k, v in train.items()}
     eval_key = {"splits": {k: _ids(v) for k, v in evals.items()}, "by": by}
     plan = []  # (arm, seed, run directory, rows of a finished run or None), all checked first
+    unverified: list[Path] = []
     for arm in arms:
+        resolved = _resolved(cfgs[arm.name])
         for seed in seeds:
             rdir = out / "runs" / arm.name / f"seed-{seed}"
             fit_key = {
@@ -227,8 +236,17 @@ def run_study(
                 "config": _jsonable(base),
                 "seed": seed,
                 "data": data_ids,
+                "resolved": resolved,
             }
+            fit_key = _run_key(rdir, fit_key, unverified)
             plan.append((arm, seed, rdir, fit_key, _finished(rdir, fit_key, eval_key)))
+    if unverified:
+        warnings.warn(
+            f"{len(unverified)} run(s) in {out / 'runs'} were written by an emberxr that did not record "
+            "the resolved settings: they are reused, but whether the library's defaults changed since "
+            "they trained cannot be checked (delete a run directory to train it again)",
+            stacklevel=2,
+        )
     if dry_run:
         return _print_plan(plan, evals, out)
     out.mkdir(parents=True, exist_ok=True)
@@ -408,19 +426,70 @@ def _run(
     return rows
 
 
+def _resolved(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """An arm's configuration as trained: every default filled in (the seed left out: it has its
+    own key) and the model's constructor arguments, its decoder's included
+    (:func:`~emberxr.train.model_config.resolved_model`)."""
+    from emberxr.train.model_config import resolved_model
+
+    config = copy.deepcopy(dict(cfg))
+    config["training"] = {k: v for k, v in config["training"].items() if k != "seed"}
+    return _jsonable({"config": config, "model": resolved_model(cfg)})
+
+
+def _leaf_changes(old: Any, new: Any, path: str = "") -> list[str]:
+    """``"path: old -> new"`` for every differing leaf of two JSON values (dicts walked by key)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            change
+            for k in sorted(set(old) | set(new), key=str)
+            for change in _leaf_changes(
+                old.get(k, "(absent)"), new.get(k, "(absent)"), f"{path}.{k}" if path else str(k)
+            )
+        ]
+    return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
+
+
+def _run_key(rdir: Path, fit_key: Mapping[str, Any], unverified: list[Path]) -> dict[str, Any]:
+    """The key a run directory is checked and written with: ``fit_key``, or without its
+    ``resolved`` part for a run written before keys held it (``rdir`` is then added to
+    ``unverified``, and the key it is written back with still does not claim what was not
+    checked)."""
+    run = _read_json(rdir / _RUN_FILE)
+    fit = run.get("fit") if run is not None else None
+    if isinstance(fit, dict) and "resolved" not in fit:
+        unverified.append(rdir)
+        return {k: v for k, v in fit_key.items() if k != "resolved"}
+    return dict(fit_key)
+
+
 def _finished(rdir: Path, fit_key: Mapping[str, Any], eval_key: Mapping[str, Any]) -> list[dict] | None:
     """The rows of a finished run with these settings; None when it must (still) run.
 
-    Raises ConfigError when the directory holds a run of other training settings.
+    Raises ConfigError when the directory holds a run of other training settings (naming what
+    changed: study settings, or the library defaults they resolve to).
     """
     run = _read_json(rdir / _RUN_FILE)
-    if run is not None and _jsonable(run.get("fit")) != _jsonable(fit_key):
-        changed = sorted(k for k in fit_key if _jsonable(run.get("fit", {}).get(k)) != _jsonable(fit_key[k]))
+    key = _jsonable(fit_key)
+    if run is not None and _jsonable(run.get("fit")) != key:
+        old = run.get("fit") or {}
+        changed = sorted(k for k in key if _jsonable(old.get(k)) != key[k])
+        shown = [k for k in changed if k != "resolved"]  # a changed setting changes what it resolves to
+        if shown or not changed:
+            what = f"different {', '.join(shown) or 'settings'}"
+        else:
+            details = _leaf_changes(_jsonable(old.get("resolved")), key.get("resolved"))
+            named = [d for d in details if not d.startswith("model.parameters:")]
+            what = "the same study settings, but the library's defaults changed since it trained: " + (
+                "; ".join(named[:6]) + ("; ..." if len(named) > 6 else "")
+                if named
+                else "the model's parameter shapes differ"
+            )
         raise ConfigError(
             [
                 Problem(
                     f"{rdir} holds a run of arm {fit_key['arm']!r} seed {fit_key['seed']} made with other "
-                    f"settings (different {', '.join(changed) or 'settings'})",
+                    f"settings ({what})",
                     "use another output folder for the changed study, or delete that run directory to "
                     "train it again",
                 )

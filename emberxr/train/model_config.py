@@ -267,6 +267,18 @@ def build_model(cfg: Mapping[str, Any], stats: Any) -> Any:
         return create_model(name, **kwargs)
 
 
+def _dry_build(cfg: Mapping[str, Any], device: str) -> Any:
+    """The configured model built without data on ``device`` (``in_static=1`` standing in for the
+    data's band count); warnings of the dry build (e.g. "copying into a meta parameter is a
+    no-op") are silenced."""
+    import torch
+
+    cls = get_model_class(cfg["model"]["name"])
+    with torch.device(device), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cls(**model_kwargs(cfg, cls, in_static=1))
+
+
 def check_model_build(cfg: Mapping[str, Any]) -> list[Problem]:
     """Build the configured model without data and return what its constructor objects to.
 
@@ -275,11 +287,7 @@ def check_model_build(cfg: Mapping[str, Any]) -> list[Problem]:
     — so checks that only the model can make (``nhead`` dividing ``d_model``, a decoder's weight
     file) run before any data is read.
     """
-    import torch
-
     name = cfg["model"]["name"]
-    cls = get_model_class(name)
-    kwargs = model_kwargs(cfg, cls, in_static=1)
 
     def problems_of(exc: BaseException) -> list[Problem]:
         if isinstance(exc, ConfigError):
@@ -300,10 +308,7 @@ def check_model_build(cfg: Mapping[str, Any]) -> list[Problem]:
 
     for device in ("meta", "cpu"):
         try:
-            # a dry build: warnings (e.g. "copying into a meta parameter is a no-op") are noise here
-            with torch.device(device), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                cls(**kwargs)
+            _dry_build(cfg, device)
             return []
         except EmberxrError as exc:
             return problems_of(exc)
@@ -311,3 +316,47 @@ def check_model_build(cfg: Mapping[str, Any]) -> list[Problem]:
             if device == "cpu":
                 return problems_of(exc)
     return []  # pragma: no cover
+
+
+def resolved_model(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """What the configured model is once every default is filled in, to tell two builds apart.
+
+    The model is built without data (as :func:`check_model_build` does) and described by the
+    recorded constructor arguments of every :class:`~emberxr.configurable.Configurable` part
+    (the model and its decoder, defaults included) and a digest of its parameter names and
+    shapes. Two configurations with the same text give different descriptions when a default
+    changed between library versions (a decoder's widths, say).
+
+    Parameters
+    ----------
+    cfg
+        A validated configuration (:func:`emberxr.train.config.build_config`).
+
+    Returns
+    -------
+    dict
+        ``{"modules": {"<path>": constructor arguments}, "parameters": "<sha256 hex>"}``, JSON-able;
+        the model's own path is ``"model"``.
+
+    Raises
+    ------
+    ConfigError
+        The model cannot be built from the configuration.
+    """
+    import hashlib
+
+    from emberxr.configurable import Configurable
+
+    model = None
+    for device in ("meta", "cpu"):
+        try:
+            model = _dry_build(cfg, device)
+            break
+        except EmberxrError:
+            raise
+        except Exception:
+            if device == "cpu":
+                raise ConfigError(check_model_build(cfg)) from None
+    modules = {name or "model": m.config for name, m in model.named_modules() if isinstance(m, Configurable)}
+    shapes = "\n".join(f"{k}:{tuple(v.shape)}" for k, v in model.state_dict().items())
+    return {"modules": modules, "parameters": hashlib.sha256(shapes.encode()).hexdigest()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -126,6 +127,50 @@ def test_a_changed_study_is_refused_before_training(tmp_path, regime_events, fit
     with pytest.raises(ConfigError, match=r"other settings.*budget"):
         _study(regime_events, out, steps_per_epoch=3)
     assert len(fit_calls) == 4
+
+
+def _edit_run(run, change):
+    """Rewrite a run's run.json as an other emberxr would have written it."""
+    data = json.loads((run / "run.json").read_text())
+    change(data["fit"])
+    (run / "run.json").write_text(json.dumps(data))
+
+
+def test_a_changed_library_default_is_refused_naming_it(tmp_path, regime_events, fit_calls):
+    out = tmp_path / "study"
+    _study(regime_events, out)
+    run = out / "runs" / "big" / "seed-1"
+    key = json.loads((run / "run.json").read_text())["fit"]
+    # the key holds what the settings resolve to: defaults no configuration names
+    assert key["resolved"]["model"]["modules"]["model"]["layers"] == 2
+    assert key["resolved"]["config"]["training"]["schedule"] == "cosine"
+
+    def older_library(fit):  # the same study text, trained when two defaults were other values
+        fit["resolved"]["model"]["modules"]["model"]["in_dynamic"] = 3
+        fit["resolved"]["config"]["training"]["schedule"] = "constant"
+
+    _edit_run(run, older_library)
+    with pytest.raises(ConfigError) as err:
+        _study(regime_events, out)
+    msg = str(err.value)
+    assert "arm 'big' seed 1" in msg and "library's defaults changed" in msg
+    assert "model.modules.model.in_dynamic: 3 -> 0" in msg
+    assert "config.training.schedule: 'constant' -> 'cosine'" in msg
+    assert len(fit_calls) == 4  # nothing trained
+
+
+def test_runs_from_before_resolved_keys_are_reused_with_a_warning(tmp_path, regime_events, fit_calls):
+    out = tmp_path / "study"
+    first = _study(regime_events, out)
+    run = out / "runs" / "small" / "seed-0"
+    _edit_run(run, lambda fit: fit.pop("resolved"))
+    (run / "result.json").unlink()  # evaluated again: run.json is written back
+    with pytest.warns(UserWarning, match=r"1 run\(s\) .* cannot be checked"):
+        again = _study(regime_events, out)
+    assert len(fit_calls) == 4
+    pd.testing.assert_frame_equal(again.drop(columns="eval_seconds"), first.drop(columns="eval_seconds"))
+    # written back without a claim that was never checked
+    assert "resolved" not in json.loads((run / "run.json").read_text())["fit"]
 
 
 def test_all_arms_are_checked_before_anything_trains(tmp_path, regime_events, fit_calls):

@@ -355,3 +355,22 @@ def test_old_checkpoint_configs_upgrade_to_the_current_layout():
     }
     new = default_config()
     assert upgrade_legacy_config(new) == new
+
+
+def test_resolved_model_names_every_default_and_tells_architectures_apart():
+    from emberxr.train.model_config import resolved_model
+
+    base = {"model": {"preset": "cpu"}, "data": {"patch_size": 8, "max_history": 3}}
+    a = resolved_model(build_config("emberformer", base, {}))
+    # the decoder's own defaults are there, though the configuration never names them
+    assert a["modules"]["decoder"]["widths"] == [16, 32, 48]
+    assert a["modules"]["model"]["num_layers"] == 2 and a["modules"]["model"]["decoder"] == "light"
+    assert a == resolved_model(build_config("emberformer", base, {}))  # the same build, the same answer
+    narrow = resolved_model(
+        build_config("emberformer", base, {"model.decoder_config": {"widths": [16, 16, 48]}})
+    )
+    assert narrow["modules"]["decoder"]["widths"] == [16, 16, 48]
+    assert narrow["parameters"] != a["parameters"]  # other parameter shapes
+    # an option that changes no shape still changes the description
+    drop = resolved_model(build_config("emberformer", base, {"model.dropout": 0.2}))
+    assert drop["parameters"] == a["parameters"] and drop["modules"] != a["modules"]
