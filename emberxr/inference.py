@@ -798,9 +798,9 @@ class SceneBuffer:
         if self._file is None:
             return self._array[row0 : row0 + h, col0 : col0 + w].copy()
         out = np.empty((h, w), self.dtype)
-        for i in range(h):
+        for i, part in self._runs(row0, col0, out):
             self._file.seek(self._offset(row0 + i, col0))
-            self._file.readinto(memoryview(out[i]).cast("B"))
+            self._file.readinto(memoryview(part).cast("B"))
         return out
 
     def put(self, row0: int, col0: int, block: np.ndarray) -> None:
@@ -809,9 +809,16 @@ class SceneBuffer:
         if self._file is None:
             self._array[row0 : row0 + block.shape[0], col0 : col0 + block.shape[1]] = block
             return
-        for i in range(block.shape[0]):
+        for i, part in self._runs(row0, col0, block):
             self._file.seek(self._offset(row0 + i, col0))
-            self._file.write(block[i].tobytes())
+            self._file.write(memoryview(part).cast("B"))
+
+    def _runs(self, row0: int, col0: int, block: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """``(first row, rows)`` of ``block`` that are contiguous in the file: the whole block
+        when it spans whole rows, else one run per row."""
+        if col0 == 0 and block.shape[1] == self.shape[1]:
+            return [(0, block)]
+        return [(i, block[i]) for i in range(block.shape[0])]
 
     def close(self) -> None:
         """Let the values go (the temporary file is deleted)."""

@@ -669,6 +669,12 @@ def test_scene_buffers_in_a_file_read_back_what_was_written(dtype):
         for buf in (filed, kept):
             np.testing.assert_array_equal(buf.get(0, 0, 23, 37), a)
             np.testing.assert_array_equal(buf.get(4, 9, 11, 20), a[4:15, 9:29])
+            np.testing.assert_array_equal(buf.get(5, 0, 9, 37), a[5:14])  # whole rows: one read
+            buf.put(6, 0, a[::-1][6:10])  # whole rows: one write
+            np.testing.assert_array_equal(
+                buf.get(0, 0, 23, 37), np.concatenate([a[:6], a[::-1][6:10], a[10:]])
+            )
+            buf.put(6, 0, a[6:10])
         got = filed.get(2, 2, 3, 3)
         got[:] = 0  # a copy: the buffer keeps its values
         np.testing.assert_array_equal(filed.get(2, 2, 3, 3), a[2:5, 2:5])
