@@ -210,6 +210,7 @@ def run_study(
 
     from emberxr.data.sources import SPLITS, resolve_splits
     from emberxr.progress import progress
+    from emberxr.train.config import resolved_settings
 
     seeds = _check_seeds(seeds)
     base = _base_config(config)
@@ -225,7 +226,7 @@ def run_study(
     plan = []  # (arm, seed, run directory, rows of a finished run or None), all checked first
     unverified: list[Path] = []
     for arm in arms:
-        resolved = _resolved(cfgs[arm.name])
+        resolved = resolved_settings(cfgs[arm.name], leave_out=("training.seed",))  # seed: its own key
         for seed in seeds:
             rdir = out / "runs" / arm.name / f"seed-{seed}"
             fit_key = {
@@ -426,30 +427,6 @@ def _run(
     return rows
 
 
-def _resolved(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """An arm's configuration as trained: every default filled in (the seed left out: it has its
-    own key) and the model's constructor arguments, its decoder's included
-    (:func:`~emberxr.train.model_config.resolved_model`)."""
-    from emberxr.train.model_config import resolved_model
-
-    config = copy.deepcopy(dict(cfg))
-    config["training"] = {k: v for k, v in config["training"].items() if k != "seed"}
-    return _jsonable({"config": config, "model": resolved_model(cfg)})
-
-
-def _leaf_changes(old: Any, new: Any, path: str = "") -> list[str]:
-    """``"path: old -> new"`` for every differing leaf of two JSON values (dicts walked by key)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [
-            change
-            for k in sorted(set(old) | set(new), key=str)
-            for change in _leaf_changes(
-                old.get(k, "(absent)"), new.get(k, "(absent)"), f"{path}.{k}" if path else str(k)
-            )
-        ]
-    return [] if old == new else [f"{path}: {old!r} -> {new!r}"]
-
-
 def _run_key(rdir: Path, fit_key: Mapping[str, Any], unverified: list[Path]) -> dict[str, Any]:
     """The key a run directory is checked and written with: ``fit_key``, or without its
     ``resolved`` part for a run written before keys held it (``rdir`` is then added to
@@ -469,6 +446,8 @@ def _finished(rdir: Path, fit_key: Mapping[str, Any], eval_key: Mapping[str, Any
     Raises ConfigError when the directory holds a run of other training settings (naming what
     changed: study settings, or the library defaults they resolve to).
     """
+    from emberxr.train.config import setting_changes
+
     run = _read_json(rdir / _RUN_FILE)
     key = _jsonable(fit_key)
     if run is not None and _jsonable(run.get("fit")) != key:
@@ -478,12 +457,11 @@ def _finished(rdir: Path, fit_key: Mapping[str, Any], eval_key: Mapping[str, Any
         if shown or not changed:
             what = f"different {', '.join(shown) or 'settings'}"
         else:
-            details = _leaf_changes(_jsonable(old.get("resolved")), key.get("resolved"))
-            named = [d for d in details if not d.startswith("model.parameters:")]
-            what = "the same study settings, but the library's defaults changed since it trained: " + (
-                "; ".join(named[:6]) + ("; ..." if len(named) > 6 else "")
-                if named
-                else "the model's parameter shapes differ"
+            details = setting_changes(_jsonable(old.get("resolved")), key.get("resolved"))
+            what = (
+                "the same study settings, but the library's defaults changed since it trained: "
+                + "; ".join(details[:6])
+                + ("; ..." if len(details) > 6 else "")
             )
         raise ConfigError(
             [

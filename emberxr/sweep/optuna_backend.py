@@ -36,6 +36,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,24 +182,49 @@ def create_or_load_study(spec: SweepSpec, storage: Any, study_name: str, seed: i
         study.set_user_attr("goal", spec.goal)
         study.set_user_attr("method", spec.method)
         study.set_user_attr("config", spec.config)
-    elif stored != mine:
+        return _check_direction(study, spec)
+    if "resolved" not in stored or "resolved" not in mine:  # an older study, or an unchecked spec
+        if "resolved" not in stored and "resolved" in mine:
+            warnings.warn(
+                f"study {study_name!r} was created by an emberxr that did not record what its "
+                "configuration resolves to: it is continued, but whether the library's defaults changed "
+                "since its first trials cannot be checked",
+                stacklevel=2,
+            )
+        stored = {k: v for k, v in stored.items() if k != "resolved"}
+        mine = {k: v for k, v in mine.items() if k != "resolved"}
+    if stored != mine:
+        from emberxr.train.config import setting_changes
+
         diff = [k for k in ("sweep", "fixed", "data") if stored.get(k) != mine.get(k)]
         parts = [
             k
             for k in ("method", "metric", "parameters", "early_terminate", "command")
             if stored.get("sweep", {}).get(k) != mine["sweep"].get(k)
         ]
-        what = ", ".join(parts or diff)
+        what = f"{', '.join(parts or diff)} differ"
+        if not diff:  # the same sweep text: the library's defaults changed
+            changes = setting_changes(stored.get("resolved"), mine.get("resolved"))
+            what = (
+                "the same sweep, but the library's defaults changed since its first trials: "
+                + "; ".join(changes[:6])
+                + ("; ..." if len(changes) > 6 else "")
+            )
         raise ConfigError(
             [
                 Problem(
-                    f"study {study_name!r} was created from a different sweep ({what} differ)",
+                    f"study {study_name!r} was created from a different sweep ({what})",
                     "continue it with the YAML, overrides and data it was started with, or start a new "
                     "study with --study NEW_NAME",
                 )
             ],
             subject="sweep",
         )
+    return _check_direction(study, spec)
+
+
+def _check_direction(study: Any, spec: SweepSpec) -> Any:
+    """``study``, once its stored direction is checked against the sweep's."""
     if study.direction.name.lower() != spec.direction:  # pragma: no cover - implied by identity
         raise ConfigError([Problem("the stored study optimises the other direction", "use a new --study")])
     return study

@@ -479,6 +479,10 @@ class SweepSpec:
     fit_options
         ``--data`` / ``--model`` / ``--no-wandb`` options of the command (``data``, ``model``,
         ``no_wandb``).
+    resolved
+        What the base configuration (fixed overrides and constants applied) resolves to in the
+        installed emberxr (:func:`~emberxr.train.config.resolved_settings`, machine settings left
+        out); None when the configuration was not checked.
     """
 
     raw: dict[str, Any]
@@ -494,6 +498,7 @@ class SweepSpec:
     config: str
     fixed: dict[str, Any]
     fit_options: dict[str, Any]
+    resolved: dict[str, Any] | None = None
 
     @property
     def direction(self) -> str:
@@ -526,8 +531,9 @@ class SweepSpec:
 
     def identity(self) -> dict[str, Any]:
         """What must match when a stored study is continued: the YAML's search definition, the
-        fixed overrides and the data (settings of one machine — :data:`MACHINE_KEYS`, ``wandb.*``
-        — may differ)."""
+        fixed overrides, the data and what the base configuration resolves to (:attr:`resolved`:
+        library defaults included; settings of one machine — :data:`MACHINE_KEYS`, ``wandb.*`` —
+        may differ)."""
         keep = ("method", "metric", "parameters", "early_terminate", "command")
         fixed = {k: v for k, v in self.fixed.items() if k not in MACHINE_KEYS and not k.startswith("wandb.")}
         return json.loads(
@@ -536,6 +542,7 @@ class SweepSpec:
                     "sweep": {k: self.raw.get(k) for k in keep},
                     "fixed": fixed,
                     "data": self.fit_options.get("data"),
+                    **({"resolved": self.resolved} if self.resolved is not None else {}),
                 },
                 sort_keys=True,
                 default=str,
@@ -881,7 +888,7 @@ def _hyperband(et: Any, problems: list[Problem]) -> dict[str, Any] | None:
 
 def _config_problems(spec: SweepSpec) -> list[Problem]:
     """Apply every parameter value (and the fixed overrides) to the training configuration."""
-    from emberxr.train.config import build_config, merge_overrides, read_yaml
+    from emberxr.train.config import build_config, merge_overrides, read_yaml, resolved_settings
     from emberxr.train.loop import monitor_keys
 
     problems: list[Problem] = []
@@ -893,6 +900,8 @@ def _config_problems(spec: SweepSpec) -> list[Problem]:
         return [
             Problem(f"the command's configuration {spec.config!r}: {p.what}", p.fix) for p in exc.problems
         ]
+    machine = [*MACHINE_KEYS, *(f"wandb.{k}" for k in cfg0.get("wandb", {}))]
+    spec.resolved = resolved_settings(cfg0, leave_out=machine)
     if not spec.metric:
         spec.metric = cfg0["training"]["monitor"]
         spec.goal = "maximize" if cfg0["training"]["monitor_mode"] == "max" else "minimize"

@@ -73,6 +73,8 @@ __all__ = [
     "model_options",
     "parse_override",
     "read_yaml",
+    "resolved_settings",
+    "setting_changes",
     "upgrade_legacy_config",
     "validate_config",
 ]
@@ -724,6 +726,57 @@ def flatten(cfg: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(values, Mapping)
         for k, v in values.items()
     }
+
+
+def resolved_settings(cfg: Mapping[str, Any], leave_out: Sequence[str] = ()) -> dict[str, Any]:
+    """What a validated configuration trains, in the installed emberxr: to tell runs apart that
+    have the same configuration text but other library defaults.
+
+    Parameters
+    ----------
+    cfg
+        A validated configuration (:func:`build_config`: every section key has its value, defaults
+        filled in).
+    leave_out
+        Dotted keys to leave out (settings of one machine, a seed recorded elsewhere).
+
+    Returns
+    -------
+    dict
+        JSON values: ``{"config": cfg without leave_out, "model": resolved_model(cfg)}`` — the model
+        part names the constructor arguments of the model and of its decoder, defaults included, and
+        digests the parameter shapes (:func:`~emberxr.train.model_config.resolved_model`).
+    """
+    import json
+
+    from emberxr.train.model_config import resolved_model
+
+    config = {
+        section: {k: v for k, v in values.items() if f"{section}.{k}" not in set(leave_out)}
+        if isinstance(values, Mapping)
+        else values
+        for section, values in cfg.items()
+    }
+    return json.loads(json.dumps({"config": config, "model": resolved_model(cfg)}, default=str))
+
+
+def setting_changes(old: Any, new: Any, path: str = "") -> list[str]:
+    """``"dotted.path: old -> new"`` for every leaf that differs between two JSON values (mappings
+    walked by key; a key only one side has shows as ``'(absent)'``), e.g. of two
+    :func:`resolved_settings`. The parameter-shape digest is reported as one line without the digests."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        return [
+            change
+            for k in sorted(set(old) | set(new), key=str)
+            for change in setting_changes(
+                old.get(k, "(absent)"), new.get(k, "(absent)"), f"{path}.{k}" if path else str(k)
+            )
+        ]
+    if old == new:
+        return []
+    if path.endswith("model.parameters"):
+        return [f"{path}: the parameter shapes differ"]
+    return [f"{path}: {old!r} -> {new!r}"]
 
 
 def upgrade_legacy_config(cfg: Mapping[str, Any]) -> dict[str, Any]:

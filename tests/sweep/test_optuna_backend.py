@@ -226,6 +226,38 @@ def test_run_cap_trials_and_continuing_a_study(write_sweep, fake, tmp_path):
         run_sweep(other, trials=5, storage=st, study="sweep", output_dir=out, train_fn=fake.fake_train)
 
 
+def test_a_study_continued_after_library_defaults_changed_is_refused(write_sweep, fake, tmp_path):
+    spec = load_sweep(
+        write_sweep(
+            {
+                "method": "random",
+                "metric": METRIC,
+                "run_cap": 1,
+                "parameters": {"model.hidden": {"values": [4, 8]}},
+            }
+        )
+    )
+    # the identity holds defaults the YAML never names (the model's, the training section's)
+    assert spec.identity()["resolved"]["model"]["modules"]["model"]["layers"] == 3
+    assert spec.identity()["resolved"]["config"]["training"]["schedule"] == "cosine"
+    st = journal(tmp_path)
+    run_sweep(spec, storage=st, output_dir=tmp_path / "o", train_fn=fake.fake_train)
+    study = optuna.load_study(study_name="sweep", storage=open_storage(st))
+    stored = study.user_attrs["emberxr_sweep"]
+    older = json.loads(json.dumps(stored))
+    older["resolved"]["config"]["training"]["schedule"] = "constant"  # what an older emberxr resolved
+    study.set_user_attr("emberxr_sweep", older)
+    with pytest.raises(ConfigError) as err:
+        run_sweep(spec, trials=2, storage=st, output_dir=tmp_path / "o", train_fn=fake.fake_train)
+    assert "library's defaults changed" in str(err.value)
+    assert "config.training.schedule: 'constant' -> 'cosine'" in str(err.value)
+    # a study made before identities held the resolved settings: continued, with a warning
+    study.set_user_attr("emberxr_sweep", {k: v for k, v in stored.items() if k != "resolved"})
+    with pytest.warns(UserWarning, match="cannot be checked"):
+        again = run_sweep(spec, trials=2, storage=st, output_dir=tmp_path / "o", train_fn=fake.fake_train)
+    assert len(again.trials) == 2
+
+
 def test_an_interrupted_trial_is_run_again_with_the_same_values(write_sweep, fake, tmp_path):
     path = write_sweep(
         {
