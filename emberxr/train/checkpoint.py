@@ -7,7 +7,7 @@ a dict of plain tensors, dicts, lists, str, int, float, bool and None only, so i
 ``torch.load(weights_only=True)`` (no code is unpickled)::
 
     format            "emberxr-checkpoint"
-    version           2 (format version)
+    version           3 (format version)
     emberxr_version   library version that wrote it
     model_name        registry name
     model_config      constructor kwargs (``model.config``)
@@ -32,6 +32,9 @@ a dict of plain tensors, dicts, lists, str, int, float, bool and None only, so i
 The threshold is chosen after training (``fit`` runs the best weights over the validation data
 and keeps the max next-mask F1), so ``best.pt`` and ``last.pt`` hold ``threshold=None``; what
 needs one raises :class:`~emberxr.errors.ThresholdNotSetError`.
+
+Version 2 files load with the light decoder's ``"concat"`` merge, their default then (version 3
+made ``"add"`` the default).
 
 Version 1 files still load. They always stored a number: ``best.pt`` / ``last.pt`` the
 placeholder 0.5, which was never chosen and becomes None; the final ``model.pt`` (written by
@@ -74,7 +77,7 @@ __all__ = [
 ]
 
 FORMAT = "emberxr-checkpoint"
-VERSION = 2
+VERSION = 3
 REQUIRED = ("format", "version", "model_name", "model_config", "state_dict", "norm_stats", "band_names")
 V1_FINAL_KEYS = ("history", "steps", "train_seconds")  # only Fitted.save (model.pt) wrote these in v1
 
@@ -192,6 +195,8 @@ class CheckpointRecord:
                 "upgrade emberxr"
             )
         d = _migrate_v1(dict(data)) if version < 2 else dict(data)
+        if version < 3:
+            d = _migrate_v2(d)
         names = {f.name for f in fields(cls)} - {"path", "resume", "version"}
         values = {k: d[k] for k in names if k in d}
         if values.get("threshold") is not None:
@@ -315,6 +320,26 @@ def _migrate_v1(d: dict[str, Any]) -> dict[str, Any]:
         if "history" not in d and history is not None:
             d["history"] = history
         d["resume"] = r
+    return d
+
+
+def _migrate_v2(d: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 → 3: the light decoder's ``merge`` default became ``"add"``; a model built with
+    the light decoder before keeps the ``"concat"`` merge its weights were trained with (in the
+    model's constructor arguments and in the stored training configuration)."""
+    mc = d.get("model_config")
+    if not isinstance(mc, Mapping) or mc.get("decoder") != "light":
+        return d
+    dc = mc.get("decoder_config") if isinstance(mc.get("decoder_config"), Mapping) else {}
+    if "merge" in dc:
+        return d
+    d["model_config"] = {**mc, "decoder_config": {**dc, "merge": "concat"}}
+    cfg = d.get("config")
+    if isinstance(cfg, Mapping) and isinstance(cfg.get("model"), Mapping):
+        section = dict(cfg["model"])
+        own = section.get("decoder_config") if isinstance(section.get("decoder_config"), Mapping) else {}
+        section["decoder_config"] = {**own, "merge": "concat"}
+        d["config"] = {**cfg, "model": section}
     return d
 
 

@@ -191,3 +191,51 @@ def test_learns_to_spread_fire_on_a_toy_problem():
         loss.backward()
         opt.step()
     assert loss.item() < 0.5 * start
+
+
+def test_light_decoder_merges_same_parameters_other_function():
+    concat, add = _model(decoder_config={"merge": "concat"}), _model()
+    assert add.decoder.merge == "add" and concat.decoder.merge == "concat"  # the default is add
+    assert sum(p.numel() for p in concat.parameters()) == sum(p.numel() for p in add.parameters())
+    batch = make_batch(B=2, T=3, H=16, W=16, in_static=2, patch_size=8)
+    with torch.no_grad():
+        a, b = concat(batch), add(batch)
+    assert a.shape == b.shape == (2, 1, 16, 16) and not torch.allclose(a, b)
+    # rebuilt from its recorded configuration, the concat model takes its own weights back
+    again = emberxr.create_model("emberformer", **concat.config).eval()
+    again.load_state_dict(concat.state_dict())
+    with torch.no_grad():
+        assert torch.equal(again(batch), a)
+    with pytest.raises(ConfigError, match=r"merge='sum'.*'concat', 'add'"):
+        _model(decoder_config={"merge": "sum"})
+
+
+def test_add_merge_convolves_the_coarse_map_before_upsampling():
+    """With the same weights and no norm/activation, the two merges agree on a coarse map that is
+    constant (away from the borders, where the zero padding differs), and differ on a ramp: the
+    add merge's coarse convolution spans 3 coarse pixels, the concat one 3 fine pixels."""
+    from torch import nn
+
+    from emberxr.decoders.light import AddMerge
+    from emberxr.layers import ConvBlock
+
+    torch.manual_seed(0)
+    block, add = ConvBlock(3 + 2, 4, n=1), AddMerge(3, 2, 4)
+    with torch.no_grad():
+        add.coarse.weight.copy_(block[0].weight[:, :3])
+        add.skip.weight.copy_(block[0].weight[:, 3:])
+    block[1], block[2], add.norm, add.act = nn.Identity(), nn.Identity(), nn.Identity(), nn.Identity()
+    from emberxr.decoders.base import resize
+
+    def both(coarse, skip):
+        with torch.no_grad():
+            return add(coarse, skip), block(torch.cat([resize(coarse, skip.shape[-2:]), skip], dim=1))
+
+    skip = torch.randn(1, 2, 24, 24)
+    got, want = both(torch.tensor([1.5, -2.0, 0.25])[None, :, None, None].expand(1, 3, 12, 12), skip)
+    inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
+    torch.testing.assert_close(got[inner], want[inner], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(got, want, atol=1e-3)  # the borders differ
+    yy, xx = torch.meshgrid(torch.arange(12.0), torch.arange(12.0), indexing="ij")
+    got, want = both(torch.stack([yy, xx, 0.5 * yy - xx])[None], skip)
+    assert not torch.allclose(got[inner], want[inner], atol=1e-3)

@@ -412,8 +412,12 @@ def test_shipped_shift_study_validates():
 
 
 def test_shipped_decoder_widths_study_trains_the_demo_emberformer():
-    """Seed 0 of its reference arm is the ``make demo`` EmberFormer run (docs/results.md says so):
-    same data, budget and settings; the arms differ only in the light decoder's widths."""
+    """Seed 0 of its ``light-add`` arm is the ``make demo`` EmberFormer run (docs/results.md says
+    so): same data, budget and settings, the light decoder's defaults; the other arms differ only
+    in the decoder's widths and merge."""
+    import inspect
+
+    from emberxr.decoders.light import LightDecoder
     from emberxr.demo import load_demo_config, model_config
     from emberxr.study import _budget
 
@@ -421,19 +425,20 @@ def test_shipped_decoder_widths_study_trains_the_demo_emberformer():
     cfgs = validate_arms(spec.arms, spec.seeds, spec.config, _budget(spec.budget, spec.config))
     demo = model_config(load_demo_config(None), "emberformer")
     assert spec.reference == "light-16-32-48" and spec.data == demo["data"]["catalog"] and 0 in spec.seeds
-    ref, narrow = cfgs["light-16-32-48"], cfgs["light-16-16-48"]
-    import inspect
-
-    from emberxr.decoders.light import LightDecoder
-
-    default = inspect.signature(LightDecoder).parameters["widths"].default
-    assert ref["model"].pop("decoder_config") == {"widths": list(default)} == {"widths": [16, 32, 48]}
-    assert narrow["model"].pop("decoder_config") == {"widths": [16, 16, 48]}
-    assert ref == narrow
-    assert ref["model"] == {k: v for k, v in demo["model"].items() if k != "decoder_config"}
+    ref, narrow, add = cfgs["light-16-32-48"], cfgs["light-16-16-48"], cfgs["light-add"]
+    defaults = {k: p.default for k, p in inspect.signature(LightDecoder).parameters.items()}
+    assert add["model"].pop("decoder_config") == {
+        "widths": list(defaults["widths"]),
+        "merge": defaults["merge"],
+    }
+    assert ref["model"].pop("decoder_config") == {"widths": [16, 32, 48], "merge": "concat"}
+    assert narrow["model"].pop("decoder_config") == {"widths": [16, 16, 48], "merge": "concat"}
+    assert ref == narrow == add
+    assert add["model"] == {k: v for k, v in demo["model"].items() if k != "decoder_config"}
+    assert "decoder_config" not in demo["model"]  # the demo takes the decoder's defaults
     skip = {"catalog", "output_dir", "progress"}  # where and how it runs, not what it trains
     for section in ("data", "training"):
-        assert {k: v for k, v in ref[section].items() if k not in skip} == {
+        assert {k: v for k, v in add[section].items() if k not in skip} == {
             k: v for k, v in demo[section].items() if k not in skip
         }
 

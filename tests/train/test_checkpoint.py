@@ -41,7 +41,7 @@ def test_round_trip_loads_with_weights_only(tmp_path):
     rec = _record(resume=ResumeState(rng=rng_state(), best_metric=0.5, best_epoch=2, global_step=7))
     path = rec.save(tmp_path / "c.pt")
     raw = torch.load(path, weights_only=True)
-    assert raw["format"] == "emberxr-checkpoint" and raw["version"] == VERSION == 2
+    assert raw["format"] == "emberxr-checkpoint" and raw["version"] == VERSION == 3
     assert raw["band_names"] == ["a", "b"] and raw["threshold"] == pytest.approx(0.4)
     assert raw["resume"]["global_step"] == 7 and "path" not in raw
     back = CheckpointRecord.load(path)
@@ -213,3 +213,41 @@ def test_v1_emberformer_checkpoint_with_old_config_keys_loads(tmp_path):
         assert torch.equal(back.state_dict()[k], v)
     assert rec.threshold == pytest.approx(0.42)
     assert rec.training_config()["model"]["decoder"] == "unet"  # validates in the current layout
+
+
+def test_v2_light_decoder_checkpoints_load_with_the_concat_merge(tmp_path):
+    """Format 2 was written while the light decoder's merge default was "concat": such a file
+    rebuilds that decoder (its weights fit, its outputs are the same), not today's default."""
+    import emberxr
+    from emberxr.testing import make_batch
+
+    torch.manual_seed(0)
+    opts = {"in_static": 2, "patch_size": 8, "d_model": 16, "nhead": 2, "num_layers": 1}
+    old = emberxr.create_model("emberformer", **opts, decoder_config={"merge": "concat"}).eval()
+    rec = CheckpointRecord.of(
+        old,
+        model_name="emberformer",
+        norm_stats={"band_names": ["a", "b"]},
+        config={"model": {"name": "emberformer", "preset": "cpu"}, "data": {"patch_size": 8}},
+    )
+    raw = rec.to_dict()
+    # what emberxr wrote before format 3: no merge recorded anywhere
+    raw.update(version=2, model_config={**raw["model_config"], "decoder_config": None})
+    torch.save(raw, tmp_path / "v2.pt")
+    back = CheckpointRecord.load(tmp_path / "v2.pt")
+    assert back.model_config["decoder_config"] == {"merge": "concat"}
+    assert back.config["model"] == {
+        "name": "emberformer",
+        "preset": "cpu",
+        "decoder_config": {"merge": "concat"},
+    }
+    batch = make_batch(B=1, T=2, H=16, W=16, in_static=2, patch_size=8)
+    with torch.no_grad():
+        assert torch.equal(back.build_model().eval()(batch), old(batch))
+    # a format-3 file keeps what it recorded, and other decoders are left alone
+    raw3 = {**raw, "version": 3}
+    torch.save(raw3, tmp_path / "v3.pt")
+    assert CheckpointRecord.load(tmp_path / "v3.pt").model_config["decoder_config"] is None
+    unet = {**raw, "model_config": {**raw["model_config"], "decoder": "unet"}}
+    torch.save(unet, tmp_path / "unet.pt")
+    assert CheckpointRecord.load(tmp_path / "unet.pt").model_config["decoder_config"] is None
