@@ -13,10 +13,12 @@ synthetic 256² scene with 8 static bands, in memory. One forecast is ``Fitted.p
   the CPU; its accuracy is checked with ``emberxr evaluate --amp``, ``docs/benchmarks.md``);
 * **one window, compiled** (``--compile``): plus ``compile=True`` (compilation time left out).
 
-The row **light decoder 16, 16, 48** is the same EmberFormer with half the light decoder's
-channels at 1/2 resolution (widths 16, 16, 48 instead of the default 16, 32, 48: the
-``decoder-light-narrow`` / ``ablate_decoder_widths`` studies of ``docs/results.md`` measure what it
-costs in accuracy), timed side by side with the default.
+Two rows are the same EmberFormer with another light decoder, timed side by side with the
+default: **concat merge** is the light decoder as it was until checkpoint format 3 (the coarser
+map upsampled, concatenated with the skip and convolved, instead of the default ``add`` merge),
+and **light decoder 16, 16, 48** has half the default's channels at 1/2 resolution, with the
+concat merge. The ``ablate_decoder_widths`` study of ``docs/results.md`` measures what each
+costs in accuracy.
 
 The last row, **without the network**, is EmberFormer's default forecast with the network's call
 replaced by zeros (a :class:`~emberxr.inference.Runner` that returns zero logits): the same
@@ -52,13 +54,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib
 
 BLOCK = "bench:inference"
-MODELS = ("emberformer", "emberformer-narrow", "utae", "unets", "floor")
+MODELS = ("emberformer", "emberformer-concat", "emberformer-narrow", "utae", "unets", "floor")
 TRAINED = ("emberformer", "utae", "unets")  # what make demo trains (--accuracy)
-#: EmberFormer with the narrower light decoder (the decoder-light-narrow ablation arm)
-NARROW = {"decoder_config": {"widths": [16, 16, 48]}}
+#: EmberFormer with the light decoder as it was (the concat merge) and narrower (the
+#: ablate_decoder_widths arms light-16-32-48 and light-16-16-48)
+CONCAT = {"decoder_config": {"widths": [16, 32, 48], "merge": "concat"}}
+NARROW = {"decoder_config": {"widths": [16, 16, 48], "merge": "concat"}}
 LABELS = {
     "emberformer": "EmberFormer (demo `cpu` preset)",
-    "emberformer-narrow": "EmberFormer, light decoder 16, 16, 48 (not the default)",
+    "emberformer-concat": "EmberFormer, concat merge (the default until format 3)",
+    "emberformer-narrow": "EmberFormer, light decoder 16, 16, 48, concat merge (not the default)",
     "utae": "U-TAE (small)",
     "unets": "U-Net-S",
     "floor": "EmberFormer's forecast without the network",
@@ -113,9 +118,10 @@ def measure(size: int, history: int, threads: list[int], repeats: int, variants:
     event = benchlib.synthetic_event(size, history + 1, chunk=size, bands=8).load()
     stats = _stats(size, history + 1)
     fitted = {m: benchlib.demo_fitted(m, 8, stats, tile_size=64, max_history=history) for m in TRAINED}
-    fitted["emberformer-narrow"] = benchlib.demo_fitted(
-        "emberformer", 8, stats, tile_size=64, max_history=history, model=NARROW
-    )
+    for m, options in (("emberformer-concat", CONCAT), ("emberformer-narrow", NARROW)):
+        fitted[m] = benchlib.demo_fitted(
+            "emberformer", 8, stats, tile_size=64, max_history=history, model=options
+        )
     fitted["floor"] = _NoNetwork(fitted["emberformer"])
     fitted = {m: fitted[m] for m in MODELS}
     rows = []
@@ -291,12 +297,19 @@ def render(r: dict) -> str:
             f" With `amp=True` (bfloat16): **{amp:.3f} s** "
             f"({'within' if amp <= TARGET_S else 'above'} the target; opt-in, see the accuracy check below)."
         )
+    link = "(results.md#the-light-decoder-at-the-demos-budget)"
+    concat = _row(rows, "emberformer-concat", "default", best_t)
+    if concat is not None:
+        lines[-1] += (
+            f" The light decoder's former `concat` merge takes {concat['median_s']:.3f} s: the default "
+            f"`add` merge is {1 - default / concat['median_s']:.0%} faster, at the same accuracy "
+            f"([study]{link})."
+        )
     narrow = _row(rows, "emberformer-narrow", "default", best_t)
     if narrow is not None:
         lines[-1] += (
-            f" With the light decoder narrowed to widths 16, 16, 48 it takes {narrow['median_s']:.3f} s "
-            f"({1 - narrow['median_s'] / default:.0%} less; not the default: [what it costs in accuracy]"
-            "(results.md#decoder-widths-at-the-demos-budget))."
+            f" The narrower light decoder (widths 16, 16, 48, concat merge) takes {narrow['median_s']:.3f} s "
+            f"(not the default: [what it costs in accuracy]{link})."
         )
     floor = _row(rows, "floor", "default", best_t)
     if floor is not None and ("default", best_t) in ef:

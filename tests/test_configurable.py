@@ -180,4 +180,5 @@ def test_positional_arguments_are_recorded_by_name():
         "patch_size": 4,
         "weights": None,
         "widths": [4, 8, 8],
+        "merge": "add",  # a default, recorded too
     }
