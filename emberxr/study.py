@@ -27,7 +27,7 @@ A study that is interrupted and started again reuses every finished run (``resul
 evaluates a run whose training finished (``model.pt``), and resumes an interrupted training from
 its last complete epoch (``last.pt``). A run directory holding a run of other settings is an
 error, never overwritten in silence. "Other settings" includes the library's defaults: a run's key
-holds the resolved configuration and model (:func:`emberxr.train.model_config.resolved_model`), so
+holds the resolved configuration and model (:func:`emberxr.train.config.resolved_settings`), so
 a study resumed after an upgrade that changed a default (a decoder's widths, a training default)
 is refused, with the changed values named, rather than mixing runs of two versions. Runs written
 before the key held them are reused with a warning.
@@ -225,6 +225,7 @@ def run_study(
     eval_key = {"splits": {k: _ids(v) for k, v in evals.items()}, "by": by}
     plan = []  # (arm, seed, run directory, rows of a finished run or None), all checked first
     unverified: list[Path] = []
+    refused: list[Problem] = []
     for arm in arms:
         resolved = resolved_settings(cfgs[arm.name], leave_out=("training.seed",))  # seed: its own key
         for seed in seeds:
@@ -240,7 +241,12 @@ def run_study(
                 "resolved": resolved,
             }
             fit_key = _run_key(rdir, fit_key, unverified)
-            plan.append((arm, seed, rdir, fit_key, _finished(rdir, fit_key, eval_key)))
+            try:
+                plan.append((arm, seed, rdir, fit_key, _finished(rdir, fit_key, eval_key)))
+            except ConfigError as exc:  # every run of other settings is named, not only the first
+                refused += exc.problems
+    if refused:
+        raise ConfigError(refused, subject="study")
     if unverified:
         warnings.warn(
             f"{len(unverified)} run(s) in {out / 'runs'} were written by an emberxr that did not record "

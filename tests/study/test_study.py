@@ -150,10 +150,12 @@ def test_a_changed_library_default_is_refused_naming_it(tmp_path, regime_events,
         fit["resolved"]["config"]["training"]["schedule"] = "constant"
 
     _edit_run(run, older_library)
+    _edit_run(out / "runs" / "small" / "seed-0", older_library)
     with pytest.raises(ConfigError) as err:
         _study(regime_events, out)
     msg = str(err.value)
-    assert "arm 'big' seed 1" in msg and "library's defaults changed" in msg
+    assert "2 problem(s)" in msg  # every refused run is named, not only the first
+    assert "arm 'big' seed 1" in msg and "arm 'small' seed 0" in msg and "library's defaults changed" in msg
     assert "model.modules.model.in_dynamic: 3 -> 0" in msg
     assert "config.training.schedule: 'constant' -> 'cosine'" in msg
     assert len(fit_calls) == 4  # nothing trained
