@@ -32,9 +32,10 @@ class LightDecoder(FireDecoder):
     weights
         Must be None or False (this decoder has no pretrained weights).
     widths
-        Channels at full, 1/2 and 1/4 resolution. ``(16, 16, 48)`` forecasts about 11 % faster on
-        a CPU, but at the ``make demo`` budget it scored a little lower (new-burn AP −0.004 to
-        −0.011 over three seeds: ``emberxr ablate ablate_decoder_widths``, ``docs/results.md``).
+        Channels at full, 1/2 and 1/4 resolution. With the ``concat`` merge, ``(16, 16, 48)``
+        forecasts about 11 % faster than ``(16, 32, 48)`` on a CPU, but at the ``make demo`` budget
+        it scored a little lower (new-burn AP −0.004 to −0.011 over three seeds: ``emberxr ablate
+        ablate_decoder_widths``, ``docs/results.md``).
     merge
         How the coarser map joins each finer skip on the way up (1/4 → 1/2 → full resolution).
         ``"add"`` (the default): a 3×3 convolution of the coarser map at its own resolution,
@@ -42,7 +43,7 @@ class LightDecoder(FireDecoder):
         default until checkpoint format 3, which older checkpoints load as): upsample the coarser
         map, concatenate it with the skip, one 3×3 convolution. Both have the same parameters;
         ``"add"`` runs the coarser map's convolution on a quarter of the pixels and concatenates
-        nothing at full resolution, so the ``make demo`` EmberFormer forecasts about 14 % faster
+        nothing at full resolution, so the ``make demo`` EmberFormer forecasts about 13 % faster
         on a CPU, and at the demo's budget it scored the same (new-burn AP +0.002 / +0.001 on
         val / test over three seeds, inside the seed spread: ``emberxr ablate
         ablate_decoder_widths``, ``docs/results.md``).
