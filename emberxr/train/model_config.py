@@ -267,16 +267,45 @@ def build_model(cfg: Mapping[str, Any], stats: Any) -> Any:
         return create_model(name, **kwargs)
 
 
-def _dry_build(cfg: Mapping[str, Any], device: str) -> Any:
-    """The configured model built without data on ``device`` (``in_static=1`` standing in for the
-    data's band count); warnings of the dry build (e.g. "copying into a meta parameter is a
-    no-op") are silenced."""
+def _dry_build(cfg: Mapping[str, Any]) -> Any:
+    """The configured model built without data (``in_static=1`` standing in for the data's band
+    count): on the ``meta`` device (no memory, no computation), on the CPU when the model cannot
+    be built on ``meta``. Warnings of the dry build (e.g. "copying into a meta parameter is a
+    no-op") are silenced. An :class:`~emberxr.errors.EmberxrError` of the constructor is raised at
+    once; any other exception, that of the CPU build."""
     import torch
 
     cls = get_model_class(cfg["model"]["name"])
-    with torch.device(device), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return cls(**model_kwargs(cfg, cls, in_static=1))
+    for device in ("meta", "cpu"):
+        try:
+            with torch.device(device), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return cls(**model_kwargs(cfg, cls, in_static=1))
+        except EmberxrError:
+            raise
+        except Exception:
+            if device == "cpu":
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _build_problems(name: str, exc: BaseException) -> list[Problem]:
+    """What a dry build's exception says about the configuration of model ``name``."""
+    if isinstance(exc, ConfigError):
+        return [Problem(f"model {name!r}: {p.what}", p.fix) for p in exc.problems]
+    if isinstance(exc, EmberxrError):
+        return [
+            Problem(
+                f"model {name!r} cannot be built: {exc}",
+                "see the message: give the model what it names, or change the option",
+            )
+        ]
+    return [
+        Problem(
+            f"model {name!r} cannot be built from its options ({type(exc).__name__}: {str(exc)[:300]})",
+            "check the model section against the model's documented options",
+        )
+    ]
 
 
 def check_model_build(cfg: Mapping[str, Any]) -> list[Problem]:
@@ -287,35 +316,11 @@ def check_model_build(cfg: Mapping[str, Any]) -> list[Problem]:
     — so checks that only the model can make (``nhead`` dividing ``d_model``, a decoder's weight
     file) run before any data is read.
     """
-    name = cfg["model"]["name"]
-
-    def problems_of(exc: BaseException) -> list[Problem]:
-        if isinstance(exc, ConfigError):
-            return [Problem(f"model {name!r}: {p.what}", p.fix) for p in exc.problems]
-        if isinstance(exc, EmberxrError):
-            return [
-                Problem(
-                    f"model {name!r} cannot be built: {exc}",
-                    "see the message: give the model what it names, or change the option",
-                )
-            ]
-        return [
-            Problem(
-                f"model {name!r} cannot be built from its options ({type(exc).__name__}: {str(exc)[:300]})",
-                "check the model section against the model's documented options",
-            )
-        ]
-
-    for device in ("meta", "cpu"):
-        try:
-            _dry_build(cfg, device)
-            return []
-        except EmberxrError as exc:
-            return problems_of(exc)
-        except Exception as exc:
-            if device == "cpu":
-                return problems_of(exc)
-    return []  # pragma: no cover
+    try:
+        _dry_build(cfg)
+    except Exception as exc:
+        return _build_problems(cfg["model"]["name"], exc)
+    return []
 
 
 def resolved_model(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -347,16 +352,12 @@ def resolved_model(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
     from emberxr.configurable import Configurable
 
-    model = None
-    for device in ("meta", "cpu"):
-        try:
-            model = _dry_build(cfg, device)
-            break
-        except EmberxrError:
-            raise
-        except Exception:
-            if device == "cpu":
-                raise ConfigError(check_model_build(cfg)) from None
+    try:
+        model = _dry_build(cfg)
+    except EmberxrError:
+        raise
+    except Exception as exc:
+        raise ConfigError(_build_problems(cfg["model"]["name"], exc)) from None
     modules = {name or "model": m.config for name, m in model.named_modules() if isinstance(m, Configurable)}
     shapes = "\n".join(f"{k}:{tuple(v.shape)}" for k, v in model.state_dict().items())
     return {"modules": modules, "parameters": hashlib.sha256(shapes.encode()).hexdigest()}
