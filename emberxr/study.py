@@ -240,9 +240,10 @@ def run_study(
                 "data": data_ids,
                 "resolved": resolved,
             }
-            fit_key = _run_key(rdir, fit_key, unverified)
+            run = _read_json(rdir / _RUN_FILE)  # what the directory holds, read once
+            fit_key = _run_key(rdir, run, fit_key, unverified)
             try:
-                plan.append((arm, seed, rdir, fit_key, _finished(rdir, fit_key, eval_key)))
+                plan.append((arm, seed, rdir, fit_key, _finished(rdir, run, fit_key, eval_key)))
             except ConfigError as exc:  # every run of other settings is named, not only the first
                 refused += exc.problems
     if refused:
@@ -433,12 +434,13 @@ def _run(
     return rows
 
 
-def _run_key(rdir: Path, fit_key: Mapping[str, Any], unverified: list[Path]) -> dict[str, Any]:
-    """The key a run directory is checked and written with: ``fit_key``, or without its
-    ``resolved`` part for a run written before keys held it (``rdir`` is then added to
-    ``unverified``, and the key it is written back with still does not claim what was not
-    checked)."""
-    run = _read_json(rdir / _RUN_FILE)
+def _run_key(
+    rdir: Path, run: Mapping[str, Any] | None, fit_key: Mapping[str, Any], unverified: list[Path]
+) -> dict[str, Any]:
+    """The key run directory ``rdir`` (holding ``run``, its ``run.json``) is checked and written
+    with: ``fit_key``, or without its ``resolved`` part for a run written before keys held it
+    (``rdir`` is then added to ``unverified``, and the key it is written back with still does not
+    claim what was not checked)."""
     fit = run.get("fit") if run is not None else None
     if isinstance(fit, dict) and "resolved" not in fit:
         unverified.append(rdir)
@@ -446,15 +448,17 @@ def _run_key(rdir: Path, fit_key: Mapping[str, Any], unverified: list[Path]) -> 
     return dict(fit_key)
 
 
-def _finished(rdir: Path, fit_key: Mapping[str, Any], eval_key: Mapping[str, Any]) -> list[dict] | None:
-    """The rows of a finished run with these settings; None when it must (still) run.
+def _finished(
+    rdir: Path, run: Mapping[str, Any] | None, fit_key: Mapping[str, Any], eval_key: Mapping[str, Any]
+) -> list[dict] | None:
+    """The rows of a finished run with these settings (``run``: the directory's ``run.json``);
+    None when it must (still) run.
 
     Raises ConfigError when the directory holds a run of other training settings (naming what
     changed: study settings, or the library defaults they resolve to).
     """
     from emberxr.train.config import setting_changes
 
-    run = _read_json(rdir / _RUN_FILE)
     key = _jsonable(fit_key)
     if run is not None and _jsonable(run.get("fit")) != key:
         old = run.get("fit") or {}
