@@ -78,12 +78,9 @@ class LightDecoder(FireDecoder):
         self.enc4 = ConvBlock(w2, w4, n=1, stride=2)
         self.ctx = nn.Conv2d(context_channels, w4, 1)
         self.fuse4 = ConvBlock(2 * w4, w4, n=2)
-        if merge == "add":
-            self.fuse2: nn.Module = AddMerge(w4, w2, w2)
-            self.fuse1: nn.Module = AddMerge(w2, w1, w1)
-        else:
-            self.fuse2 = ConvBlock(w4 + w2, w2, n=1)
-            self.fuse1 = ConvBlock(w2 + w1, w1, n=1)
+        merger = AddMerge if merge == "add" else ConcatMerge
+        self.fuse2 = merger(w4, w2, w2)
+        self.fuse1 = merger(w2, w1, w1)
         self.head = nn.Conv2d(w1, 1, 1)
 
     def forward(self, context: Tensor, fine: Tensor) -> Tensor:
@@ -92,18 +89,31 @@ class LightDecoder(FireDecoder):
         f4 = self.enc4(f2)
         c = resize(self.ctx(context), f4.shape[-2:])
         x = self.fuse4(torch.cat([c, f4], dim=1))
-        for fuse, skip in ((self.fuse2, f2), (self.fuse1, f1)):
-            if self.merge == "add":
-                x = fuse(x, skip)
-            else:
-                x = fuse(torch.cat([resize(x, skip.shape[-2:]), skip], dim=1))
-        return self.head(x)
+        return self.head(self.fuse1(self.fuse2(x, f2), f1))
+
+
+class ConcatMerge(ConvBlock):
+    """``ConvBlock(concat(resize(coarse), skip))``: a coarser map joins a skip (the ``"concat"``
+    merge; a :class:`ConvBlock` of one convolution, so its parameters keep their names).
+
+    Parameters
+    ----------
+    coarse_channels, skip_channels, out_channels
+        Channels of the coarser map, of the skip and of the output.
+    """
+
+    def __init__(self, coarse_channels: int, skip_channels: int, out_channels: int):
+        super().__init__(coarse_channels + skip_channels, out_channels, n=1)
+
+    def forward(self, coarse: Tensor, skip: Tensor) -> Tensor:  # type: ignore[override]
+        """``coarse [B, Cc, h, w]``, ``skip [B, Cs, H, W]`` → ``[B, out_channels, H, W]``."""
+        return super().forward(torch.cat([resize(coarse, skip.shape[-2:]), skip], dim=1))
 
 
 class AddMerge(nn.Module):
     """``GELU(GroupNorm(resize(conv3x3(coarse)) + conv3x3(skip)))``: a coarser map joins a skip.
 
-    Beside a :class:`ConvBlock` on ``concat(resize(coarse), skip)`` (the ``"concat"`` merge) it has
+    Beside :class:`ConcatMerge` (the ``"concat"`` merge) it has
     the same parameters, and the two agree where the coarser map is constant; its coarse
     convolution spans 3 coarse pixels instead of 3 fine ones, and runs on a quarter of the pixels.
 
